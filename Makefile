@@ -1,0 +1,50 @@
+# airflow-provider-bria: everything a newcomer needs is `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export UV_COMPILE_BYTECODE := 1
+export UV_LINK_MODE := copy
+PYTEST_ARGS ?=
+
+.PHONY: venv test lint demo airflow bench system-test docs lock clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	@test -x $(VPY) || $(PYTHON) -m uv venv --quiet --python $(PYTHON) $(VENV)
+	$(PYTHON) -m uv pip sync --quiet --python $(VPY) requirements.lock
+	$(PYTHON) -m uv pip install --quiet --python $(VPY) --no-deps -e .
+	@touch $(STAMP)
+
+test: venv
+	$(VENV)/bin/ruff check .
+	$(VPY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check airflow_provider_bria tests dags
+
+demo: venv
+	$(VPY) -m airflow_provider_bria.demo
+
+airflow: venv
+	$(VPY) -m airflow_provider_bria.demo --serve
+
+bench: venv
+	$(VPY) -m pytest tests/benchmarks -p no:cacheprovider -o addopts="" -s $(PYTEST_ARGS)
+
+system-test: venv
+	$(VPY) -m pytest tests/system -p no:cacheprovider -o addopts="" $(PYTEST_ARGS)
+
+docs: venv
+	$(VENV)/bin/mkdocs build --strict --site-dir .site
+
+# Re-pin every dependency (needs the package registry).
+lock:
+	$(PYTHON) -m uv pip compile pyproject.toml --extra emulator --extra dev --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .airflow .site .pytest_cache

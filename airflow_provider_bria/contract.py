@@ -1,0 +1,698 @@
+"""The Bria Tailored Generation API contract in one place: enums, paths, limits and validation rules.
+
+The hook, the operators and the emulator all import from here, so a rule is written once and the client
+rejects exactly what the emulator (and, as far as the documentation says, Bria) rejects. Sources are in
+``docs/api-choices.md``; section numbers below refer to the project's API contract notes.
+
+This module imports nothing beyond the standard library and :mod:`airflow_provider_bria.exceptions`.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from airflow_provider_bria.exceptions import BriaInputError
+
+DEFAULT_HOST = "https://engine.prod.bria-api.com"
+DEFAULT_CONSOLE_URL = "https://platform.bria.ai"
+API_TOKEN_HEADER = "api_token"  # noqa: S105 (a header name, not a secret)
+
+
+# --------------------------------------------------------------------------------------------
+# Enums (exact spellings from the API)
+# --------------------------------------------------------------------------------------------
+
+
+class IpMedium(str, enum.Enum):
+    """``ip_medium`` of a project."""
+
+    PHOTOGRAPHY = "photography"
+    ILLUSTRATION = "illustration"
+
+
+class IpType(str, enum.Enum):
+    """``ip_type`` of a project."""
+
+    MULTI_OBJECT_SET = "multi_object_set"
+    OBJECT_VARIANTS = "object_variants"
+    ICONS = "icons"
+    DEFINED_CHARACTER = "defined_character"
+    CHARACTER_VARIANTS = "character_variants"
+    STYLIZED_SCENE = "stylized_scene"
+    OTHER = "other"
+
+
+#: ip_types allowed only with ``ip_medium=illustration`` (§3.1).
+ILLUSTRATION_ONLY_IP_TYPES = frozenset(
+    {IpType.OBJECT_VARIANTS, IpType.MULTI_OBJECT_SET, IpType.ICONS, IpType.CHARACTER_VARIANTS}
+)
+#: ip_types that require ``ip_name`` (1-3 words).
+IP_NAME_REQUIRED_TYPES = frozenset({IpType.DEFINED_CHARACTER})
+#: ip_types that require ``ip_description`` (<= 6 words).
+IP_DESCRIPTION_REQUIRED_TYPES = frozenset({IpType.DEFINED_CHARACTER, IpType.OBJECT_VARIANTS})
+#: ip_types supported by the legacy generate_prefix endpoint.
+PREFIX_IP_TYPES = frozenset({IpType.STYLIZED_SCENE, IpType.DEFINED_CHARACTER, IpType.OBJECT_VARIANTS})
+
+IP_NAME_MAX_WORDS = 3
+IP_DESCRIPTION_MAX_WORDS = 6
+
+
+class TrainingFamily(str, enum.Enum):
+    """The two families a project can be locked to."""
+
+    FIBO = "fibo"
+    LEGACY = "legacy"
+
+
+#: Dataset spellings of training_version (§4.1). The model spellings differ (§6.1).
+DATASET_TRAINING_VERSIONS = ("max", "light", "3.2", "2.3", "fibo")
+MODEL_TRAINING_VERSIONS = ("light", "max", "bria-2.3", "bria-3.2", "fibo")
+DEFAULT_DATASET_TRAINING_VERSION = "max"
+
+_VERSION_ALIASES = {
+    "fibo": "fibo",
+    "max": "max",
+    "light": "light",
+    "3.2": "3.2",
+    "bria-3.2": "3.2",
+    "2.3": "2.3",
+    "bria-2.3": "2.3",
+}
+
+
+def canonical_training_version(version: str) -> str:
+    """Map any documented spelling to the dataset spelling (``bria-3.2`` -> ``3.2``).
+
+    :param version: a dataset or model ``training_version``.
+    :raises BriaInputError: for an unknown version.
+    """
+    key = str(version).strip().lower()
+    if key not in _VERSION_ALIASES:
+        allowed = sorted(set(DATASET_TRAINING_VERSIONS) | set(MODEL_TRAINING_VERSIONS))
+        raise BriaInputError(f"Unknown training_version {version!r}; expected one of {allowed}")
+    return _VERSION_ALIASES[key]
+
+
+def model_training_version(version: str) -> str:
+    """Map any documented spelling to the model spelling (``3.2`` -> ``bria-3.2``).
+
+    :param version: a dataset or model ``training_version``.
+    """
+    canon = canonical_training_version(version)
+    return {"3.2": "bria-3.2", "2.3": "bria-2.3"}.get(canon, canon)
+
+
+def training_family(version: str | None) -> TrainingFamily | None:
+    """Return the family of a training version, or ``None`` for ``None``.
+
+    :param version: any spelling of ``training_version``.
+    """
+    if version is None:
+        return None
+    canon = canonical_training_version(version)
+    return TrainingFamily.FIBO if canon == "fibo" else TrainingFamily.LEGACY
+
+
+class UploadType(str, enum.Enum):
+    """``upload_type`` of a dataset."""
+
+    BASIC = "basic"
+    ADVANCED = "advanced"
+
+
+class DatasetStatus(str, enum.Enum):
+    """``status`` of a dataset (lowercase)."""
+
+    DRAFT = "draft"
+    COMPLETED = "completed"
+
+
+class CaptionsUpdateStatus(str, enum.Enum):
+    """``captions_update_status`` of a dataset."""
+
+    EMPTY = "empty"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+
+
+class CaptionSource(str, enum.Enum):
+    """``caption_source`` of an image."""
+
+    PENDING = "pending"
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
+    UNKNOWN = "unknown"
+
+
+class BulkUploadStatus(str, enum.Enum):
+    """``status`` of a bulk upload job."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether polling can stop."""
+        return self in (BulkUploadStatus.COMPLETED, BulkUploadStatus.FAILED)
+
+
+class ModelStatus(str, enum.Enum):
+    """``status`` of a model (PascalCase; uploaded models report lowercase ``syncing``/``completed``)."""
+
+    CREATED = "Created"
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    SYNCING = "syncing"
+    UPLOADED_COMPLETED = "completed"
+
+    @classmethod
+    def parse(cls, value: str) -> ModelStatus:
+        """Parse a status, tolerating case and separator variants (``in_progress`` -> ``InProgress``).
+
+        :param value: the status string from the API.
+        :raises BriaInputError: for an unknown status.
+        """
+        try:
+            return cls(value)
+        except ValueError:
+            pass
+        folded = str(value).replace("_", "").replace(" ", "").lower()
+        for member in (cls.CREATED, cls.IN_PROGRESS, cls.COMPLETED, cls.FAILED, cls.STOPPING, cls.STOPPED):
+            if member.value.lower() == folded:
+                return member
+        if folded == "syncing":
+            return cls.SYNCING
+        raise BriaInputError(f"Unknown model status {value!r}")
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the model will not change state on its own any more."""
+        return self in MODEL_TERMINAL_STATUSES
+
+    @property
+    def is_success(self) -> bool:
+        """Whether the model is trained and usable."""
+        return self in (ModelStatus.COMPLETED, ModelStatus.UPLOADED_COMPLETED)
+
+
+MODEL_TERMINAL_STATUSES = frozenset(
+    {ModelStatus.COMPLETED, ModelStatus.FAILED, ModelStatus.STOPPED, ModelStatus.UPLOADED_COMPLETED}
+)
+MODEL_TRAINING_STATUSES = frozenset({ModelStatus.IN_PROGRESS, ModelStatus.STOPPING, ModelStatus.SYNCING})
+
+
+class TrainingMode(str, enum.Enum):
+    """``training_mode`` of a model."""
+
+    FULLY_AUTOMATED = "fully_automated"
+    EXPERT = "expert"
+
+
+class LrScheduler(str, enum.Enum):
+    """``lr_scheduler`` expert training parameter."""
+
+    LINEAR = "linear"
+    COSINE = "cosine"
+    COSINE_WITH_RESTARTS = "cosine_with_restarts"
+    POLYNOMIAL = "polynomial"
+    CONSTANT = "constant"
+    CONSTANT_WITH_WARMUP = "constant_with_warmup"
+
+
+class JobStatus(str, enum.Enum):
+    """Status of a v2 asynchronous job (``GET /v2/status/{request_id}``)."""
+
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    ERROR = "ERROR"
+    FAILED = "FAILED"
+    UNKNOWN = "UNKNOWN"
+    NOT_FOUND = "NOT_FOUND"
+
+    @classmethod
+    def parse(cls, value: str | None) -> JobStatus:
+        """Parse a job status case-insensitively; ``PENDING``/``RUNNING``/``QUEUED`` mean in progress.
+
+        :param value: the status string from the API.
+        """
+        text = str(value or "").strip().upper()
+        if text in ("PENDING", "RUNNING", "QUEUED", "PROCESSING", "IN PROGRESS"):
+            return cls.IN_PROGRESS
+        try:
+            return cls(text)
+        except ValueError:
+            return cls.UNKNOWN
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether polling can stop."""
+        return self is not JobStatus.IN_PROGRESS
+
+    @property
+    def is_failure(self) -> bool:
+        """Whether the job ended without a result."""
+        return self in (JobStatus.ERROR, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.NOT_FOUND)
+
+
+#: v2 aspect ratios and their (width, height) ratio parts (§7.1).
+ASPECT_RATIOS: dict[str, tuple[int, int]] = {
+    "1:1": (1, 1),
+    "2:3": (2, 3),
+    "3:2": (3, 2),
+    "3:4": (3, 4),
+    "4:3": (4, 3),
+    "4:5": (4, 5),
+    "5:4": (5, 4),
+    "9:16": (9, 16),
+    "16:9": (16, 9),
+}
+DEFAULT_ASPECT_RATIO = "1:1"
+
+LEGACY_GUIDANCE_METHODS = (
+    "controlnet_canny",
+    "controlnet_depth",
+    "controlnet_recoloring",
+    "controlnet_color_grid",
+)
+
+# --------------------------------------------------------------------------------------------
+# Limits
+# --------------------------------------------------------------------------------------------
+
+IMAGE_FORMATS = ("jpg", "jpeg", "png", "webp")
+#: Pillow format names accepted for dataset images.
+PIL_IMAGE_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
+BASIC_MAX_IMAGES = 200
+ADVANCED_MAX_IMAGES = 5000
+MIN_RESOLUTION = 1024
+MIN_UPSCALE_RESOLUTION = 256
+FIBO_MIN_IMAGES_TO_COMPLETE = 5
+LEGACY_MIN_IMAGES_TO_COMPLETE = 1
+VISUAL_SCHEMA_MIN_IMAGES = 5
+VISUAL_SCHEMA_MAX_IMAGES = 10
+PREFIX_MIN_IMAGES = 1
+PREFIX_MAX_IMAGES = 6
+MAX_IMAGES_QUERY_MIN = 1
+MAX_IMAGES_QUERY_MAX = 200
+BULK_ZIP_MAX_BYTES = 5 * 1024**3
+
+#: Expert training parameters: name -> (type, minimum, maximum). ``None`` means unbounded.
+EXPERT_PARAMETERS: dict[str, tuple[type, float | None, float | None]] = {
+    "learning_rate": (float, 0.000001, 0.001),
+    "total_training_steps": (int, 1, 5000),
+    "rank": (int, 4, 256),
+    "checkpoint_interval": (int, 100, None),
+    "lr_warmup_steps": (int, 0, 1000),
+    "max_train_steps": (int, 1, 5000),
+    "lr_scheduler": (str, None, None),
+}
+FIBO_DEFAULT_TRAINING_PARAMETERS: dict[str, Any] = {
+    "learning_rate": 0.0001,
+    "lr_scheduler": "constant_with_warmup",
+    "rank": 128,
+    "total_training_steps": 750,
+    "checkpoint_interval": 500,
+    "lr_warmup_steps": 100,
+}
+LEGACY_DEFAULT_TRAINING_PARAMETERS: dict[str, Any] = {
+    "learning_rate": 0.0001,
+    "lr_scheduler": "constant",
+    "rank": 128,
+    "total_training_steps": 1500,
+    "checkpoint_interval": 500,
+    "lr_warmup_steps": None,
+}
+EXPERT_ONLY_MESSAGE = "Advanced training parameters are only supported when training_mode is set to 'expert'."
+
+#: v2 generation numeric parameters: name -> (minimum, maximum).
+V2_RANGES: dict[str, tuple[float, float]] = {
+    "tailored_model_influence": (0.0, 1.5),
+    "guidance_scale": (3, 5),
+    "steps_num": (20, 50),
+}
+
+# --------------------------------------------------------------------------------------------
+# Paths (§3-§8). Every function returns a path relative to the host.
+# --------------------------------------------------------------------------------------------
+
+TG = "/v1/tailored-gen"
+
+
+class Paths:
+    """Request paths of the API, relative to the host."""
+
+    PROJECTS = f"{TG}/projects"
+    DATASETS = f"{TG}/datasets"
+    MODELS = f"{TG}/models"
+    UPLOAD_MODEL = f"{TG}/models/upload_model"
+    GENERATE_VISUAL_SCHEMA = f"{TG}/generate_visual_schema"
+    GENERATE_PREFIX = f"{TG}/generate_prefix"
+    REFINE_STRUCTURED_PROMPT = f"{TG}/refine_structured_prompt"
+    V2_IMAGE = "/v2/image/generate/tailored"
+    V2_STRUCTURED_PROMPT = "/v2/structured_prompt/generate/tailored"
+    V2_IMAGE_TO_VIDEO = "/v2/video/generate/tailored/image-to-video"
+
+    @staticmethod
+    def project(project_id: int | str) -> str:
+        """``/v1/tailored-gen/projects/{project_id}``."""
+        return f"{TG}/projects/{project_id}"
+
+    @staticmethod
+    def project_datasets(project_id: int | str) -> str:
+        """Datasets of a project."""
+        return f"{TG}/projects/{project_id}/datasets"
+
+    @staticmethod
+    def project_models(project_id: int | str) -> str:
+        """Models of a project."""
+        return f"{TG}/projects/{project_id}/models"
+
+    @staticmethod
+    def dataset(dataset_id: int | str) -> str:
+        """One dataset."""
+        return f"{TG}/datasets/{dataset_id}"
+
+    @staticmethod
+    def dataset_clone(dataset_id: int | str) -> str:
+        """Clone a dataset as draft."""
+        return f"{TG}/datasets/{dataset_id}/clone"
+
+    @staticmethod
+    def dataset_download(dataset_id: int | str) -> str:
+        """Download an advanced dataset (the documented path has no ``tailored-gen`` segment)."""
+        return f"/v1/datasets/{dataset_id}/download"
+
+    @staticmethod
+    def dataset_images(dataset_id: int | str) -> str:
+        """Images of a dataset (POST upload, GET list, PUT regenerate all captions)."""
+        return f"{TG}/datasets/{dataset_id}/images"
+
+    @staticmethod
+    def dataset_image(dataset_id: int | str, image_id: int | str) -> str:
+        """One image of a dataset."""
+        return f"{TG}/datasets/{dataset_id}/images/{image_id}"
+
+    @staticmethod
+    def bulk_upload(dataset_id: int | str, *, alias: bool = False) -> str:
+        """Bulk upload (``/images/bulk-upload``; ``alias=True`` gives the ``/images/bulk`` spelling)."""
+        return f"{TG}/datasets/{dataset_id}/images/{'bulk' if alias else 'bulk-upload'}"
+
+    @staticmethod
+    def bulk_upload_status(dataset_id: int | str) -> str:
+        """Status of a dataset's bulk upload."""
+        return f"{TG}/datasets/{dataset_id}/images/bulk-upload/status"
+
+    @staticmethod
+    def model(model_id: int | str) -> str:
+        """One model."""
+        return f"{TG}/models/{model_id}"
+
+    @staticmethod
+    def start_training(model_id: int | str) -> str:
+        """Start training a model."""
+        return f"{TG}/models/{model_id}/start_training"
+
+    @staticmethod
+    def stop_training(model_id: int | str) -> str:
+        """Stop training a model."""
+        return f"{TG}/models/{model_id}/stop_training"
+
+    @staticmethod
+    def model_checkpoints(model_id: int | str) -> str:
+        """Checkpoints of an expert model."""
+        return f"{TG}/models/{model_id}/checkpoints"
+
+    @staticmethod
+    def model_checkpoint(model_id: int | str, step: int | str) -> str:
+        """One checkpoint."""
+        return f"{TG}/models/{model_id}/checkpoints/{step}"
+
+    @staticmethod
+    def model_download(model_id: int | str) -> str:
+        """Download a model's weights."""
+        return f"{TG}/models/{model_id}/download"
+
+    @staticmethod
+    def v1_text_to_image(model_id: int | str) -> str:
+        """Legacy v1 tailored text-to-image."""
+        return f"/v1/text-to-image/tailored/{model_id}"
+
+    @staticmethod
+    def v2_status(request_id: str) -> str:
+        """Status of a v2 job."""
+        return f"/v2/status/{request_id}"
+
+
+# --------------------------------------------------------------------------------------------
+# Validation rules, shared by client and emulator. Each raises BriaInputError with a specific message.
+# --------------------------------------------------------------------------------------------
+
+
+def word_count(text: str | None) -> int:
+    """Count whitespace-separated words.
+
+    :param text: the text, or ``None``.
+    """
+    return len(str(text or "").split())
+
+
+def parse_enum(enum_cls: type[enum.Enum], value: Any, field: str) -> Any:
+    """Return the enum member for ``value`` or raise a :class:`BriaInputError` naming the field.
+
+    :param enum_cls: the enum class.
+    :param value: the raw value.
+    :param field: the field name for the message.
+    """
+    try:
+        return enum_cls(value.value if isinstance(value, enum.Enum) else value)
+    except ValueError:
+        allowed = ", ".join(str(m.value) for m in enum_cls)  # type: ignore[attr-defined]
+        raise BriaInputError(f"Invalid {field} {value!r}; expected one of: {allowed}") from None
+
+
+def validate_project_fields(
+    *,
+    project_name: str | None,
+    ip_type: Any,
+    ip_medium: Any,
+    ip_name: str | None = None,
+    ip_description: str | None = None,
+    training_version: str | None = None,
+) -> None:
+    """Check a create-project request (§3.1).
+
+    :param project_name: required, non-empty.
+    :param ip_type: one of :class:`IpType`.
+    :param ip_medium: one of :class:`IpMedium`.
+    :param ip_name: required for ``defined_character``; 1-3 words.
+    :param ip_description: required for ``defined_character`` and ``object_variants``; <= 6 words.
+    :param training_version: optional family lock.
+    """
+    if not project_name or not str(project_name).strip():
+        raise BriaInputError("project_name is required and must not be empty")
+    itype = parse_enum(IpType, ip_type, "ip_type")
+    medium = parse_enum(IpMedium, ip_medium, "ip_medium")
+    if itype in ILLUSTRATION_ONLY_IP_TYPES and medium is not IpMedium.ILLUSTRATION:
+        raise BriaInputError(
+            f"ip_type {itype.value!r} is only allowed with ip_medium 'illustration', not {medium.value!r}"
+        )
+    if itype in IP_NAME_REQUIRED_TYPES and not (ip_name and ip_name.strip()):
+        raise BriaInputError(f"ip_name is required for ip_type {itype.value!r}")
+    if ip_name is not None and ip_name.strip():
+        n = word_count(ip_name)
+        if n > IP_NAME_MAX_WORDS:
+            raise BriaInputError(f"ip_name must be 1-{IP_NAME_MAX_WORDS} words, got {n}: {ip_name!r}")
+    if itype in IP_DESCRIPTION_REQUIRED_TYPES and not (ip_description and ip_description.strip()):
+        raise BriaInputError(f"ip_description is required for ip_type {itype.value!r}")
+    if ip_description is not None:
+        n = word_count(ip_description)
+        if n > IP_DESCRIPTION_MAX_WORDS:
+            raise BriaInputError(
+                f"ip_description must be at most {IP_DESCRIPTION_MAX_WORDS} words, got {n}: {ip_description!r}"
+            )
+    if training_version is not None:
+        canonical_training_version(training_version)
+
+
+def check_family_compatible(project_version: str | None, dataset_version: str) -> None:
+    """Check that a dataset's training version fits a project's lock (§4.1).
+
+    :param project_version: the project's ``training_version`` (``None`` = unlocked).
+    :param dataset_version: the dataset's ``training_version``.
+    """
+    if project_version is None:
+        return
+    pf, df = training_family(project_version), training_family(dataset_version)
+    if pf is not df:
+        raise BriaInputError(
+            f"training_version {dataset_version!r} ({df.value if df else None}) does not match the project's "
+            f"{pf.value if pf else None} family (locked to {project_version!r}); FIBO and legacy cannot be mixed"
+        )
+
+
+def expert_parameter_errors(params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Return the field errors of expert training parameters, in the API's ``errors`` shape (§6.7).
+
+    :param params: the start_training body.
+    """
+    errors: list[dict[str, Any]] = []
+    for name, value in params.items():
+        if name not in EXPERT_PARAMETERS:
+            errors.append({"msg": "Extra inputs are not permitted", "field_name": name, "field_input": str(value)})
+            continue
+        kind, lo, hi = EXPERT_PARAMETERS[name]
+        if name == "lr_warmup_steps" and value is None:
+            continue
+        if kind is str:
+            allowed = [s.value for s in LrScheduler]
+            if value not in allowed:
+                errors.append({"msg": f"Input should be {', '.join(repr(a) for a in allowed)}",
+                               "field_name": name, "field_input": str(value)})
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            errors.append({"msg": f"Input should be a valid {'integer' if kind is int else 'number'}",
+                           "field_name": name, "field_input": str(value)})
+            continue
+        if kind is int and (isinstance(value, float) and not value.is_integer()):
+            errors.append({"msg": "Input should be a valid integer", "field_name": name, "field_input": str(value)})
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            errors.append({"msg": "Input should be a finite number", "field_name": name, "field_input": str(value)})
+            continue
+        if lo is not None and value < lo:
+            errors.append({"msg": f"Input should be greater than or equal to {_fmt(lo)}",
+                           "field_name": name, "field_input": str(value)})
+        elif hi is not None and value > hi:
+            errors.append({"msg": f"Input should be less than or equal to {_fmt(hi)}",
+                           "field_name": name, "field_input": str(value)})
+    total = params.get("total_training_steps", params.get("max_train_steps"))
+    interval = params.get("checkpoint_interval")
+    if (isinstance(total, int) and isinstance(interval, int) and not isinstance(interval, bool)
+            and interval > total and not any(e["field_name"] == "checkpoint_interval" for e in errors)):
+        errors.append({"msg": f"Input should be less than or equal to total_training_steps ({total})",
+                       "field_name": "checkpoint_interval", "field_input": str(interval)})
+    return errors
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def validate_training_parameters(training_mode: str | None, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Check a start_training body client-side; return it without ``None`` values.
+
+    :param training_mode: the model's training mode (``None`` when unknown: only ranges are checked).
+    :param params: the expert parameters, or ``None``/empty for fully automated training.
+    :raises BriaInputError: when a parameter is sent for a fully automated model or is out of range.
+    """
+    body = {k: v for k, v in (params or {}).items() if v is not None}
+    if body and training_mode is not None and training_mode != TrainingMode.EXPERT.value:
+        raise BriaInputError(EXPERT_ONLY_MESSAGE + f" Model training_mode is {training_mode!r}; got {sorted(body)}.")
+    errors = expert_parameter_errors(body)
+    if errors:
+        text = "; ".join(f"{e['field_name']}={e['field_input']}: {e['msg']}" for e in errors)
+        raise BriaInputError(f"Invalid expert training parameters: {text}")
+    return body
+
+
+def validate_v2_generation(
+    *,
+    prompt: str | None,
+    structured_prompt: str | None,
+    aspect_ratio: str | None = None,
+    numbers: Mapping[str, Any] | None = None,
+    seed: Any = None,
+) -> None:
+    """Check a v2 tailored image/structured prompt request (§7.1-7.2).
+
+    :param prompt: text prompt.
+    :param structured_prompt: JSON string from a previous result.
+    :param aspect_ratio: one of :data:`ASPECT_RATIOS`.
+    :param numbers: numeric parameters checked against :data:`V2_RANGES`.
+    :param seed: optional integer seed.
+    """
+    if not (prompt and str(prompt).strip()) and not (structured_prompt and str(structured_prompt).strip()):
+        raise BriaInputError("Either prompt or structured_prompt (or both, to refine) is required")
+    if structured_prompt is not None and str(structured_prompt).strip():
+        import json
+
+        try:
+            json.loads(structured_prompt)
+        except (TypeError, ValueError):
+            raise BriaInputError("structured_prompt must be a string holding valid JSON") from None
+    if aspect_ratio is not None and aspect_ratio not in ASPECT_RATIOS:
+        raise BriaInputError(f"Invalid aspect_ratio {aspect_ratio!r}; expected one of: {', '.join(ASPECT_RATIOS)}")
+    for name, value in (numbers or {}).items():
+        if value is None:
+            continue
+        lo, hi = V2_RANGES[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise BriaInputError(f"{name} must be a number, got {value!r}")
+        if name in ("guidance_scale", "steps_num") and isinstance(value, float) and not value.is_integer():
+            raise BriaInputError(f"{name} must be an integer, got {value!r}")
+        if not lo <= value <= hi:
+            raise BriaInputError(f"{name} must be between {lo} and {hi}, got {value!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise BriaInputError(f"seed must be a non-negative integer, got {seed!r}")
+
+
+def validate_image_count(n: int, *, minimum: int, maximum: int, what: str) -> None:
+    """Check the number of images of a helper call.
+
+    :param n: how many images were given.
+    :param minimum: inclusive minimum.
+    :param maximum: inclusive maximum.
+    :param what: the call, for the message.
+    """
+    if not minimum <= n <= maximum:
+        raise BriaInputError(f"{what} needs {minimum}-{maximum} images, got {n}")
+
+
+def image_format_from_name(name: str) -> str | None:
+    """Return the lowercase extension of a file name if it is an accepted image format, else ``None``.
+
+    :param name: a file name or path.
+    """
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return ext if ext in IMAGE_FORMATS else None
+
+
+def check_resolution(width: int, height: int, *, increase_resolution: bool) -> None:
+    """Check an upload's resolution against the dataset rules (§4.9).
+
+    :param width: pixels.
+    :param height: pixels.
+    :param increase_resolution: whether the server may upscale images from 256x256.
+    """
+    floor = MIN_UPSCALE_RESOLUTION if increase_resolution else MIN_RESOLUTION
+    if width < floor or height < floor:
+        hint = "" if increase_resolution else " (set increase_resolution=True to allow upscaling from 256x256)"
+        raise BriaInputError(f"Image resolution {width}x{height} is below the minimum {floor}x{floor}{hint}")
+
+
+def aspect_ratio_size(aspect_ratio: str, *, long_side: int = 1024) -> tuple[int, int]:
+    """Pixel size for an aspect ratio, the long side fixed.
+
+    :param aspect_ratio: one of :data:`ASPECT_RATIOS`.
+    :param long_side: pixels of the longer side.
+    """
+    w, h = ASPECT_RATIOS[aspect_ratio]
+    if w >= h:
+        return long_side, round(long_side * h / w)
+    return round(long_side * w / h), long_side
+
+
+def all_values(enum_cls: Iterable[enum.Enum]) -> list[str]:
+    """Return the string values of an enum.
+
+    :param enum_cls: the enum class.
+    """
+    return [str(m.value) for m in enum_cls]

@@ -1,0 +1,116 @@
+"""Suite-wide set-up: an isolated Airflow home (set before Airflow is imported) and the emulator.
+
+Rules for the rest of the suite:
+- Airflow settings are environment variables set here, before anything imports ``airflow``.
+- The DAGs folder is ``$AIRFLOW_HOME/dags``, holding links to ``dags/`` (examples) and ``tests/test_dags/``,
+  so ``dag.test()`` works for both.
+- The ``emulator`` fixture runs one real emulator process (real HTTP on 127.0.0.1) for the whole session;
+  ``start_emulator`` starts extra ones with other flags. ``bria_conn`` points ``bria_default`` at it.
+- Sub-folders put their own fixtures in their own ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_TOKEN = "test-token-7f3c9a1e5b"  # the emulator accepts only this token in tests
+
+_HOME = Path(tempfile.mkdtemp(prefix="bria-airflow-test-"))
+(_HOME / "dags").mkdir()
+for _name, _src in (("examples", REPO / "dags"), ("test_dags", REPO / "tests" / "test_dags")):
+    if _src.is_dir():
+        (_HOME / "dags" / _name).symlink_to(_src, target_is_directory=True)
+
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(_HOME / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME / 'airflow.db'}",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP": r"(airflow|airflow_provider_bria)\..*",
+    }
+)
+os.environ.pop("AIRFLOW_CONN_BRIA_DEFAULT", None)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    """The session's Airflow home directory."""
+    return _HOME
+
+
+@pytest.fixture(scope="session")
+def airflow_db(airflow_home: Path) -> Path:
+    """A migrated metadata database (SQLite), created once per session on first use."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+    )
+    return airflow_home / "airflow.db"
+
+
+@pytest.fixture(scope="session")
+def start_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., object]]:
+    """Factory starting extra emulator processes: ``start_emulator(fault_rate=0.2, seed=1)``.
+
+    Every process started is stopped (by PID) at the end of the session.
+    """
+    from airflow_provider_bria.emulator.process import EmulatorProcess
+
+    started: list[EmulatorProcess] = []
+
+    def _start(**flags: object) -> EmulatorProcess:
+        flags.setdefault("api_token", TEST_TOKEN)
+        flags.setdefault("training_seconds", 2)
+        flags.setdefault("job_seconds", 0.2)
+        proc = EmulatorProcess(**flags)
+        proc.start()
+        started.append(proc)
+        return proc
+
+    yield _start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def emulator_session(start_emulator: Callable[..., object]) -> object:
+    """The suite's shared emulator process."""
+    return start_emulator()
+
+
+@pytest.fixture
+def emulator(emulator_session: object) -> object:
+    """The shared emulator, reset to an empty state for this test."""
+    emulator_session.reset()  # type: ignore[attr-defined]
+    return emulator_session
+
+
+def bria_conn_json(url: str, token: str = TEST_TOKEN, **extra: object) -> str:
+    """The ``AIRFLOW_CONN_*`` JSON form of a bria connection."""
+    return json.dumps({"conn_type": "bria", "host": url, "password": token, "extra": extra})
+
+
+@pytest.fixture
+def bria_conn(emulator: object, monkeypatch: pytest.MonkeyPatch) -> object:
+    """``bria_default`` points at the (reset) shared emulator; returns the emulator."""
+    monkeypatch.setenv("AIRFLOW_CONN_BRIA_DEFAULT", bria_conn_json(emulator.url))  # type: ignore[attr-defined]
+    return emulator

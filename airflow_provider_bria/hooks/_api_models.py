@@ -1,0 +1,372 @@
+"""Schema/caption helpers, models, training and checkpoints (contract §5-§6) as methods of :class:`BriaHook`.
+
+The three helper endpoints are POSTs that change nothing on the server, so they are flagged ``retry=True``
+and retried like reads. ``create_model``, ``start_training``, ``stop_training`` and ``upload_model`` are
+never blindly retried after the request may have been applied.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_provider_bria import contract
+from airflow_provider_bria.contract import Paths
+from airflow_provider_bria.exceptions import BriaAPIError, BriaInputError
+from airflow_provider_bria.hooks import _inputs as inp
+from airflow_provider_bria.hooks._api_data import as_dict, as_list, single_match
+
+_DELETED = "deleted"
+_PROJECT_PARAMETER_KEYS = frozenset(
+    {"project_name", "ip_medium", "project_description", "ip_type", "ip_name", "ip_description"}
+)
+
+
+def _text_field(body: Any, keys: tuple[str, ...], what: str) -> str:
+    """Extract a string field from a helper response (flat, ``result``-wrapped, or a bare string).
+
+    Objects are serialised back to the JSON string the API uses elsewhere.
+
+    :param body: the decoded body.
+    :param keys: candidate field names, in order of preference.
+    :param what: the call, for the message.
+    """
+    if isinstance(body, str) and body.strip():
+        return body
+    candidates: list[Any] = []
+    if isinstance(body, Mapping):
+        candidates.append(body)
+        if isinstance(body.get("result"), Mapping):
+            candidates.append(body["result"])
+    for source in candidates:
+        for key in keys:
+            value = source.get(key)
+            if isinstance(value, Mapping | list):
+                return json.dumps(value)
+            if isinstance(value, str) and value.strip():
+                return value
+    raise BriaAPIError(f"{what}: the response has no {' / '.join(keys)} field")
+
+
+class BriaModelApiMixin:
+    """Helper, model and training operations. Mixed into :class:`~airflow_provider_bria.hooks.bria.BriaHook`."""
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:  # pragma: no cover - provided by the hook
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ helpers (§5)
+
+    def generate_visual_schema(self, images: list[str], *, content_moderation: bool | None = None) -> str:
+        """Generate a FIBO visual schema from 5-10 sample images (read-only POST, retried).
+
+        :param images: 5-10 images as public URLs or base64 (data URIs, bytes and binary files also accepted).
+        :param content_moderation: moderate the images (server default ``False``).
+        :returns: the ``visual_schema`` JSON string, to be saved with :meth:`update_dataset`.
+        """
+        refs = inp.image_refs(images, "images")
+        contract.validate_image_count(
+            len(refs),
+            minimum=contract.VISUAL_SCHEMA_MIN_IMAGES,
+            maximum=contract.VISUAL_SCHEMA_MAX_IMAGES,
+            what="generate_visual_schema",
+        )
+        body = inp.compact(
+            images=refs, content_moderation=inp.optional_bool(content_moderation, "content_moderation")
+        )
+        resp = self.request("POST", Paths.GENERATE_VISUAL_SCHEMA, json=body, retry=True)
+        return _text_field(resp, ("visual_schema",), "generate_visual_schema")
+
+    def generate_prefix(
+        self,
+        *,
+        ip_type: str | contract.IpType,
+        ip_medium: str | contract.IpMedium,
+        images: list[str] | None = None,
+        image_urls: list[str] | None = None,
+        ip_name: str | None = None,
+        content_moderation: bool | None = None,
+    ) -> str:
+        """Generate a legacy caption prefix from 1-6 images (read-only POST, retried).
+
+        The response field is undocumented: ``prefix``, ``caption_prefix``, ``generation_prefix`` (flat or
+        under ``result``) and a bare string are all accepted.
+
+        :param ip_type: ``stylized_scene``, ``defined_character`` or ``object_variants``.
+        :param ip_medium: ``photography`` or ``illustration``.
+        :param images: 1-6 images as base64 (bytes/files accepted); exclusive with ``image_urls``.
+        :param image_urls: 1-6 public image URLs; exclusive with ``images``.
+        :param ip_name: the character name, required for ``defined_character``.
+        :param content_moderation: moderate the images.
+        :returns: the caption prefix.
+        """
+        itype = contract.parse_enum(contract.IpType, ip_type, "ip_type")
+        medium = contract.parse_enum(contract.IpMedium, ip_medium, "ip_medium")
+        if itype not in contract.PREFIX_IP_TYPES:
+            allowed = ", ".join(sorted(t.value for t in contract.PREFIX_IP_TYPES))
+            raise BriaInputError(f"generate_prefix supports ip_type {allowed}; got {itype.value!r}")
+        if (images is None) == (image_urls is None):
+            raise BriaInputError("generate_prefix needs exactly one of images (base64) or image_urls")
+        if itype in contract.IP_NAME_REQUIRED_TYPES and not (ip_name and str(ip_name).strip()):
+            raise BriaInputError(f"ip_name is required for ip_type {itype.value!r}")
+        if images is not None:
+            refs = inp.image_refs(images, "images")
+        else:
+            if image_urls is None or isinstance(image_urls, str):
+                raise BriaInputError("image_urls must be a list of URLs")
+            refs = [inp.http_url(u, f"image_urls[{i}]") for i, u in enumerate(image_urls)]
+        contract.validate_image_count(
+            len(refs), minimum=contract.PREFIX_MIN_IMAGES, maximum=contract.PREFIX_MAX_IMAGES, what="generate_prefix"
+        )
+        body = inp.compact(
+            images=refs if images is not None else None,
+            image_urls=refs if image_urls is not None else None,
+            ip_type=itype,
+            ip_medium=medium,
+            ip_name=ip_name,
+            content_moderation=inp.optional_bool(content_moderation, "content_moderation"),
+        )
+        resp = self.request("POST", Paths.GENERATE_PREFIX, json=body, retry=True)
+        return _text_field(resp, ("prefix", "caption_prefix", "generation_prefix"), "generate_prefix")
+
+    def refine_structured_prompt(
+        self,
+        dataset_id: int | str,
+        structured_prompt: str | Mapping[str, Any],
+        instruction: str,
+        *,
+        context_images: list[str] | None = None,
+    ) -> str:
+        """Refine a visual schema or caption JSON with a natural-language instruction (read-only POST, retried).
+
+        The result is not saved: pass it to :meth:`update_dataset` or :meth:`update_image_caption`.
+
+        :param dataset_id: a draft dataset of the caller (ownership check).
+        :param structured_prompt: the JSON string to refine (a dict is serialised).
+        :param instruction: what to change, in plain language.
+        :param context_images: optional images (URLs or base64) for context.
+        :returns: the refined ``structured_prompt`` JSON string.
+        """
+        body = inp.compact(
+            dataset_id=inp.object_id(dataset_id, "dataset_id"),
+            structured_prompt=inp.json_string(structured_prompt, "structured_prompt"),
+            instruction=inp.non_empty(instruction, "instruction"),
+            context_images=inp.image_refs(context_images, "context_images") if context_images is not None else None,
+        )
+        resp = self.request("POST", Paths.REFINE_STRUCTURED_PROMPT, json=body, retry=True)
+        return _text_field(resp, ("structured_prompt",), "refine_structured_prompt")
+
+    # ------------------------------------------------------------------ models (§6.1-6.6)
+
+    def create_model(
+        self,
+        dataset_id: int | str,
+        name: str,
+        *,
+        training_mode: str | contract.TrainingMode = "fully_automated",
+        training_version: str | None = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """Create a model on a completed dataset (``POST``; not blindly retried: reconcile with :meth:`find_model`).
+
+        :param dataset_id: the training dataset.
+        :param name: model name.
+        :param training_mode: ``fully_automated`` or ``expert``.
+        :param training_version: ``fibo`` or a legacy version, any spelling; sent in model form (``bria-3.2``).
+        :param description: optional description.
+        """
+        body = inp.compact(
+            dataset_id=inp.object_id(dataset_id, "dataset_id"),
+            name=inp.non_empty(name, "name"),
+            training_mode=contract.parse_enum(contract.TrainingMode, training_mode, "training_mode"),
+            training_version=contract.model_training_version(training_version) if training_version else None,
+            description=description,
+        )
+        return as_dict(self.request("POST", Paths.MODELS, json=body))
+
+    def list_models(self, *, include_training_parameters: bool = False) -> list[dict[str, Any]]:
+        """List all models of the organisation.
+
+        :param include_training_parameters: include ``training_parameters`` and ``checkpoint_steps``.
+        """
+        params = {"include_training_parameters": "true"} if include_training_parameters else None
+        return as_list(self.request("GET", Paths.MODELS, params=params))
+
+    def list_project_models(
+        self, project_id: int | str, *, include_training_parameters: bool = False
+    ) -> list[dict[str, Any]]:
+        """List a project's models.
+
+        :param project_id: the project id.
+        :param include_training_parameters: include ``training_parameters`` and ``checkpoint_steps``.
+        """
+        params = {"include_training_parameters": "true"} if include_training_parameters else None
+        path = Paths.project_models(inp.object_id(project_id, "project_id"))
+        return as_list(self.request("GET", path, params=params))
+
+    def get_model(self, model_id: int | str) -> dict[str, Any]:
+        """Get a model (the training poll: ``status`` is ``Created``/``InProgress``/``Completed``/...).
+
+        :param model_id: the model id.
+        """
+        return as_dict(self.request("GET", Paths.model(inp.object_id(model_id, "model_id"))))
+
+    def update_model(
+        self, model_id: int | str, *, name: str | None = None, description: str | None = None
+    ) -> dict[str, Any]:
+        """Rename or re-describe a model (``PUT``; idempotent).
+
+        :param model_id: the model id.
+        :param name: new name.
+        :param description: new description.
+        """
+        mid = inp.object_id(model_id, "model_id")
+        if name is not None:
+            inp.non_empty(name, "name")
+        body = inp.compact(name=name, description=description)
+        if not body:
+            raise BriaInputError("update_model needs name and/or description")
+        return as_dict(self.request("PUT", Paths.model(mid), json=body))
+
+    def delete_model(self, model_id: int | str) -> None:
+        """Delete a model (409 while it trains).
+
+        :param model_id: the model id.
+        """
+        self.request("DELETE", Paths.model(inp.object_id(model_id, "model_id")))
+
+    def find_model(self, dataset_id: int | str, name: str) -> dict[str, Any] | None:
+        """Return the (not deleted) model of this dataset with exactly this name, or ``None``.
+
+        :param dataset_id: the dataset the model trains on.
+        :param name: the exact model name.
+        :raises BriaConflictError: when several models match.
+        """
+        did = inp.object_id(dataset_id, "dataset_id")
+        wanted = inp.non_empty(name, "name")
+        matches = [
+            m
+            for m in self.list_models()
+            if m.get("name") == wanted
+            and str(m.get("dataset_id")) == str(did)
+            and str(m.get("status", "")).lower() != _DELETED
+        ]
+        return single_match(matches, f"models named {wanted!r} on dataset {did}")
+
+    # ------------------------------------------------------------------ training (§6.7-6.8)
+
+    def start_training(self, model_id: int | str, training_parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Start training (``POST .../start_training``; not blindly retried: check :meth:`get_model`).
+
+        Expert parameters are range-checked here; whether the model is ``expert`` is the caller's check.
+
+        :param model_id: the model id (status ``Created``).
+        :param training_parameters: expert parameters (``learning_rate``, ``total_training_steps``,
+            ``rank``, ``checkpoint_interval``, ``lr_warmup_steps``, ``lr_scheduler``); ``None`` sends ``{}``.
+        :returns: the model (``status`` ``InProgress``).
+        """
+        mid = inp.object_id(model_id, "model_id")
+        if training_parameters is not None and not isinstance(training_parameters, Mapping):
+            raise BriaInputError("training_parameters must be a dict")
+        body = contract.validate_training_parameters(None, training_parameters)
+        return as_dict(self.request("POST", Paths.start_training(mid), json=body))
+
+    def stop_training(self, model_id: int | str) -> dict[str, Any] | None:
+        """Stop a training (irreversible; ``POST``, not blindly retried). 409 when not training.
+
+        :param model_id: the model id.
+        :returns: the server's body (undocumented: the model, or ``None`` when empty).
+        """
+        resp = self.request("POST", Paths.stop_training(inp.object_id(model_id, "model_id")))
+        return dict(resp) if isinstance(resp, Mapping) else None
+
+    # ------------------------------------------------------------------ checkpoints, download, upload (§6.9-6.11)
+
+    def list_checkpoints(self, model_id: int | str) -> dict[str, Any]:
+        """List an expert model's checkpoints: ``{"checkpoints": [...], "active_model_version": "..."}``.
+
+        :param model_id: a ``Completed`` expert model.
+        """
+        body = self.request("GET", Paths.model_checkpoints(inp.object_id(model_id, "model_id")))
+        if isinstance(body, list):
+            return {"checkpoints": body, "active_model_version": None}
+        return as_dict(body)
+
+    def get_checkpoint(self, model_id: int | str, step: int | str) -> dict[str, Any]:
+        """Get one checkpoint (``checkpoint_step``, ``training_job_id``, ``created_at``).
+
+        :param model_id: the model id.
+        :param step: the checkpoint step.
+        """
+        path = Paths.model_checkpoint(inp.object_id(model_id, "model_id"), inp.checkpoint_step(step))
+        return as_dict(self.request("GET", path))
+
+    def delete_checkpoint(self, model_id: int | str, step: int | str) -> None:
+        """Delete a checkpoint (400 when it is the one selected for inference).
+
+        :param model_id: the model id.
+        :param step: the checkpoint step.
+        """
+        path = Paths.model_checkpoint(inp.object_id(model_id, "model_id"), inp.checkpoint_step(step))
+        self.request("DELETE", path)
+
+    def download_model(self, model_id: int | str) -> dict[str, Any]:
+        """Get a pre-signed ``download_url`` of the model weights (``base_model_name``, ``base_model_card``).
+
+        :param model_id: the model id.
+        """
+        return as_dict(self.request("GET", Paths.model_download(inp.object_id(model_id, "model_id"))))
+
+    def upload_model(
+        self,
+        model_url: str,
+        *,
+        model_name: str | None = None,
+        project_id: int | str | None = None,
+        project_parameters: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Register an externally trained ``.safetensors`` model (legacy; ``POST``, not blindly retried).
+
+        :param model_url: public URL of the weights (<= 3 GB).
+        :param model_name: the model's name.
+        :param project_id: an existing project; exclusive with ``project_parameters``.
+        :param project_parameters: a new project: ``project_name``, ``ip_medium``, optional
+            ``project_description`` and ``ip_type`` (default ``other``); ``ip_name``/``ip_description``
+            are passed through for the IP types that need them.
+        :returns: the model (status ``syncing``, then ``completed``).
+        """
+        if (project_id is None) == (project_parameters is None):
+            raise BriaInputError("upload_model needs exactly one of project_id or project_parameters")
+        params: dict[str, Any] | None = None
+        if project_parameters is not None:
+            if not isinstance(project_parameters, Mapping):
+                raise BriaInputError("project_parameters must be a dict")
+            unknown = set(project_parameters) - _PROJECT_PARAMETER_KEYS
+            if unknown:
+                raise BriaInputError(f"Unknown project_parameters keys: {sorted(unknown)}")
+            ip_type = project_parameters.get("ip_type") or contract.IpType.OTHER.value
+            contract.validate_project_fields(
+                project_name=project_parameters.get("project_name"),
+                ip_type=ip_type,
+                ip_medium=project_parameters.get("ip_medium"),
+                ip_name=project_parameters.get("ip_name"),
+                ip_description=project_parameters.get("ip_description"),
+            )
+            params = inp.compact(
+                project_name=project_parameters["project_name"],
+                ip_medium=contract.parse_enum(contract.IpMedium, project_parameters["ip_medium"], "ip_medium"),
+                project_description=project_parameters.get("project_description"),
+                ip_type=contract.parse_enum(contract.IpType, ip_type, "ip_type"),
+                ip_name=project_parameters.get("ip_name"),
+                ip_description=project_parameters.get("ip_description"),
+            )
+        body = inp.compact(
+            model_url=inp.http_url(model_url, "model_url"),
+            model_name=inp.non_empty(model_name, "model_name") if model_name is not None else None,
+            project_id=inp.object_id(project_id, "project_id") if project_id is not None else None,
+            project_parameters=params,
+        )
+        return as_dict(self.request("POST", Paths.UPLOAD_MODEL, json=body))
+
+
+__all__ = ["BriaModelApiMixin", "as_dict", "as_list"]

@@ -1,0 +1,240 @@
+"""Async (httpx) side of :class:`BriaHook`, for triggers: the polled calls only.
+
+Nothing here blocks the event loop: the connection is looked up with ``BaseHook.aget_connection``, the token
+is masked with ``amask_secret``, one ``httpx.AsyncClient`` is kept per hook and closed by ``aclose()`` or
+``async with hook:``. The retry policy is the same as the sync side (:mod:`._retry`).
+"""
+
+from __future__ import annotations
+
+import json as _json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_bria.contract import API_TOKEN_HEADER, Paths
+from airflow_provider_bria.exceptions import BriaNotFoundError, BriaTransportError, build_api_error
+from airflow_provider_bria.hooks import _inputs as inp
+from airflow_provider_bria.hooks._api_generation import STATUS_EXPECTED, status_target
+from airflow_provider_bria.hooks._connection import BriaConnectionSettings, parse_extra, settings_from_connection
+from airflow_provider_bria.hooks._retry import (
+    build_retrying,
+    classify_exception,
+    is_transport_exception,
+    parse_retry_after,
+    retry_mode,
+)
+from airflow_provider_bria.responses import V2Response
+
+if TYPE_CHECKING:
+    import logging
+
+    import httpx
+
+    from airflow_provider_bria.hooks._retry import RetryPolicy
+
+
+async def amask(secret: str) -> None:
+    """Register a secret with Airflow's masker without blocking the event loop.
+
+    :param secret: the value to redact from logs.
+    """
+    try:
+        from airflow.sdk.log import amask_secret
+    except ImportError:  # pragma: no cover - older Task SDKs
+        from airflow_provider_bria.hooks.bria import mask
+
+        mask(secret)
+        return
+    await amask_secret(secret)
+
+
+def decode_body(content: bytes) -> Any:
+    """Decode a response body: JSON when possible, else text, ``None`` when empty.
+
+    :param content: the raw body.
+    """
+    if not content or not content.strip():
+        return None
+    try:
+        return _json.loads(content)
+    except ValueError:
+        return content.decode("utf-8", "replace")
+
+
+class BriaAsyncMixin:
+    """Async calls of :class:`~airflow_provider_bria.hooks.bria.BriaHook` (triggers use these)."""
+
+    bria_conn_id: str
+    timeout: float | None
+    retry_policy: RetryPolicy
+    _settings: BriaConnectionSettings | None
+    _async_client: httpx.AsyncClient | None
+    #: An ``httpx`` transport to use instead of the network (tests use ``httpx.MockTransport``).
+    _async_transport: Any = None
+
+    if TYPE_CHECKING:
+
+        @property
+        def log(self) -> logging.Logger: ...
+
+        @classmethod
+        async def aget_connection(cls, conn_id: str) -> Any: ...
+
+        def _user_agent_headers(self) -> dict[str, str]: ...
+
+        def _resolve_url(self, settings: BriaConnectionSettings, path: str) -> tuple[str, str]: ...
+
+        @staticmethod
+        def _sanitize(text: str) -> str: ...
+
+    async def aget_settings(self) -> BriaConnectionSettings:
+        """Resolve the connection without blocking (shares the cache with the sync side)."""
+        if self._settings is None:
+            conn = await self.aget_connection(self.bria_conn_id)
+            settings = settings_from_connection(
+                host=conn.host,
+                schema=conn.schema,
+                port=conn.port,
+                password=conn.password,
+                extra=parse_extra(conn.extra),
+                timeout=self.timeout,
+                conn_id=self.bria_conn_id,
+            )
+            await amask(settings.token)
+            self._settings = settings
+        return self._settings
+
+    async def aget_conn(self) -> httpx.AsyncClient:
+        """Return the hook's ``httpx.AsyncClient`` (created on first use)."""
+        settings = await self.aget_settings()
+        if self._async_client is None:
+            import httpx
+
+            self._async_client = httpx.AsyncClient(
+                headers=self._user_agent_headers(),
+                timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+                follow_redirects=False,
+                transport=self._async_transport,
+            )
+        return self._async_client
+
+    async def aclose(self) -> None:
+        """Close the async client (safe to call twice)."""
+        client, self._async_client = self._async_client, None
+        if client is not None:
+            await client.aclose()
+
+    async def __aenter__(self) -> BriaAsyncMixin:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _arequest_with_status(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        retry: bool | None = None,
+        expected: tuple[int, ...] | None = None,
+    ) -> tuple[int, Any]:
+        """Send one API call with the retry policy; return ``(status_code, decoded_body)``.
+
+        :param method: HTTP method.
+        :param path: path under the API base URL, or an absolute URL on the API host.
+        :param json: JSON body.
+        :param params: query parameters.
+        :param retry: ``None`` (by method), ``True`` (retry like a read) or ``False`` (never).
+        :param expected: non-2xx status codes to return instead of raising.
+        :raises BriaAPIError: for error responses; :class:`BriaTransportError` when no response came.
+        """
+        method = method.upper()
+        settings = await self.aget_settings()
+        url, shown = self._resolve_url(settings, path)
+        client = await self.aget_conn()
+        headers = {API_TOKEN_HEADER: settings.token}
+
+        async def attempt() -> httpx.Response:
+            return await client.request(method, url, json=json, params=params, headers=headers)
+
+        retrying = build_retrying(
+            self.retry_policy, mode=retry_mode(method, retry), method=method, path=shown, logger=self.log,
+            use_async=True,
+        )
+        try:
+            response = await retrying(attempt)
+        except Exception as exc:
+            if is_transport_exception(exc):
+                attempts = retrying.statistics.get("attempt_number", 1)
+                kind = classify_exception(exc) or "fatal"
+                raise BriaTransportError(
+                    self._sanitize(f"{type(exc).__name__} after {attempts} attempt(s) ({kind}): {exc}"),
+                    method=method,
+                    path=shown,
+                ) from exc
+            raise
+        body = decode_body(response.content)
+        status = response.status_code
+        if 200 <= status < 300 or status in (expected or ()):
+            return status, body
+        raise build_api_error(
+            status,
+            body,
+            reason=response.reason_phrase,
+            method=method,
+            path=shown,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+
+    async def arequest(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Async counterpart of :meth:`request`: same retry policy and errors; returns the decoded body.
+
+        :param method: HTTP method.
+        :param path: path under the API base URL.
+        :param kwargs: ``json``, ``params``, ``retry``, ``expected``.
+        """
+        _, body = await self._arequest_with_status(method, path, **kwargs)
+        return body
+
+    async def aget_model(self, model_id: int | str) -> dict[str, Any]:
+        """Async :meth:`get_model` (the training trigger's poll).
+
+        :param model_id: the model id.
+        """
+        body = await self.arequest("GET", Paths.model(inp.object_id(model_id, "model_id")))
+        return dict(body) if isinstance(body, Mapping) else {}
+
+    async def aget_status(self, request_id_or_status_url: str) -> V2Response:
+        """Async :meth:`get_status`: accepts a request id or an absolute ``status_url``; 404 -> ``NOT_FOUND``.
+
+        :param request_id_or_status_url: the job's request id or status URL.
+        """
+        settings = await self.aget_settings()
+        target, rid = status_target(request_id_or_status_url, settings.netloc)
+        status, body = await self._arequest_with_status("GET", target, expected=STATUS_EXPECTED)
+        return V2Response.from_body(body, http_status=status, request_id=rid)
+
+    async def aget_bulk_upload_status(self, dataset_id: int | str) -> dict[str, Any]:
+        """Async :meth:`get_bulk_upload_status` (same ``/images/bulk`` fallback on 404).
+
+        :param dataset_id: the dataset id.
+        """
+        did = inp.object_id(dataset_id, "dataset_id")
+        try:
+            body = await self.arequest("GET", Paths.bulk_upload_status(did))
+        except BriaNotFoundError as first:
+            try:
+                body = await self.arequest("GET", f"{Paths.bulk_upload(did, alias=True)}/status")
+            except BriaNotFoundError:
+                raise first from None
+        return dict(body) if isinstance(body, Mapping) else {}
+
+    async def astop_training(self, model_id: int | str) -> dict[str, Any] | None:
+        """Async :meth:`stop_training` (for a trigger's ``on_kill``; not blindly retried, 409 when not training).
+
+        :param model_id: the model id.
+        """
+        body = await self.arequest("POST", Paths.stop_training(inp.object_id(model_id, "model_id")))
+        return dict(body) if isinstance(body, Mapping) else None

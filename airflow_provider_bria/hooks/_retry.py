@@ -1,0 +1,312 @@
+"""The provider's single retry policy, shared by the sync (requests) and async (httpx) transports.
+
+What is retried (see ``docs/api-choices.md``):
+
+* Every failure is first classified:
+
+  - **safe**: nothing can have been applied on the server: HTTP 429, or a connection that was never
+    established (refused, DNS failure, connect timeout);
+  - **ambiguous**: the request may have been applied: HTTP 5xx, read timeout, connection dropped after
+    the request was sent;
+  - anything else (4xx other than 429, TLS errors, bad URLs) is never retried.
+
+* Retry *mode* per call: ``all`` (idempotent methods GET/PUT/DELETE/HEAD/OPTIONS, and POSTs flagged
+  ``retry=True`` because they are read-only helpers) retries safe and ambiguous failures; ``safe``
+  (every other POST: creates, start/stop training, generation submissions) retries only safe failures, so
+  a retry can never create a duplicate; ``none`` (``retry=False``) never retries.
+
+* Wait before retry ``n``: ``max(Retry-After, backoff)`` where ``backoff`` is
+  ``min(retry_max_delay, retry_delay * 2**(n-1))`` with "equal jitter" (uniformly between half and all of
+  it). ``Retry-After`` (seconds or an HTTP date) is honoured up to :attr:`RetryPolicy.max_retry_after`.
+
+Transport libraries are never imported here: exceptions are classified by looking at the modules that
+raised them (a requests exception implies requests is already imported).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    retry_if_result,
+    stop_after_attempt,
+)
+
+from airflow_provider_bria.exceptions import BriaInputError
+
+SAFE = "safe"
+AMBIGUOUS = "ambiguous"
+
+MODE_ALL = "all"
+MODE_SAFE = "safe"
+MODE_NONE = "none"
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+DEFAULT_MAX_RETRY_AFTER = 300.0
+
+
+def retry_mode(method: str, retry: bool | None) -> str:
+    """Return the retry mode of a call.
+
+    :param method: HTTP method.
+    :param retry: ``True`` = treat as idempotent, ``False`` = never retry, ``None`` = decide by method.
+    """
+    if retry is True:
+        return MODE_ALL
+    if retry is False:
+        return MODE_NONE
+    return MODE_ALL if method.upper() in IDEMPOTENT_METHODS else MODE_SAFE
+
+
+def classify_status(status_code: int) -> str | None:
+    """Classify an HTTP status: 429 is safe, 5xx ambiguous, others not retryable.
+
+    :param status_code: HTTP status code.
+    """
+    if status_code == 429:
+        return SAFE
+    if status_code >= 500:
+        return AMBIGUOUS
+    return None
+
+
+def _requests_kind(exc: BaseException) -> str | None:
+    requests = sys.modules.get("requests")
+    if requests is None or not isinstance(exc, requests.exceptions.RequestException):
+        return None
+    rex = requests.exceptions
+    if isinstance(exc, rex.ConnectTimeout):
+        return SAFE
+    if isinstance(exc, rex.SSLError | rex.InvalidURL | rex.InvalidHeader | rex.MissingSchema | rex.InvalidSchema):
+        return None
+    if isinstance(exc, rex.ConnectionError):
+        urllib3_exc = sys.modules.get("urllib3.exceptions")
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        if urllib3_exc is not None and isinstance(reason, urllib3_exc.ConnectTimeoutError):
+            return SAFE  # NewConnectionError / NameResolutionError subclass ConnectTimeoutError: never sent
+        return AMBIGUOUS
+    if isinstance(exc, rex.Timeout | rex.ChunkedEncodingError | rex.ContentDecodingError):
+        return AMBIGUOUS
+    return None
+
+
+def _httpx_kind(exc: BaseException) -> str | None:
+    httpx = sys.modules.get("httpx")
+    if httpx is None or not isinstance(exc, httpx.TransportError):
+        return None
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return SAFE
+    if isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError):
+        return AMBIGUOUS
+    return None
+
+
+def classify_exception(exc: BaseException) -> str | None:
+    """Classify a transport exception of requests or httpx as safe, ambiguous or not retryable.
+
+    :param exc: the exception raised while sending the request.
+    """
+    return _requests_kind(exc) or _httpx_kind(exc)
+
+
+def is_transport_exception(exc: BaseException) -> bool:
+    """Whether ``exc`` is a requests/httpx transport failure (to be wrapped in ``BriaTransportError``).
+
+    :param exc: any exception.
+    """
+    requests = sys.modules.get("requests")
+    if requests is not None and isinstance(exc, requests.exceptions.RequestException):
+        return True
+    httpx = sys.modules.get("httpx")
+    return httpx is not None and isinstance(exc, httpx.TransportError)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Parse a ``Retry-After`` header: delta seconds or an HTTP date. Returns seconds (>= 0) or ``None``.
+
+    :param value: the header value.
+    :param now: current epoch time (for tests).
+    """
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def _default_asleep(seconds: float) -> Awaitable[None]:
+    return asyncio.sleep(seconds)
+
+
+@dataclass
+class RetryPolicy:
+    """Retry settings and the wait computation.
+
+    :param retry_limit: retries after the first attempt (0 disables retrying).
+    :param retry_delay: base delay in seconds of the exponential backoff.
+    :param retry_max_delay: cap of the backoff in seconds.
+    :param max_retry_after: longest ``Retry-After`` honoured, in seconds.
+    :param sleep: blocking sleep (replaceable in tests).
+    :param asleep: async sleep (replaceable in tests).
+    """
+
+    retry_limit: int = 5
+    retry_delay: float = 1.0
+    retry_max_delay: float = 30.0
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    asleep: Callable[[float], Awaitable[None]] = field(default=_default_asleep, repr=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.retry_limit, bool) or not isinstance(self.retry_limit, int) or self.retry_limit < 0:
+            raise BriaInputError(f"retry_limit must be an integer >= 0, got {self.retry_limit!r}")
+        for name in ("retry_delay", "retry_max_delay", "max_retry_after"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise BriaInputError(f"{name} must be a number >= 0, got {value!r}")
+
+    def should_retry(self, kind: str | None, mode: str) -> bool:
+        """Whether a failure of ``kind`` is retried in ``mode``.
+
+        :param kind: :data:`SAFE`, :data:`AMBIGUOUS` or ``None``.
+        :param mode: :data:`MODE_ALL`, :data:`MODE_SAFE` or :data:`MODE_NONE`.
+        """
+        if kind is None or mode == MODE_NONE:
+            return False
+        return mode == MODE_ALL or kind == SAFE
+
+    def backoff(self, attempt_number: int) -> float:
+        """Exponential backoff with equal jitter after attempt ``attempt_number`` (1-based).
+
+        :param attempt_number: the attempt that just failed.
+        """
+        base = min(self.retry_max_delay, self.retry_delay * (2 ** max(0, attempt_number - 1)))
+        return base / 2 + random.uniform(0, base / 2)
+
+    def wait_seconds(self, attempt_number: int, retry_after: float | None) -> float:
+        """Seconds to wait before the next attempt: ``max(Retry-After, backoff)``, bounded.
+
+        :param attempt_number: the attempt that just failed (1-based).
+        :param retry_after: the server's ``Retry-After`` in seconds, if any.
+        """
+        wait = self.backoff(attempt_number)
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.max_retry_after))
+        return wait
+
+
+def _status_of(result: Any) -> int:
+    return int(getattr(result, "status_code", 0) or 0)
+
+
+def _retry_after_of(state: RetryCallState) -> float | None:
+    outcome = state.outcome
+    if outcome is None or outcome.failed:
+        return None
+    headers = getattr(outcome.result(), "headers", None) or {}
+    return parse_retry_after(headers.get("Retry-After"))
+
+
+def _describe(state: RetryCallState) -> str:
+    outcome = state.outcome
+    if outcome is None:
+        return "failed"
+    if outcome.failed:
+        exc = outcome.exception()
+        return f"failed with {type(exc).__name__}"
+    return f"returned HTTP {_status_of(outcome.result())}"
+
+
+def _last_outcome(state: RetryCallState) -> Any:
+    """Give back the last result (or raise the last exception) once attempts are exhausted."""
+    assert state.outcome is not None
+    return state.outcome.result()
+
+
+def build_retrying(
+    policy: RetryPolicy,
+    *,
+    mode: str,
+    method: str,
+    path: str,
+    logger: logging.Logger,
+    use_async: bool = False,
+    on_discard: Callable[[Any], None] | None = None,
+) -> Retrying | AsyncRetrying:
+    """Build the tenacity controller for one call.
+
+    The attempt function returns a response object (with ``status_code`` and ``headers``) or raises a
+    transport exception. Retryable responses and exceptions are retried per ``mode``; when attempts run
+    out, the last response is returned or the last exception re-raised.
+
+    :param policy: the retry policy.
+    :param mode: retry mode from :func:`retry_mode`.
+    :param method: HTTP method (for log lines).
+    :param path: request path without query (for log lines; never a URL with credentials).
+    :param logger: where retries are logged at WARNING.
+    :param use_async: build an :class:`~tenacity.AsyncRetrying`.
+    :param on_discard: called with a response that is about to be retried (e.g. to close a stream).
+    """
+
+    def _exc_retryable(exc: BaseException) -> bool:
+        return policy.should_retry(classify_exception(exc), mode)
+
+    def _result_retryable(result: Any) -> bool:
+        return policy.should_retry(classify_status(_status_of(result)), mode)
+
+    def _wait(state: RetryCallState) -> float:
+        return policy.wait_seconds(state.attempt_number, _retry_after_of(state))
+
+    def _before_sleep(state: RetryCallState) -> None:
+        outcome = state.outcome
+        if outcome is not None and not outcome.failed and on_discard is not None:
+            on_discard(outcome.result())
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        logger.warning(
+            "Bria API %s %s %s; retry %d/%d in %.1f s",
+            method,
+            path,
+            _describe(state),
+            state.attempt_number,
+            policy.retry_limit,
+            wait,
+        )
+
+    kwargs: dict[str, Any] = {
+        "retry": retry_if_exception(_exc_retryable) | retry_if_result(_result_retryable),
+        "stop": stop_after_attempt(policy.retry_limit + 1),
+        "wait": _wait,
+        "before_sleep": _before_sleep,
+        "retry_error_callback": _last_outcome,
+        "reraise": True,
+    }
+    if use_async:
+        return AsyncRetrying(sleep=lambda s: policy.asleep(s), **kwargs)
+    return Retrying(sleep=lambda s: policy.sleep(s), **kwargs)

@@ -1,0 +1,420 @@
+"""The Bria hook: one typed method per Tailored Generation API operation, sync on ``requests`` and async
+(for triggers) on ``httpx``, with a single retry policy and precise exceptions.
+
+The API methods live in mixins by area (``_api_data``, ``_api_models``, ``_api_generation``, ``_async``);
+this module holds the connection handling and the sync transport. Importing it performs no I/O and does not
+import ``requests``, the emulator or FastAPI.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_bria import __version__
+from airflow_provider_bria.contract import API_TOKEN_HEADER, Paths
+from airflow_provider_bria.exceptions import (
+    BriaAuthError,
+    BriaError,
+    BriaInputError,
+    BriaNotFoundError,
+    BriaTransportError,
+    build_api_error,
+)
+from airflow_provider_bria.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_provider_bria.hooks._api_data import BriaDataApiMixin, as_list
+from airflow_provider_bria.hooks._api_generation import BriaGenerationApiMixin
+from airflow_provider_bria.hooks._api_models import BriaModelApiMixin
+from airflow_provider_bria.hooks._async import BriaAsyncMixin, decode_body
+from airflow_provider_bria.hooks._connection import (
+    BriaConnectionSettings,
+    parse_extra,
+    parse_timeout,
+    settings_from_connection,
+)
+from airflow_provider_bria.hooks._retry import (
+    AMBIGUOUS,
+    RetryPolicy,
+    build_retrying,
+    classify_exception,
+    classify_status,
+    is_transport_exception,
+    parse_retry_after,
+    retry_mode,
+)
+
+if TYPE_CHECKING:
+    import requests
+
+USER_AGENT = f"airflow-provider-bria/{__version__}"
+MAX_REDIRECTS = 5
+_QUERY = re.compile(r"\?[^\s'\")]*")
+
+
+def mask(secret: str) -> None:
+    """Register a secret with Airflow's secrets masker (guarded across Airflow versions).
+
+    :param secret: the value to redact from logs.
+    """
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - Airflow < 3.3
+        try:
+            from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
+        except ImportError:
+            from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef]
+    mask_secret(secret)
+
+
+class BriaHook(BriaDataApiMixin, BriaModelApiMixin, BriaGenerationApiMixin, BriaAsyncMixin, BaseHook):
+    """Interact with Bria.ai's Tailored Generation API.
+
+    Connection (type ``bria``): host = API base URL (default ``https://engine.prod.bria-api.com``; a full
+    URL, or a bare host with schema/port fields), password = ``api_token`` (fallback: extra ``api_token``),
+    extras ``console_url`` and ``timeout``. Every request sends the ``api_token`` header and
+    ``User-Agent: airflow-provider-bria/<version>``.
+
+    Retries: GET/PUT/DELETE and read-only POST helpers are retried on 429, 5xx, connection errors and
+    timeouts; other POSTs only on 429 and on connections that were never established (so no duplicate is
+    ever created). Backoff is exponential with jitter, at least ``Retry-After``.
+
+    :param bria_conn_id: Airflow connection id.
+    :param timeout: read timeout in seconds (default: extra ``timeout``, else 60); connect timeout is 10 s.
+    :param retry_limit: retries after the first attempt (0 disables).
+    :param retry_delay: base delay of the exponential backoff, in seconds.
+    :param retry_max_delay: cap of the backoff, in seconds.
+    """
+
+    conn_name_attr = "bria_conn_id"
+    default_conn_name = "bria_default"
+    conn_type = "bria"
+    hook_name = "Bria"
+
+    def __init__(
+        self,
+        bria_conn_id: str = default_conn_name,
+        *,
+        timeout: float | None = None,
+        retry_limit: int = 5,
+        retry_delay: float = 1.0,
+        retry_max_delay: float = 30.0,
+    ) -> None:
+        super().__init__()
+        if not isinstance(bria_conn_id, str) or not bria_conn_id.strip():
+            raise BriaInputError(f"bria_conn_id must be a non-empty string, got {bria_conn_id!r}")
+        self.bria_conn_id = bria_conn_id
+        self.timeout = parse_timeout(timeout, source="timeout") if timeout is not None else None
+        self.retry_policy = RetryPolicy(
+            retry_limit=retry_limit, retry_delay=retry_delay, retry_max_delay=retry_max_delay
+        )
+        self._settings: BriaConnectionSettings | None = None
+        self._session: requests.Session | None = None
+        self._async_client = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(bria_conn_id={self.bria_conn_id!r})"
+
+    # ------------------------------------------------------------------ connection
+
+    @property
+    def settings(self) -> BriaConnectionSettings:
+        """Resolved connection settings (looked up once; the token is registered with the secrets masker)."""
+        if self._settings is None:
+            conn = self.get_connection(self.bria_conn_id)
+            settings = settings_from_connection(
+                host=conn.host,
+                schema=conn.schema,
+                port=conn.port,
+                password=conn.password,
+                extra=parse_extra(conn.extra),
+                timeout=self.timeout,
+                conn_id=self.bria_conn_id,
+            )
+            mask(settings.token)
+            self._settings = settings
+        return self._settings
+
+    @property
+    def base_url(self) -> str:
+        """API base URL, no trailing slash."""
+        return self.settings.base_url
+
+    @property
+    def console_url(self) -> str:
+        """Bria console base URL (extra ``console_url``, default ``https://platform.bria.ai``)."""
+        return self.settings.console_url
+
+    @property
+    def user_agent(self) -> str:
+        """The ``User-Agent`` sent with every request."""
+        return USER_AGENT
+
+    def _user_agent_headers(self) -> dict[str, str]:
+        return {"User-Agent": USER_AGENT, "Accept": "application/json"}
+
+    def _api_netloc(self) -> str:
+        return self.settings.netloc
+
+    def get_conn(self) -> requests.Session:
+        """Return the hook's ``requests.Session`` (created on first use; the token is sent per request)."""
+        if self._session is None:
+            import requests
+            from requests.adapters import HTTPAdapter
+
+            settings = self.settings  # resolve (and validate) the connection first
+            del settings
+            session = requests.Session()
+            session.headers.update(self._user_agent_headers())
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            self._session = session
+        return self._session
+
+    def close(self) -> None:
+        """Close the sync session (the async client is closed by :meth:`aclose`)."""
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+    def __enter__(self) -> BriaHook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ transport
+
+    @staticmethod
+    def _sanitize(text: str) -> str:
+        """Drop query strings from exception text (pre-signed URLs carry signatures there)."""
+        return _QUERY.sub("?...", text)
+
+    def _resolve_url(self, settings: BriaConnectionSettings, path: str) -> tuple[str, str]:
+        """Return ``(url, shown_path)`` for an API path or an absolute URL on the API host.
+
+        :param settings: the connection settings.
+        :param path: ``/v1/...`` path or absolute URL.
+        :raises BriaInputError: for an absolute URL on another host (the token must not go there).
+        """
+        if not isinstance(path, str) or not path:
+            raise BriaInputError(f"Invalid request path {path!r}")
+        if path.lower().startswith(("http://", "https://")):
+            parts = urlsplit(path)
+            if parts.netloc.lower() != settings.netloc:
+                raise BriaInputError(
+                    f"Refusing to send the api_token to {parts.hostname!r}: it is not the configured Bria host"
+                )
+            return path, parts.path or "/"
+        if not path.startswith("/"):
+            path = "/" + path
+        return settings.base_url + path, path.split("?", 1)[0]
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        shown: str,
+        *,
+        retry: bool | None,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+        **kwargs: Any,
+    ) -> tuple[requests.Response, list[str | None]]:
+        """Send with the retry policy; return the final response and the failure kind of each attempt."""
+        session = self.get_conn()
+        settings = self.settings
+        timeout = (settings.connect_timeout, settings.read_timeout)
+        history: list[str | None] = []
+
+        def attempt() -> requests.Response:
+            try:
+                response = session.request(
+                    method, url, headers=dict(headers or {}), timeout=timeout, stream=stream,
+                    allow_redirects=False, **kwargs,
+                )
+            except Exception as exc:
+                history.append(classify_exception(exc))
+                raise
+            history.append(classify_status(response.status_code))
+            return response
+
+        retrying = build_retrying(
+            self.retry_policy,
+            mode=retry_mode(method, retry),
+            method=method,
+            path=shown,
+            logger=self.log,
+            on_discard=lambda r: r.close(),
+        )
+        try:
+            response = retrying(attempt)
+        except Exception as exc:
+            if is_transport_exception(exc):
+                kind = classify_exception(exc) or "fatal"
+                raise BriaTransportError(
+                    self._sanitize(f"{type(exc).__name__} after {len(history)} attempt(s) ({kind}): {exc}"),
+                    method=method,
+                    path=shown,
+                ) from exc
+            raise
+        return response, history
+
+    def _request_with_status(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        data: Any = None,
+        files: Any = None,
+        retry: bool | None = None,
+        expected: tuple[int, ...] | None = None,
+    ) -> tuple[int, Any]:
+        """Like :meth:`request`, returning ``(status_code, decoded_body)``."""
+        method = method.upper()
+        settings = self.settings
+        url, shown = self._resolve_url(settings, path)
+        response, history = self._send(
+            method, url, shown, retry=retry, headers={API_TOKEN_HEADER: settings.token},
+            json=json, params=params, data=data, files=files,
+        )
+        status = response.status_code
+        body = decode_body(response.content)
+        if 200 <= status < 300 or status in (expected or ()):
+            return status, body
+        if method == "DELETE" and status == 404 and AMBIGUOUS in history[:-1]:
+            # An earlier attempt failed ambiguously and evidently went through: the object is gone.
+            self.log.info("Bria API DELETE %s: already deleted by an earlier attempt", shown)
+            return 204, None
+        raise build_api_error(
+            status,
+            body,
+            reason=response.reason or "",
+            method=method,
+            path=shown,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        data: Any = None,
+        files: Any = None,
+        retry: bool | None = None,
+        expected: tuple[int, ...] | None = None,
+    ) -> Any:
+        """Call the API and return the decoded JSON body (``None`` for 204/empty, text if not JSON).
+
+        :param method: HTTP method.
+        :param path: path under the base URL (``/v1/tailored-gen/...``), or an absolute URL on the API host.
+        :param json: JSON body.
+        :param params: query parameters.
+        :param data: form fields (multipart uploads).
+        :param files: multipart files.
+        :param retry: ``None``: GET/PUT/DELETE retried on 429/5xx/connection errors/timeouts, POST only on 429
+            and never-established connections; ``True``: retry like a read (read-only POSTs); ``False``: never.
+        :param expected: non-2xx status codes to return instead of raising (2xx always succeed).
+        :raises BriaAPIError: subclass by HTTP status, with the server's message and request id.
+        :raises BriaTransportError: when no response arrived (after retries); the cause is chained.
+        """
+        _, body = self._request_with_status(
+            method, path, json=json, params=params, data=data, files=files, retry=retry, expected=expected
+        )
+        return body
+
+    def open_download(self, url: str) -> requests.Response:
+        """Open a generated file or pre-signed URL for streaming (``stream=True``; the caller closes it).
+
+        A relative URL is joined to the API base URL. The ``api_token`` header is sent only to the API's own
+        host, never to other hosts (pre-signed URLs), also across redirects, which are followed manually.
+
+        :param url: absolute URL or path on the API host.
+        :raises BriaAPIError: on an error status (the response is closed first).
+        """
+        settings = self.settings
+        target = str(url or "").strip()
+        if not target:
+            raise BriaInputError("open_download needs a URL")
+        if not target.lower().startswith(("http://", "https://")):
+            target = settings.base_url + ("" if target.startswith("/") else "/") + target
+        for _ in range(MAX_REDIRECTS + 1):
+            parts = urlsplit(target)
+            same_host = parts.netloc.lower() == settings.netloc
+            headers = {API_TOKEN_HEADER: settings.token} if same_host else {"Accept": "*/*"}
+            shown = parts.path or "/"
+            response, _ = self._send("GET", target, shown, retry=None, headers=headers, stream=True)
+            if response.is_redirect and response.headers.get("Location"):
+                target = urljoin(target, response.headers["Location"])
+                response.close()
+                continue
+            if 200 <= response.status_code < 300:
+                return response
+            try:
+                body = decode_body(response.content[:4096])
+            finally:
+                response.close()
+            raise build_api_error(
+                response.status_code, body, reason=response.reason or "", method="GET", path=shown,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        raise BriaTransportError(f"Too many redirects (> {MAX_REDIRECTS})", method="GET", path=urlsplit(target).path)
+
+    # ------------------------------------------------------------------ connection UX
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check host and token with one cheap authenticated call (list projects, no retries)."""
+        try:
+            body = self.request("GET", Paths.PROJECTS, retry=False)
+        except BriaAuthError as exc:
+            return False, f"Bria rejected the API token (HTTP {exc.status_code}): {exc.message}"
+        except BriaNotFoundError as exc:
+            return False, f"{exc.path} was not found on {self.base_url}: is the host the Bria API? ({exc.message})"
+        except BriaError as exc:
+            return False, str(exc)
+        except Exception as exc:  # connection missing, etc.: report, never raise from a UI test
+            return False, self._sanitize(f"{type(exc).__name__}: {exc}")
+        count = len(as_list(body))
+        return True, f"Connected to {self.base_url}: the API token is valid ({count} project(s) visible)"
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Connection form behaviour for Airflow <= 3.1 (3.2+ reads ``ui-field-behaviour`` from provider info)."""
+        return {
+            "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
+            "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
+            "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra connection form fields for Airflow <= 3.1 (3.2+ reads ``conn-fields`` from provider info).
+
+        Built from ``get_provider_info.CONN_FIELDS`` so both stay identical. Returns ``{}`` when Flask
+        AppBuilder / wtforms are not installed (they are optional in Airflow 3).
+        """
+        try:
+            from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+            from flask_babel import lazy_gettext
+            from wtforms import StringField
+            from wtforms.validators import Optional
+        except ImportError:
+            return {}
+        return {
+            name: StringField(
+                lazy_gettext(spec["label"]),
+                widget=BS3TextFieldWidget(),
+                description=spec.get("description", ""),
+                validators=[Optional()],
+            )
+            for name, spec in CONN_FIELDS.items()
+        }

@@ -217,6 +217,17 @@ class BriaUploadError(BriaError):
         super().__init__(message)
 
 
+class BriaCaptionsTimeoutError(BriaError, TimeoutError):
+    """Caption regeneration did not finish within the operator's timeout (it may still finish later)."""
+
+
+class BriaUploadTimeoutError(BriaUploadError, TimeoutError):
+    """A bulk upload was still running when the wait timed out (it goes on remotely; a retry resumes waiting)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, failures=[])
+
+
 class BriaTriggerEventError(BriaError):
     """A deferred task resumed with a missing or malformed trigger event."""
 

@@ -71,7 +71,7 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Bria Tailored Generation",
-                "python-modules": [f"{P}.triggers.training", f"{P}.triggers.job"],
+                "python-modules": [f"{P}.triggers.training", f"{P}.triggers.job", f"{P}.triggers.upload"],
             }
         ],
         "connection-types": [

@@ -1,0 +1,238 @@
+"""Find-or-create with reconciliation after ambiguous failures: the idempotency core of the create operators.
+
+Bria has no idempotency keys, and a ``POST`` that times out, drops its connection or gets a 5xx may or may
+not have created the object. So every create operator follows one protocol, implemented here once:
+
+1. Look the object up by its natural key (project name; dataset name within a project; model name within a
+   dataset). If it exists: ``if_exists="reuse"`` returns it (after an optional compatibility check that
+   refuses to reuse an object with different settings); ``if_exists="fail"`` raises
+   :class:`~airflow_provider_bria.exceptions.BriaConflictError`, unless the task state store records that an
+   earlier try of *this* task instance created it (so ``fail`` stays safe under Airflow retries).
+2. Otherwise create it once.
+3. After an *ambiguous* failure (:class:`~airflow_provider_bria.exceptions.BriaServerError` or
+   :class:`~airflow_provider_bria.exceptions.BriaTransportError`) look again: found means our call went
+   through, so it is returned; not found means create once more. After a second ambiguous failure look a
+   last time, then re-raise. Every other error (400, 401, 404, 409, 429...) proves nothing was created and
+   propagates at once: an Airflow retry starts again at step 1, so it can never duplicate either.
+
+Other engineers may reuse :func:`create_or_reuse` for any create call with a natural key.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from airflow_provider_bria.exceptions import (
+    BriaConflictError,
+    BriaInputError,
+    BriaServerError,
+    BriaTransportError,
+)
+
+#: Failures after which the create may or may not have happened on the server.
+AMBIGUOUS_ERRORS: tuple[type[Exception], ...] = (BriaServerError, BriaTransportError)
+
+IF_EXISTS_REUSE = "reuse"
+IF_EXISTS_FAIL = "fail"
+IF_EXISTS_CHOICES = (IF_EXISTS_REUSE, IF_EXISTS_FAIL)
+
+_log = logging.getLogger(__name__)
+
+
+def validate_if_exists(value: Any) -> str:
+    """Return ``value`` if it is a valid ``if_exists`` choice, else raise :class:`BriaInputError`.
+
+    :param value: ``"reuse"`` or ``"fail"``.
+    """
+    if value not in IF_EXISTS_CHOICES:
+        raise BriaInputError(f"Invalid if_exists {value!r}; expected one of: {', '.join(IF_EXISTS_CHOICES)}")
+    return str(value)
+
+
+def coerce_id(value: Any, field: str) -> int:
+    """Coerce an object id that may arrive from XCom or a template as ``int`` or ``str``.
+
+    :param value: the raw value (``12``, ``"12"``, ``" 12 "``).
+    :param field: the argument name, for the message.
+    :raises BriaInputError: when the value is not a positive integer.
+    """
+    if isinstance(value, bool) or value is None:
+        raise BriaInputError(f"{field} must be an integer id, got {value!r}")
+    if isinstance(value, int):
+        result = value
+    elif isinstance(value, float) and value.is_integer():
+        result = int(value)
+    else:
+        try:
+            result = int(str(value).strip())
+        except ValueError:
+            raise BriaInputError(f"{field} must be an integer id, got {value!r}") from None
+    if result <= 0:
+        raise BriaInputError(f"{field} must be a positive integer id, got {value!r}")
+    return result
+
+
+def object_id(obj: Mapping[str, Any], what: str) -> int:
+    """Return the integer ``id`` of an API object.
+
+    :param obj: the object returned by the API.
+    :param what: a description for the message.
+    :raises BriaConflictError: when the object has no usable id (an unexpected API answer).
+    """
+    try:
+        return int(obj["id"])
+    except (KeyError, TypeError, ValueError):
+        raise BriaConflictError(f"The API returned {what} without an integer id: {dict(obj)!r}") from None
+
+
+def _state_get(state_store: Any, key: str | None) -> Any:
+    if state_store is None or not key:
+        return None
+    try:
+        return state_store.get(key)
+    except Exception as err:  # the store is best-effort: never fail the task because of it
+        _log.warning("Could not read task state %r (%s); continuing without it", key, type(err).__name__)
+        return None
+
+
+def _state_set(state_store: Any, key: str | None, value: int) -> None:
+    if state_store is None or not key:
+        return
+    try:
+        state_store.set(key, value)
+    except Exception as err:
+        _log.warning("Could not record task state %r (%s); continuing", key, type(err).__name__)
+
+
+def is_templated(value: Any) -> bool:
+    """Whether a constructor argument is still a Jinja template (so it can only be checked in ``execute``).
+
+    :param value: the raw argument.
+    """
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def reconcile_delay(operator: Any) -> float:
+    """Seconds to wait before looking up again after an ambiguous failure: the hook's ``retry_delay``.
+
+    :param operator: a Bria operator (its ``hook_params`` may set ``retry_delay``; default 1 s).
+    """
+    try:
+        return max(0.0, float((getattr(operator, "hook_params", None) or {}).get("retry_delay", 1.0)))
+    except (TypeError, ValueError):
+        return 1.0
+
+
+def conflict_from(err: BriaConflictError, message: str) -> BriaConflictError:
+    """Return a :class:`BriaConflictError` with a clearer message that keeps the server's details.
+
+    :param err: the 409 from the API.
+    :param message: the explanation for the user (the server's message is appended).
+    """
+    return BriaConflictError(
+        f"{message} (server said: {err.message})",
+        status_code=err.status_code,
+        request_id=err.request_id,
+        method=err.method,
+        path=err.path,
+    )
+
+
+def state_store_from_context(context: Any) -> Any:
+    """Return the Airflow 3.3+ ``task_state_store`` of a task context, or ``None``.
+
+    :param context: the task context (a mapping).
+    """
+    try:
+        return context.get("task_state_store")
+    except Exception:
+        return None
+
+
+def create_or_reuse(
+    *,
+    find: Callable[[], Mapping[str, Any] | None],
+    create: Callable[[], Mapping[str, Any]],
+    if_exists: str = IF_EXISTS_REUSE,
+    what: str,
+    log: logging.Logger | Any | None = None,
+    check: Callable[[Mapping[str, Any]], None] | None = None,
+    state_store: Any = None,
+    state_key: str | None = None,
+    reconcile_delay: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[dict[str, Any], bool]:
+    """Find an object by its natural key, or create it exactly once.
+
+    :param find: look the object up by its natural key; return it or ``None``. Must be read-only.
+    :param create: create the object; return it. Called at most twice, never after a non-ambiguous error.
+    :param if_exists: ``"reuse"`` returns an existing object; ``"fail"`` raises :class:`BriaConflictError`.
+    :param what: human description used in logs and errors, e.g. ``"project 'Brand X'"``.
+    :param log: logger (the operator's ``self.log``); defaults to this module's logger.
+    :param check: called with an existing (or reconciled) object before it is returned; raise to refuse it
+        (e.g. an existing project with a different ``ip_type``).
+    :param state_store: optional ``context["task_state_store"]`` (Airflow 3.3+). When given, the id of the
+        object this task created is recorded under ``state_key`` so a later try of the same task instance
+        recognises it as its own, even with ``if_exists="fail"``.
+    :param state_key: key in ``state_store``.
+    :param reconcile_delay: seconds to wait after an ambiguous failure before looking again.
+    :param sleep: the sleep function (tests pass a no-op).
+    :return: ``(object, created)``; ``created`` is ``True`` when this call (or an earlier try of the same
+        task instance, per the state store) created the object.
+    :raises BriaConflictError: the object exists and ``if_exists="fail"``, or ``check`` refused it.
+    """
+    logger = log or _log
+    validate_if_exists(if_exists)
+
+    existing = find()
+    if existing is not None:
+        ident = object_id(existing, what)
+        mine = _state_get(state_store, state_key)
+        if mine is not None and str(mine) == str(ident):
+            logger.info("Found %s (id=%s), created by an earlier try of this task; using it", what, ident)
+            if check is not None:
+                check(existing)
+            return dict(existing), True
+        if if_exists == IF_EXISTS_FAIL:
+            raise BriaConflictError(
+                f"{what} already exists (id={ident}) and if_exists='fail'; "
+                "use if_exists='reuse' to use it, or choose another name"
+            )
+        if check is not None:
+            check(existing)
+        logger.info("Found existing %s (id=%s); reusing it (if_exists='reuse')", what, ident)
+        return dict(existing), False
+
+    first_error: Exception | None = None
+    for attempt in (1, 2):
+        try:
+            created = create()
+        except AMBIGUOUS_ERRORS as err:
+            first_error = first_error or err
+            logger.warning(
+                "Creating %s failed ambiguously (attempt %d/2: %s); looking it up before deciding",
+                what, attempt, err,
+            )
+            if reconcile_delay > 0:
+                sleep(reconcile_delay)
+            found = find()
+            if found is not None:
+                ident = object_id(found, what)
+                logger.info("%s exists after all (id=%s): the failed request went through; using it", what, ident)
+                if check is not None:
+                    check(found)
+                _state_set(state_store, state_key, ident)
+                return dict(found), True
+            if attempt == 2:
+                logger.error("%s still does not exist after two ambiguous failures; giving up", what)
+                raise
+            logger.info("%s was not created; trying once more", what)
+            continue
+        ident = object_id(created, what)
+        _state_set(state_store, state_key, ident)
+        logger.info("Created %s (id=%s)", what, ident)
+        return dict(created), True
+    raise AssertionError("unreachable") from first_error  # pragma: no cover

@@ -1,0 +1,290 @@
+"""Quality gate run on every candidate image before anything is uploaded.
+
+Each file is read once, as a stream: Pillow sniffs the real format from the header (the extension is not
+trusted) and reads the resolution without decoding pixels, ``Image.verify()`` checks the structure (PNG chunk
+CRCs, truncation), and the same bytes feed a SHA-256 that finds duplicate content. Memory use is one read
+buffer per worker, whatever the size of the source set.
+
+Accepted images get a stable upload name ``<stem>-<sha12>.<ext>``: the natural key that lets a retried task
+recognise what is already in the dataset (see :func:`key_from_image_name`).
+
+Pillow is imported lazily.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from airflow_provider_bria.contract import PIL_IMAGE_FORMATS, check_resolution
+from airflow_provider_bria.exceptions import BriaInputError
+from airflow_provider_bria.operators._image_sources import ImageSource
+
+CHUNK_SIZE = 1024 * 1024
+KEY_LENGTH = 12
+_STEM_MAX = 60
+#: Pillow format name -> file extension used in the upload name. MPO is the JPEG variant some cameras write.
+_FORMAT_EXT = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp"}
+_KEY_RE = re.compile(r"-([0-9a-f]{12})(?:\.[A-Za-z0-9]{1,5})?$")  # 12 = KEY_LENGTH
+
+
+class SkipCode:
+    """Machine-readable reasons for skipping a file (the ``code`` of a skipped entry)."""
+
+    NOT_AN_IMAGE = "not_an_image"
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    CORRUPT = "corrupt"
+    RESOLUTION = "resolution"
+    TOO_LARGE = "too_large"
+    UNREADABLE = "unreadable"
+    DUPLICATE = "duplicate"
+    MISSING_CAPTION = "missing_caption"
+
+
+class ImageRejected(Exception):
+    """Raised by :func:`inspect_image` for a file that must not be uploaded.
+
+    :param code: one of :class:`SkipCode`.
+    :param reason: a human-readable reason.
+    """
+
+    def __init__(self, code: str, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    """An image that passed the gate.
+
+    :param source: where it comes from.
+    :param sha256: hex digest of its bytes.
+    :param format: Pillow format name (``PNG``, ``JPEG``, ``WEBP``).
+    :param width: pixels.
+    :param height: pixels.
+    :param size: bytes.
+    """
+
+    source: ImageSource
+    sha256: str
+    format: str
+    width: int
+    height: int
+    size: int
+
+    @property
+    def key(self) -> str:
+        """The short content key embedded in the upload name."""
+        return self.sha256[:KEY_LENGTH]
+
+    @property
+    def ext(self) -> str:
+        """Extension matching the real format."""
+        return _FORMAT_EXT[self.format]
+
+    @property
+    def upload_name(self) -> str:
+        """The stable name sent as ``image_name`` (and used as zip entry name)."""
+        return stable_image_name(self.source.stem, self.sha256, self.ext)
+
+
+@dataclass
+class GateResult:
+    """Outcome of the gate.
+
+    :param accepted: images to upload, in source order, without content duplicates.
+    :param skipped: ``{"source", "code", "reason"}`` for every file left out.
+    """
+
+    accepted: list[CheckedImage] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def problems_text(self, limit: int = 50) -> str:
+        """All skipped files as one message (the first ``limit`` listed).
+
+        :param limit: how many entries to spell out.
+        """
+        lines = [f"{s['source']}: {s['reason']}" for s in self.skipped[:limit]]
+        if len(self.skipped) > limit:
+            lines.append(f"... and {len(self.skipped) - limit} more")
+        return "; ".join(lines)
+
+
+def safe_stem(stem: str) -> str:
+    """Reduce a file stem to ``[A-Za-z0-9._-]``, no leading dots, at most 60 characters.
+
+    :param stem: the original stem.
+    """
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", stem)
+    cleaned = re.sub(r"\.{2,}", ".", cleaned).strip("._-")
+    return cleaned[:_STEM_MAX].rstrip("._-") or "image"
+
+
+def stable_image_name(stem: str, sha256: str, ext: str) -> str:
+    """Return ``<safe stem>-<first 12 hex of sha256>.<ext>``.
+
+    :param stem: original file stem.
+    :param sha256: hex digest of the content.
+    :param ext: extension without dot.
+    """
+    return f"{safe_stem(stem)}-{sha256[:KEY_LENGTH]}.{ext}"
+
+
+def key_from_image_name(name: str | None) -> str | None:
+    """Return the content key of a name made by :func:`stable_image_name`, or ``None``.
+
+    :param name: an ``image_name`` from the API.
+    """
+    if not name:
+        return None
+    match = _KEY_RE.search(str(name))
+    return match.group(1) if match else None
+
+
+class _HashingReader:
+    """A read-only file wrapper hashing each byte once, in order, whatever seeks the reader does."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._hash = hashlib.sha256()
+        self._pos = 0
+        self._hashed = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        start, end = self._pos, self._pos + len(data)
+        if start <= self._hashed < end:
+            self._hash.update(memoryview(data)[self._hashed - start:])
+            self._hashed = end
+        self._pos = end
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._pos = self._raw.seek(offset, whence)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def finish(self) -> tuple[str, int]:
+        """Hash what was not read yet; return ``(hex digest, total bytes)``."""
+        self._raw.seek(self._hashed)
+        while chunk := self._raw.read(CHUNK_SIZE):
+            self._hash.update(chunk)
+            self._hashed += len(chunk)
+        return self._hash.hexdigest(), self._hashed
+
+
+def sha256_of(src: ImageSource) -> str:
+    """Stream a file through SHA-256.
+
+    :param src: the file.
+    """
+    digest = hashlib.sha256()
+    with src.open() as fh:
+        while chunk := fh.read(CHUNK_SIZE):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def inspect_image(src: ImageSource, *, increase_resolution: bool) -> CheckedImage:
+    """Check one file and hash it in a single streamed pass.
+
+    :param src: the file.
+    :param increase_resolution: allow 256x256 and up (the server upscales) instead of 1024x1024.
+    :raises ImageRejected: when the file must be skipped.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        raw = src.open()
+    except OSError as err:
+        raise ImageRejected(SkipCode.UNREADABLE, f"cannot be read: {err}") from None
+    with raw:
+        reader = _HashingReader(raw)
+        try:
+            img = Image.open(reader)  # type: ignore[arg-type]  # reads the header only
+        except UnidentifiedImageError:
+            raise ImageRejected(SkipCode.NOT_AN_IMAGE, "not an image (format not recognised)") from None
+        except Image.DecompressionBombError as err:
+            raise ImageRejected(SkipCode.TOO_LARGE, f"too many pixels: {err}") from None
+        except (OSError, SyntaxError, ValueError) as err:
+            raise ImageRejected(SkipCode.CORRUPT, f"corrupt image header: {err}") from None
+        fmt = (img.format or "").upper()
+        if fmt not in PIL_IMAGE_FORMATS and fmt not in _FORMAT_EXT:
+            allowed = ", ".join(sorted(f.lower() for f in PIL_IMAGE_FORMATS))
+            raise ImageRejected(
+                SkipCode.UNSUPPORTED_FORMAT, f"unsupported format {fmt or 'unknown'} (accepted: {allowed})"
+            )
+        width, height = img.size
+        try:
+            check_resolution(width, height, increase_resolution=increase_resolution)
+        except BriaInputError as err:
+            raise ImageRejected(SkipCode.RESOLUTION, str(err)) from None
+        try:
+            img.verify()  # structure and checksums (PNG CRCs, truncation); no pixel decoding
+        except Exception as err:  # Pillow raises many types for broken files
+            raise ImageRejected(SkipCode.CORRUPT, f"corrupt {fmt} data: {err}") from None
+        finally:
+            img.close()
+        try:
+            digest, size = reader.finish()
+        except OSError as err:
+            raise ImageRejected(SkipCode.UNREADABLE, f"read failed: {err}") from None
+    return CheckedImage(source=src, sha256=digest, format=fmt, width=width, height=height, size=size)
+
+
+def run_quality_gate(
+    sources: Sequence[ImageSource],
+    *,
+    increase_resolution: bool,
+    max_workers: int = 4,
+    on_checked: Callable[[int], Any] | None = None,
+) -> GateResult:
+    """Check every file (``max_workers`` at a time) and drop content duplicates.
+
+    The result keeps source order: of several files with the same content, the first is accepted and the
+    others are skipped as duplicates of it.
+
+    :param sources: candidate files.
+    :param increase_resolution: allow images from 256x256 (see :func:`inspect_image`).
+    :param max_workers: files checked in parallel (helps with remote object stores).
+    :param on_checked: called with the running count every 100 files (progress logging).
+    """
+
+    def _one(src: ImageSource) -> CheckedImage | ImageRejected:
+        try:
+            return inspect_image(src, increase_resolution=increase_resolution)
+        except ImageRejected as rej:
+            return rej
+
+    result = GateResult()
+    first_by_hash: dict[str, str] = {}
+    workers = max(1, min(max_workers, len(sources) or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bria-gate") as pool:
+        for n, (src, outcome) in enumerate(zip(sources, pool.map(_one, sources), strict=True), start=1):
+            if on_checked is not None and n % 100 == 0:
+                on_checked(n)
+            if isinstance(outcome, ImageRejected):
+                result.skipped.append({"source": src.uri, "code": outcome.code, "reason": outcome.reason})
+                continue
+            first = first_by_hash.get(outcome.sha256)
+            if first is not None:
+                result.skipped.append(
+                    {"source": src.uri, "code": SkipCode.DUPLICATE, "reason": f"same content as {first}"}
+                )
+                continue
+            first_by_hash[outcome.sha256] = src.uri
+            result.accepted.append(outcome)
+    return result

@@ -1,0 +1,128 @@
+"""Deferrable waiting for bulk uploads: operator deferral, the trigger (over real HTTP) and execute_complete."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests_mock as rm
+from airflow.sdk.exceptions import TaskDeferred
+from upload_helpers import FAST_HOOK, conn_json, context, serve_directory
+
+from airflow_provider_bria.exceptions import BriaTriggerEventError, BriaUploadError
+from airflow_provider_bria.triggers.upload import BriaBulkUploadTrigger
+from airflow_provider_bria.operators.upload import BriaUploadImagesOperator
+
+HOST = "http://bria.test"
+DS = 9
+BASE = f"{HOST}/v1/tailored-gen/datasets/{DS}"
+
+
+def _op(**kwargs: Any) -> BriaUploadImagesOperator:
+    kwargs.setdefault("hook_params", FAST_HOOK)
+    return BriaUploadImagesOperator(task_id="upload", dataset_id=DS, deferrable=True, poll_interval=0.05, **kwargs)
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("AIRFLOW_CONN_BRIA_DEFAULT", conn_json(HOST))
+    with rm.Mocker() as mocker:
+        mocker.get(BASE, json={"id": DS, "project_id": 1, "upload_type": "advanced", "status": "draft",
+                               "images_count": 0, "training_version": "fibo"})
+        mocker.get(f"{BASE}/images", json=[{"id": 1, "image_name": "a-000000000001.png"}])
+        yield mocker
+
+
+def test_operator_defers_with_an_absolute_deadline_and_resumes(api: Any) -> None:
+    api.get(f"{BASE}/images/bulk-upload/status", [
+        {"json": {"status": "processing", "progress_percentage": 10}},
+        {"json": {"status": "processing", "progress_percentage": 10}},
+        {"json": {"status": "completed", "done": 1, "failed": 0, "failed_images": []}},
+    ])
+    post = api.post(f"{BASE}/images/bulk-upload", status_code=202, json={})
+    op = _op(zip_url="https://cdn.test/a.zip", timeout=600)
+    before = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context(try_number=2))
+    assert post.call_count == 0  # a job existed: never submitted again
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, BriaBulkUploadTrigger)
+    assert before + 600 <= trigger.end_time <= time.time() + 600
+    assert deferred.value.method_name == "execute_complete"
+    assert deferred.value.timeout is None
+    event = {"status": "done", "dataset_id": DS, "job_status": "completed", "message": "ok",
+             "state": trigger.serialize()[1]["state"]}
+    summary = op.execute_complete(context(), event=event)
+    assert summary["bulk"]["status"] == "completed"
+    assert summary["images_in_dataset"] == 1
+
+
+def test_terminal_job_is_not_deferred(api: Any) -> None:
+    api.get(f"{BASE}/images/bulk-upload/status", json={"status": "completed", "done": 1, "failed_images": []})
+    summary = _op(zip_url="https://cdn.test/a.zip").execute(context())
+    assert summary["bulk"]["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("event", "error", "message"),
+    [
+        (None, BriaTriggerEventError, "Unexpected"),
+        ({"status": "weird"}, BriaTriggerEventError, "Unexpected"),
+        ({"status": "done"}, BriaTriggerEventError, "without a dataset_id"),
+        ({"status": "timeout", "dataset_id": DS, "message": "still processing at the deadline"},
+         BriaUploadError, "never submits again"),
+        ({"status": "error", "dataset_id": DS, "message": "fetch https://s3.test/z.zip?X-Amz-Signature=abc failed"},
+         BriaUploadError, "redacted"),
+    ],
+)
+def test_execute_complete_validates_the_event(api: Any, event: Any, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message) as err:
+        _op(zip_url="https://cdn.test/a.zip").execute_complete(context(), event=event)
+    assert "X-Amz-Signature=abc" not in str(err.value)
+
+
+def test_trigger_serialization_round_trip() -> None:
+    trigger = BriaBulkUploadTrigger(dataset_id=3, bria_conn_id="c", poll_interval=2, end_time=123.0,
+                                    hook_params={"timeout": 5, "bad": object()})
+    path, kwargs = trigger.serialize()
+    assert path == "airflow_provider_bria.triggers.upload.BriaBulkUploadTrigger"
+    assert kwargs["hook_params"] == {"timeout": 5}  # non-JSON values are dropped
+    again = BriaBulkUploadTrigger(**kwargs)
+    assert again.serialize() == (path, kwargs)
+
+
+async def _first_event(trigger: BriaBulkUploadTrigger) -> dict[str, Any]:
+    async for event in trigger.run():
+        return event.payload
+    raise AssertionError("no event")
+
+
+def test_trigger_over_the_emulator(bria_conn: Any, hook: Any, make_dataset: Callable[..., int], tmp_path: Path,
+                                   png_1024: list[bytes]) -> None:
+    import zipfile
+
+    ds = make_dataset("advanced")
+    with zipfile.ZipFile(tmp_path / "z.zip", "w") as zf:
+        for i in range(3):
+            zf.writestr(f"p-{i}.png", png_1024[i])
+    with serve_directory(tmp_path) as url:
+        hook.bulk_upload(ds, f"{url}z.zip")
+        trigger = BriaBulkUploadTrigger(dataset_id=ds, bria_conn_id="bria_default", poll_interval=0.05,
+                                        end_time=time.time() + 60, hook_params=FAST_HOOK)
+        event = asyncio.run(_first_event(trigger))
+    assert event["status"] == "done"
+    assert event["job_status"] == "completed"
+    assert len(hook.list_images(ds)) == 3
+
+
+def test_trigger_times_out(bria_conn: Any, make_dataset: Callable[..., int]) -> None:
+    ds = make_dataset("advanced")  # no job ever started: not found within the grace period, then the deadline
+    trigger = BriaBulkUploadTrigger(dataset_id=ds, bria_conn_id="bria_default", poll_interval=0.05,
+                                    end_time=time.time() + 0.2, hook_params=FAST_HOOK)
+    event = asyncio.run(_first_event(trigger))
+    assert event["status"] == "timeout"
+    assert event["dataset_id"] == ds

@@ -1,0 +1,608 @@
+"""Start and stop the training of a Bria model.
+
+:class:`BriaStartTrainingOperator` starts (or, on an Airflow retry, reattaches to) a model's training and then
+returns, waits on the worker, or defers to :class:`~airflow_provider_bria.triggers.training.BriaTrainingTrigger`
+so no worker slot is held for the hours a training takes. :class:`BriaStopTrainingOperator` stops a training
+idempotently. See ``docs/training.md`` for the timeout and kill semantics.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import conf
+
+from airflow_provider_bria.contract import ModelStatus, validate_training_parameters
+from airflow_provider_bria.exceptions import (
+    BriaConflictError,
+    BriaInputError,
+    BriaTrainingTimeoutError,
+)
+from airflow_provider_bria.links.bria import BriaModelLink, model_console_url, push_console_xcoms
+from airflow_provider_bria.operators._reconcile import AMBIGUOUS_ERRORS, coerce_id
+from airflow_provider_bria.operators.base import BriaBaseOperator
+from airflow_provider_bria.triggers.training import (
+    EVENT_ERROR,
+    EVENT_SUCCESS,
+    EVENT_TIMEOUT,
+    LOG_EVERY_N_POLLS,
+    REASON_EXECUTION_TIMEOUT,
+    TRANSIENT_ERRORS,
+    BriaTrainingTrigger,
+    event_status_for_model,
+    model_summary,
+    training_error_for_event,
+    validate_training_event,
+)
+
+if TYPE_CHECKING:
+    import logging
+
+    from airflow.sdk import Context
+
+    from airflow_provider_bria.hooks.bria import BriaHook
+
+DEFAULT_POLL_INTERVAL = 60.0
+DEFAULT_TIMEOUT = 6 * 3600.0
+#: Statuses in which a start_training call has evidently been applied (by this or an earlier attempt).
+STARTED_STATUSES = frozenset(
+    {ModelStatus.IN_PROGRESS, ModelStatus.COMPLETED, ModelStatus.SYNCING, ModelStatus.UPLOADED_COMPLETED}
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers (also used by the training sensor)
+# --------------------------------------------------------------------------------------------
+
+
+def coerce_seconds(value: Any, field: str, *, allow_zero: bool = False) -> float:
+    """Return a duration in seconds from a number or a :class:`~datetime.timedelta`.
+
+    :param value: seconds (int/float) or a timedelta.
+    :param field: the argument name, for the message.
+    :param allow_zero: whether 0 is accepted.
+    :raises BriaInputError: when it is not a positive duration.
+    """
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise BriaInputError(f"{field} must be a number of seconds or a timedelta, got {value!r}")
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        raise BriaInputError(f"{field} must be {'>= 0' if allow_zero else '> 0'} seconds, got {value!r}")
+    return float(seconds)
+
+
+def coerce_training_parameters(value: Any) -> dict[str, Any] | None:
+    """Accept expert training parameters as a dict, or as its JSON/Python-literal text from a template.
+
+    :param value: ``None``, a mapping, or a string holding one.
+    :raises BriaInputError: when it is not a mapping.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = json.loads(text)
+        except ValueError:
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                raise BriaInputError(
+                    f"training_parameters must be a dict (or JSON text of one), got {text[:200]!r}"
+                ) from None
+    if not isinstance(value, Mapping):
+        raise BriaInputError(f"training_parameters must be a dict, got {type(value).__name__}")
+    return dict(value)
+
+
+def parse_model_status(model: Mapping[str, Any]) -> ModelStatus:
+    """Return the parsed ``status`` of a model object.
+
+    :param model: a model object from the API.
+    """
+    return ModelStatus.parse(str(model.get("status")))
+
+
+def training_summary(model: Mapping[str, Any], console_url: str | None) -> dict[str, Any]:
+    """The small JSON-safe dict the training operator and sensor return.
+
+    :param model: a model object (or the summary carried by a trigger event).
+    :param console_url: the console base URL (``hook.console_url``).
+    :return: ``{"model_id", "status", "model_url", "model_name", "project_id", "dataset_id", "training_mode",
+        "active_model_version", "checkpoint_steps"}`` (keys whose value is unknown are left out).
+    """
+    summary = model_summary(model)
+    model_id = int(summary.pop("id"))
+    out: dict[str, Any] = {"model_id": model_id, "status": summary.pop("status", None)}
+    project_id = summary.get("project_id")
+    if project_id is not None:
+        out["model_url"] = model_console_url(console_url, project_id, model_id)
+    if "name" in summary:
+        out["model_name"] = summary.pop("name")
+    out.update({key: value for key, value in summary.items() if value is not None})
+    return out
+
+
+def stop_training_if_running(
+    hook: BriaHook,
+    model_id: int,
+    log: logging.Logger | Any,
+    *,
+    model: Mapping[str, Any] | None = None,
+) -> tuple[ModelStatus, bool]:
+    """Stop a model's training if, and only if, it is ``InProgress``; safe to call any number of times.
+
+    ``stop_training`` is a POST the hook never retries blindly; after an ambiguous failure (5xx, timeout,
+    dropped connection) or a 409 the model is read again and its status decides. One more attempt is made
+    when it is still ``InProgress`` after an ambiguous failure.
+
+    :param hook: the hook.
+    :param model_id: the model.
+    :param log: where to log.
+    :param model: the model object if the caller just read it (saves a GET).
+    :return: ``(status after the call, whether this call requested the stop)``.
+    """
+    if model is None:
+        model = hook.get_model(model_id)
+    status = parse_model_status(model)
+    if status is not ModelStatus.IN_PROGRESS:
+        log.info("Model %s is %s: nothing to stop", model_id, status.value)
+        return status, False
+    for attempt in (1, 2):
+        try:
+            answer = hook.stop_training(model_id)
+        except BriaConflictError as err:
+            status = parse_model_status(hook.get_model(model_id))
+            if status is ModelStatus.IN_PROGRESS:
+                raise
+            log.info("stop_training for model %s answered 409 (%s); model is %s", model_id, err.message,
+                     status.value)
+            return status, False
+        except AMBIGUOUS_ERRORS as err:
+            status = parse_model_status(hook.get_model(model_id))
+            if status is not ModelStatus.IN_PROGRESS:
+                log.info("stop_training for model %s failed ambiguously (%s) but was applied: model is %s",
+                         model_id, err, status.value)
+                return status, True
+            if attempt == 2:
+                raise
+            log.warning("stop_training for model %s failed ambiguously (%s) and was not applied; trying once more",
+                        model_id, err)
+            continue
+        log.info("Requested stop of the training of model %s", model_id)
+        if isinstance(answer, Mapping) and answer.get("status"):
+            try:
+                return parse_model_status(answer), True
+            except BriaInputError:
+                pass
+        return ModelStatus.STOPPING, True
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------------------------
+# Start training
+# --------------------------------------------------------------------------------------------
+
+
+class BriaStartTrainingOperator(BriaBaseOperator):
+    """Start training a Bria model, or reattach to its training on an Airflow retry, and optionally wait.
+
+    The operator reads the model first. ``Created``: expert parameters are validated client-side against
+    the documented ranges and the model's ``training_mode`` (:class:`~airflow_provider_bria.exceptions.
+    BriaInputError` before any remote change), then training starts. ``InProgress``/``Completed``: the
+    training was started earlier (for example by a previous try): the operator reattaches instead of starting
+    again. ``Failed``/``Stopping``/``Stopped``: a specific exception, since such a model can never train again.
+    Right after, it pushes the XCom keys ``model_id``, ``model_url``, ``project_id``, ``project_url``,
+    ``dataset_id``, ``dataset_url``.
+
+    Waiting: ``wait_for_completion=False`` returns at once; otherwise the operator waits synchronously
+    (polling on the worker) or, with ``deferrable=True``, defers to
+    :class:`~airflow_provider_bria.triggers.training.BriaTrainingTrigger` and holds no worker slot.
+
+    Timeouts: ``timeout`` is the wait budget, measured from the start of this try. When it runs out the
+    training is stopped if ``stop_on_timeout`` and :class:`~airflow_provider_bria.exceptions.
+    BriaTrainingTimeoutError` is raised. The task's ``execution_timeout`` is honoured in both modes the same
+    way (while deferred Airflow does not enforce it, so the trigger carries it as an absolute deadline).
+    ``on_kill`` (and the trigger's ``on_kill`` on Airflow >= 3.3 while deferred) stops the training when
+    ``stop_on_kill``.
+
+    :param model_id: the model to train (templated; int or str from XCom).
+    :param training_parameters: expert training parameters (templated; dict or JSON text). Only for
+        ``training_mode="expert"`` models; ``None`` for fully automated training.
+    :param wait_for_completion: wait until the training ends (default ``True``).
+    :param deferrable: wait in the triggerer instead of on the worker (default
+        ``[operators] default_deferrable``).
+    :param poll_interval: seconds between polls of the model (number or timedelta; default 60).
+    :param timeout: the wait budget (number of seconds or timedelta; default 6 hours).
+    :param stop_on_timeout: stop the training when the wait times out (default ``True``).
+    :param stop_on_kill: stop the training when the task is killed (default ``True``).
+    :param max_consecutive_failures: transient poll failures in a row tolerated while waiting (default 5).
+    :return: ``{"model_id", "status", "model_url", "model_name", "project_id", "dataset_id",
+        "training_mode", "active_model_version", "checkpoint_steps"}``.
+    """
+
+    template_fields: Sequence[str] = ("bria_conn_id", "model_id", "training_parameters")
+    template_fields_renderers = {"training_parameters": "json"}
+    operator_extra_links = (BriaModelLink(),)
+
+    def __init__(
+        self,
+        *,
+        model_id: int | str,
+        training_parameters: dict[str, Any] | str | None = None,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float | timedelta = DEFAULT_POLL_INTERVAL,
+        timeout: float | timedelta = DEFAULT_TIMEOUT,
+        stop_on_timeout: bool = True,
+        stop_on_kill: bool = True,
+        max_consecutive_failures: int = 5,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.model_id = model_id
+        self.training_parameters = training_parameters
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = coerce_seconds(poll_interval, "poll_interval")
+        self.timeout = coerce_seconds(timeout, "timeout")
+        self.stop_on_timeout = stop_on_timeout
+        self.stop_on_kill = stop_on_kill
+        if isinstance(max_consecutive_failures, bool) or not isinstance(max_consecutive_failures, int) or (
+            max_consecutive_failures < 0
+        ):
+            raise BriaInputError(f"max_consecutive_failures must be an int >= 0, got {max_consecutive_failures!r}")
+        self.max_consecutive_failures = max_consecutive_failures
+        if deferrable and not wait_for_completion:
+            warnings.warn(
+                "deferrable=True has no effect when wait_for_completion=False", UserWarning, stacklevel=2
+            )
+        self._active_model_id: int | None = None
+        self._stop_requested = False
+
+    # ------------------------------------------------------------------ execute
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Start or reattach, publish the model's id and URL, then return, wait or defer.
+
+        :param context: the task context.
+        """
+        started = time.time()
+        model_id = coerce_id(self.model_id, "model_id")
+        params = coerce_training_parameters(self.training_parameters)
+        hook = self.hook
+        try_number = getattr(context.get("ti"), "try_number", None)
+        model = hook.get_model(model_id)
+        status = parse_model_status(model)
+        body = validate_training_parameters(model.get("training_mode"), params)
+        self._active_model_id = model_id
+
+        if status is ModelStatus.CREATED:
+            self.log.info("Starting the training of model %s (%s, %s) on try %s", model_id,
+                          model.get("training_mode"), f"expert parameters {sorted(body)}" if body else "defaults",
+                          try_number)
+            model = {**model, **self._start(model_id, body)}
+        elif status in STARTED_STATUSES:
+            self.log.info("Model %s is already %s: reattaching, not starting again (try %s)", model_id,
+                          status.value, try_number)
+            self._warn_if_parameters_differ(model, body)
+        else:
+            raise training_error_for_event(_terminal_event(model_id, status))  # type: ignore[misc]
+
+        push_console_xcoms(context, hook.console_url, project_id=model.get("project_id"),
+                           dataset_id=model.get("dataset_id"), model_id=model_id)
+        status = parse_model_status(model)
+        if not self.wait_for_completion:
+            self.log.info("Model %s is %s; not waiting (wait_for_completion=False)", model_id, status.value)
+            return training_summary(model, hook.console_url)
+        if event_status_for_model(status) is not None:
+            return self._finish(context, model)
+        if self.deferrable:
+            self._defer(model_id, started)
+        return self._wait_sync(context, model_id, started)
+
+    def _start(self, model_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """Call start_training; after a 409 or an ambiguous failure let the model's status decide."""
+        hook = self.hook
+        for attempt in (1, 2):
+            try:
+                answer = hook.start_training(model_id, body or None)
+            except BriaConflictError as err:
+                model = hook.get_model(model_id)
+                if parse_model_status(model) is ModelStatus.CREATED:
+                    raise
+                self.log.info("start_training for model %s answered 409 (%s): it was already started; "
+                              "reattaching", model_id, err.message)
+                return model
+            except AMBIGUOUS_ERRORS as err:
+                self.log.warning("start_training for model %s failed ambiguously (%s); reading the model to see "
+                                 "whether it was applied", model_id, err)
+                model = hook.get_model(model_id)
+                status = parse_model_status(model)
+                if status is not ModelStatus.CREATED:
+                    self.log.info("It was applied: model %s is %s; not starting again", model_id, status.value)
+                    return model
+                if attempt == 2:
+                    raise
+                self.log.info("It was not applied (model %s still Created); trying once more", model_id)
+                continue
+            if isinstance(answer, Mapping) and answer.get("status") and answer.get("id") is not None:
+                self.log.info("Training of model %s started: %s", model_id, answer.get("status"))
+                return dict(answer)
+            return hook.get_model(model_id)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _warn_if_parameters_differ(self, model: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+        current = model.get("training_parameters") or {}
+        if not body or not isinstance(current, Mapping):
+            return
+        differing = sorted(k for k, v in body.items() if k in current and current[k] != v)
+        if differing:
+            self.log.warning("Model %s was started with other values for %s than requested now; a started "
+                             "training cannot change them (create a new model to train with new parameters)",
+                             model.get("id"), differing)
+
+    def _execution_deadline(self, started: float) -> float | None:
+        if self.execution_timeout is None:
+            return None
+        return started + self.execution_timeout.total_seconds()
+
+    def _defer(self, model_id: int, started: float) -> None:
+        end_time = started + self.timeout
+        trigger = BriaTrainingTrigger(
+            model_id=model_id,
+            bria_conn_id=self.bria_conn_id,
+            poll_interval=self.poll_interval,
+            end_time=end_time,
+            execution_deadline=self._execution_deadline(started),
+            stop_on_timeout=self.stop_on_timeout,
+            stop_on_kill=self.stop_on_kill,
+            max_consecutive_failures=self.max_consecutive_failures,
+            hook_params=self.hook_params,
+        )
+        self.log.info("Deferring until model %s finishes training (poll every %.0f s, wait budget %.0f s)",
+                      model_id, self.poll_interval, self.timeout)
+        # timeout=None: a framework timeout would fail the task without execute_complete or on_kill, leaking the
+        # training. The trigger enforces timeout and execution_timeout itself (absolute deadlines).
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=None)
+
+    def _wait_sync(self, context: Context, model_id: int, started: float) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowTaskTimeout
+
+        deadline = time.monotonic() + self.timeout - (time.time() - started)
+        failures = polls = 0
+        last_status: str | None = None
+        try:
+            while True:
+                time.sleep(max(0.0, min(self.poll_interval, deadline - time.monotonic())))
+                try:
+                    model = self.hook.get_model(model_id)
+                except TRANSIENT_ERRORS as err:
+                    failures += 1
+                    if failures > self.max_consecutive_failures:
+                        raise
+                    self.log.warning("Polling model %s failed (%d/%d consecutive failures tolerated): %s",
+                                     model_id, failures, self.max_consecutive_failures, err)
+                    model = None
+                if model is not None:
+                    failures = 0
+                    status = parse_model_status(model)
+                    if event_status_for_model(status) is not None:
+                        return self._finish(context, model)
+                    polls += 1
+                    if status.value != last_status or polls % LOG_EVERY_N_POLLS == 0:
+                        self.log.info("Model %s is %s (waited %.0f s of %.0f s)", model_id, status.value,
+                                      time.time() - started, self.timeout)
+                    last_status = status.value
+                if time.monotonic() >= deadline:
+                    self._handle_timeout(model_id, f"Model {model_id} did not finish training within the "
+                                                   f"timeout of {self.timeout:.0f} s")
+        except AirflowTaskTimeout:
+            # execution_timeout fired on the worker: treat it like the wait timeout, then let Airflow fail the task.
+            if self.stop_on_timeout:
+                self._stop_quietly(model_id, "execution_timeout reached")
+            raise
+
+    # ------------------------------------------------------------------ outcomes
+
+    def _finish(self, context: Context, model: Mapping[str, Any]) -> dict[str, Any]:
+        """Turn a terminal model into the return value (success) or the matching exception."""
+        model_id = int(model["id"]) if model.get("id") is not None else coerce_id(self.model_id, "model_id")
+        status = parse_model_status(model)
+        outcome = event_status_for_model(status)
+        if outcome != EVENT_SUCCESS:
+            raise training_error_for_event(_terminal_event(model_id, status))  # type: ignore[misc]
+        self._emit_asset_events(context, model)
+        summary = training_summary({**model, "id": model_id}, self.hook.console_url)
+        self.log.info("Model %s finished training: %s", model_id, summary)
+        return summary
+
+    def _handle_timeout(self, model_id: int, message: str) -> None:
+        status: str | None = None
+        if self.stop_on_timeout:
+            status = self._stop_quietly(model_id, "wait timed out")
+            message += f"; the training was stopped (model is {status})" if status else (
+                "; stopping the training failed: it may still be running")
+        else:
+            message += "; stop_on_timeout=False: the training keeps running"
+        raise BriaTrainingTimeoutError(message, model_id=model_id, status=status)
+
+    def _stop_quietly(self, model_id: int, why: str) -> str | None:
+        """Stop the training best-effort; return the model status, or ``None`` when stopping failed."""
+        try:
+            status, requested = stop_training_if_running(self.hook, model_id, self.log)
+        except Exception as err:
+            self.log.error("%s: could not stop the training of model %s: %s", why, model_id, err)
+            return None
+        self._stop_requested = self._stop_requested or requested
+        if requested:
+            self.log.warning("%s: stopped the training of model %s", why, model_id)
+        return status.value
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger fired: map the event to the return value or a specific exception.
+
+        ``success`` returns the summary; ``failed``/``stopped`` raise
+        :class:`~airflow_provider_bria.exceptions.BriaTrainingFailedError` /
+        :class:`~airflow_provider_bria.exceptions.BriaTrainingStoppedError`; ``timeout`` stops the training
+        when ``stop_on_timeout`` and raises :class:`~airflow_provider_bria.exceptions.BriaTrainingTimeoutError`;
+        ``error`` (polling kept failing) raises :class:`~airflow_provider_bria.exceptions.BriaTrainingError`
+        without stopping anything: the training itself may be fine, and an Airflow retry reattaches to it.
+
+        :param context: the task context.
+        :param event: the trigger event.
+        :raises BriaTriggerEventError: when the event is missing or malformed.
+        """
+        event = validate_training_event(event)
+        model_id = event["model_id"]
+        self._active_model_id = model_id
+        status = event["status"]
+        if status == EVENT_SUCCESS:
+            model = event.get("model") or self.hook.get_model(model_id)
+            return self._finish(context, {**model, "id": model_id})
+        if status == EVENT_TIMEOUT:
+            what = "execution_timeout" if event.get("reason") == REASON_EXECUTION_TIMEOUT else "timeout"
+            self.log.error("Deferred wait for model %s hit its %s", model_id, what)
+            self._handle_timeout(model_id, str(event.get("message") or f"Training wait hit its {what}"))
+        if status == EVENT_ERROR:
+            self.log.error("Polling model %s failed: %s. The training is left running (polling errors are often "
+                           "transient); an Airflow retry reattaches to it.", model_id, event.get("message"))
+        raise training_error_for_event(event)  # type: ignore[misc]
+
+    def on_kill(self) -> None:
+        """Stop the training best-effort when the task is killed and ``stop_on_kill`` (never raises)."""
+        if not self.stop_on_kill or self._active_model_id is None or self._stop_requested:
+            return
+        self._stop_quietly(self._active_model_id, "Task killed")
+
+    # ------------------------------------------------------------------ assets
+
+    def _emit_asset_events(self, context: Context, model: Mapping[str, Any]) -> None:
+        """Attach the model id to every ``bria://models/...`` outlet (and add one per asset alias)."""
+        from airflow.sdk import Asset, AssetAlias
+
+        from airflow_provider_bria.assets import MODEL_ASSET_PREFIX, bria_model_asset, model_asset_extra
+
+        outlets = list(self.outlets or [])
+        if not outlets:
+            return
+        outlet_events = context["outlet_events"]
+        model_url = None
+        if model.get("project_id") is not None:
+            model_url = model_console_url(self.hook.console_url, model["project_id"], model["id"])
+        extra = model_asset_extra(model, model_url=model_url, model_name=model.get("name"))
+        for outlet in outlets:
+            if isinstance(outlet, Asset) and outlet.uri.startswith(MODEL_ASSET_PREFIX):
+                outlet_events[outlet].extra.update(extra)
+                self.log.info("Asset event %s carries model_id %s", outlet.uri, extra["model_id"])
+            elif isinstance(outlet, AssetAlias):
+                project = self.hook.get_project(int(model["project_id"]))
+                asset = bria_model_asset(project["project_name"], str(model.get("name")))
+                outlet_events[outlet].add(asset, extra={**extra, "project_name": project["project_name"]})
+                self.log.info("Asset event %s (via alias %s) carries model_id %s", asset.uri, outlet.name,
+                              extra["model_id"])
+
+
+def _terminal_event(model_id: int, status: ModelStatus) -> dict[str, Any]:
+    outcome = event_status_for_model(status)
+    return {
+        "status": outcome or EVENT_ERROR,
+        "model_id": model_id,
+        "model_status": status.value,
+        "message": f"Model {model_id} is {status.value}",
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Stop training
+# --------------------------------------------------------------------------------------------
+
+
+class BriaStopTrainingOperator(BriaBaseOperator):
+    """Stop a model's training; idempotent, so safe under Airflow retries.
+
+    Already ``Stopping``/``Stopped``/``Completed``/``Failed`` (or never started, ``Created``): no call is made
+    and the status is returned. ``InProgress``: ``stop_training`` is called; a 409 or an ambiguous failure
+    is settled by reading the model again. With ``wait_for_stopped`` the operator then polls until the model
+    leaves ``Stopping``. Pushes ``model_id``/``model_url`` (and the project and dataset keys) to XCom.
+
+    :param model_id: the model (templated; int or str from XCom).
+    :param wait_for_stopped: wait until the model is ``Stopped`` (default ``True``).
+    :param poll_interval: seconds between polls while waiting (default 5).
+    :param timeout: seconds to wait for ``Stopped`` before :class:`~airflow_provider_bria.exceptions.
+        BriaTrainingTimeoutError` (default 600).
+    :return: ``{"model_id", "status", "stop_requested", "model_url"}``.
+    """
+
+    template_fields: Sequence[str] = ("bria_conn_id", "model_id")
+    operator_extra_links = (BriaModelLink(),)
+
+    def __init__(
+        self,
+        *,
+        model_id: int | str,
+        wait_for_stopped: bool = True,
+        poll_interval: float | timedelta = 5.0,
+        timeout: float | timedelta = 600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.model_id = model_id
+        self.wait_for_stopped = wait_for_stopped
+        self.poll_interval = coerce_seconds(poll_interval, "poll_interval")
+        self.timeout = coerce_seconds(timeout, "timeout")
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Stop the training if it runs, optionally wait for ``Stopped``.
+
+        :param context: the task context.
+        """
+        model_id = coerce_id(self.model_id, "model_id")
+        hook = self.hook
+        model = hook.get_model(model_id)
+        values = push_console_xcoms(context, hook.console_url, project_id=model.get("project_id"),
+                                    dataset_id=model.get("dataset_id"), model_id=model_id)
+        status, requested = stop_training_if_running(hook, model_id, self.log, model=model)
+        if status is ModelStatus.CREATED:
+            self.log.warning("Model %s was never started: nothing to stop", model_id)
+        if self.wait_for_stopped and status in (ModelStatus.IN_PROGRESS, ModelStatus.STOPPING):
+            status = self._wait_stopped(model_id)
+        result: dict[str, Any] = {"model_id": model_id, "status": status.value, "stop_requested": requested}
+        if "model_url" in values:
+            result["model_url"] = values["model_url"]
+        return result
+
+    def _wait_stopped(self, model_id: int) -> ModelStatus:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            time.sleep(max(0.0, min(self.poll_interval, deadline - time.monotonic())))
+            try:
+                status = parse_model_status(self.hook.get_model(model_id))
+            except TRANSIENT_ERRORS as err:
+                self.log.warning("Polling model %s failed: %s", model_id, err)
+            else:
+                if status not in (ModelStatus.IN_PROGRESS, ModelStatus.STOPPING):
+                    self.log.info("Model %s is %s", model_id, status.value)
+                    return status
+                self.log.info("Model %s is %s; waiting for Stopped", model_id, status.value)
+            if time.monotonic() >= deadline:
+                raise BriaTrainingTimeoutError(
+                    f"Model {model_id} did not reach Stopped within {self.timeout:.0f} s", model_id=model_id
+                )
+
+
+__all__ = [
+    "BriaStartTrainingOperator",
+    "BriaStopTrainingOperator",
+    "coerce_seconds",
+    "coerce_training_parameters",
+    "parse_model_status",
+    "stop_training_if_running",
+    "training_summary",
+]

@@ -1,0 +1,162 @@
+"""Wait for a Bria model's training started elsewhere: :class:`BriaTrainingSensor`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowTaskTimeout
+
+from airflow_provider_bria.exceptions import BriaInputError
+from airflow_provider_bria.links.bria import BriaModelLink, push_console_xcoms
+from airflow_provider_bria.operators._reconcile import coerce_id
+from airflow_provider_bria.operators.base import BriaBaseOperator
+from airflow_provider_bria.operators.training import parse_model_status, training_summary
+from airflow_provider_bria.triggers.training import (
+    EVENT_SUCCESS,
+    EVENT_TIMEOUT,
+    REASON_EXECUTION_TIMEOUT,
+    BriaTrainingTrigger,
+    event_status_for_model,
+    training_error_for_event,
+    validate_training_event,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+#: The trigger needs a positive poll interval; a sensor's ``poke_interval`` may be 0.
+MIN_TRIGGER_POLL_INTERVAL = 0.1
+
+
+class BriaTrainingSensor(BaseSensorOperator, BriaBaseOperator):
+    """Wait until a Bria model finishes training (started by another task or DAG, or by hand).
+
+    ``Completed`` succeeds (the return value / XCom is the training summary); ``Failed`` raises
+    :class:`~airflow_provider_bria.exceptions.BriaTrainingFailedError`; ``Stopping``/``Stopped`` raise
+    :class:`~airflow_provider_bria.exceptions.BriaTrainingStoppedError`; ``Created`` and ``InProgress`` keep
+    waiting. The sensor never stops a training: it only watches.
+
+    Modes: ``mode="poke"`` (holds a worker slot), ``mode="reschedule"`` (frees it between pokes) or
+    ``deferrable=True`` (pokes once, then waits in the triggerer with
+    :class:`~airflow_provider_bria.triggers.training.BriaTrainingTrigger`). The sensor ``timeout`` is honoured
+    in every mode and always ends in :class:`~airflow.sdk.exceptions.AirflowSensorTimeout` (no retry; skipped
+    with ``soft_fail``).
+
+    :param model_id: the model to watch (templated; int or str from XCom).
+    :param bria_conn_id: Airflow connection id of type ``bria`` (templated).
+    :param hook_params: extra keyword arguments for :class:`~airflow_provider_bria.hooks.bria.BriaHook`
+        (JSON values only when deferrable).
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    :param max_consecutive_failures: transient poll failures in a row the trigger tolerates (default 5).
+    :param poke_interval: seconds between pokes (default 60).
+    :param timeout: seconds before the sensor times out (default ``[sensors] default_timeout``, 7 days).
+    """
+
+    template_fields: Sequence[str] = ("bria_conn_id", "model_id")
+    operator_extra_links = (BriaModelLink(),)
+    ui_color = "#e8e0ff"
+
+    def __init__(
+        self,
+        *,
+        model_id: int | str,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        max_consecutive_failures: int = 5,
+        poke_interval: float | timedelta = 60,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        self.model_id = model_id
+        self.deferrable = deferrable
+        if isinstance(max_consecutive_failures, bool) or not isinstance(max_consecutive_failures, int) or (
+            max_consecutive_failures < 0
+        ):
+            raise BriaInputError(f"max_consecutive_failures must be an int >= 0, got {max_consecutive_failures!r}")
+        self.max_consecutive_failures = max_consecutive_failures
+        self._published = False
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """Read the model once: ``True`` (with the summary) when ``Completed``, raise when it failed or stopped.
+
+        :param context: the task context.
+        """
+        model_id = coerce_id(self.model_id, "model_id")
+        model = self.hook.get_model(model_id)
+        if not self._published:
+            push_console_xcoms(context, self.hook.console_url, project_id=model.get("project_id"),
+                               dataset_id=model.get("dataset_id"), model_id=model_id)
+            self._published = True
+        status = parse_model_status(model)
+        outcome = event_status_for_model(status)
+        if outcome is None:
+            self.log.info("Model %s is %s", model_id, status.value)
+            return False
+        if outcome == EVENT_SUCCESS:
+            summary = training_summary({**model, "id": model_id}, self.hook.console_url)
+            self.log.info("Model %s finished training: %s", model_id, summary)
+            return PokeReturnValue(is_done=True, xcom_value=summary)
+        raise training_error_for_event(  # type: ignore[misc]
+            {"status": outcome, "model_id": model_id, "model_status": status.value,
+             "message": f"Model {model_id} is {status.value}"}
+        )
+
+    def execute(self, context: Context) -> Any:
+        """Poke/reschedule as any sensor, or (deferrable) poke once and then defer.
+
+        :param context: the task context.
+        """
+        if not self.deferrable:
+            return super().execute(context)
+        started = time.time()
+        result = self.poke(context)
+        if result:
+            return result.xcom_value if isinstance(result, PokeReturnValue) else None
+        model_id = coerce_id(self.model_id, "model_id")
+        execution_deadline = (
+            started + self.execution_timeout.total_seconds() if self.execution_timeout is not None else None
+        )
+        self.log.info("Deferring until model %s finishes training (timeout %.0f s)", model_id, self.timeout)
+        self.defer(
+            trigger=BriaTrainingTrigger(
+                model_id=model_id,
+                bria_conn_id=self.bria_conn_id,
+                poll_interval=max(float(self.poke_interval), MIN_TRIGGER_POLL_INTERVAL),
+                end_time=started + float(self.timeout),
+                execution_deadline=execution_deadline,
+                stop_on_timeout=False,
+                stop_on_kill=False,
+                max_consecutive_failures=self.max_consecutive_failures,
+                hook_params=self.hook_params,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+        return None  # not reached: defer() raises TaskDeferred
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger fired: the summary on success, a specific exception otherwise.
+
+        ``timeout`` raises :class:`~airflow.sdk.exceptions.AirflowSensorTimeout` (a sensor timeout: not
+        retried; skipped with ``soft_fail``), or :class:`~airflow.sdk.exceptions.AirflowTaskTimeout` when the
+        task's ``execution_timeout`` ran out first (as in poke mode).
+
+        :param context: the task context.
+        :param event: the trigger event.
+        :raises BriaTriggerEventError: when the event is missing or malformed.
+        """
+        event = validate_training_event(event)
+        if event["status"] == EVENT_SUCCESS:
+            model = event.get("model") or self.hook.get_model(event["model_id"])
+            summary = training_summary({**model, "id": event["model_id"]}, self.hook.console_url)
+            self.log.info("Model %s finished training: %s", event["model_id"], summary)
+            return summary
+        if event["status"] == EVENT_TIMEOUT:
+            message = str(event.get("message") or "Sensor timed out")
+            if event.get("reason") == REASON_EXECUTION_TIMEOUT:
+                raise AirflowTaskTimeout(message)
+            raise AirflowSensorTimeout(message)
+        raise training_error_for_event(event)  # type: ignore[misc]

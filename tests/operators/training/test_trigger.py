@@ -1,0 +1,328 @@
+"""BriaTrainingTrigger: serialisation, argument checks, and runs against the emulator over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from bria_training_helpers import conn_json, create_trainable_model, make_hook
+
+from airflow_provider_bria.exceptions import BriaInputError, BriaServerError, BriaTransportError
+from airflow_provider_bria.triggers.training import BriaTrainingTrigger
+
+CLASSPATH = "airflow_provider_bria.triggers.training.BriaTrainingTrigger"
+
+
+def _trigger(**overrides: Any) -> BriaTrainingTrigger:
+    kwargs: dict[str, Any] = {
+        "model_id": 7,
+        "bria_conn_id": "bria_default",
+        "poll_interval": 0.2,
+        "end_time": time.time() + 60,
+    }
+    kwargs.update(overrides)
+    return BriaTrainingTrigger(**kwargs)
+
+
+async def _events(trigger: BriaTrainingTrigger) -> list[dict[str, Any]]:
+    """Run the trigger to its end and return every event payload it fired."""
+    return [event.payload async for event in trigger.run()]
+
+
+# ------------------------------------------------------------------ serialisation
+
+
+def test_serialize_returns_exact_kwargs_and_round_trips_through_serde() -> None:
+    from airflow.sdk._shared.module_loading import import_string
+    from airflow.sdk.serde import deserialize, serialize
+
+    trigger = _trigger(
+        model_id=42,
+        bria_conn_id="my_bria",
+        poll_interval=30,
+        end_time=1_900_000_000.5,
+        execution_deadline=1_800_000_000.25,
+        stop_on_timeout=False,
+        stop_on_kill=False,
+        max_consecutive_failures=3,
+        hook_params={"timeout": 15, "retry_limit": 2},
+    )
+    classpath, kwargs = trigger.serialize()
+    assert classpath == CLASSPATH
+    assert kwargs == {
+        "model_id": 42,
+        "bria_conn_id": "my_bria",
+        "poll_interval": 30.0,
+        "end_time": 1_900_000_000.5,
+        "execution_deadline": 1_800_000_000.25,
+        "stop_on_timeout": False,
+        "stop_on_kill": False,
+        "max_consecutive_failures": 3,
+        "hook_params": {"timeout": 15, "retry_limit": 2},
+    }
+    restored_kwargs = deserialize(serialize(kwargs))
+    assert restored_kwargs == kwargs
+    rebuilt = import_string(classpath)(**restored_kwargs)
+    assert isinstance(rebuilt, BriaTrainingTrigger)
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+
+def test_recreated_trigger_keeps_the_absolute_deadline() -> None:
+    """A triggerer restart re-creates the trigger from its kwargs: the deadline must not move."""
+    original = _trigger(end_time=time.time() + 100, execution_deadline=time.time() + 50)
+    _, kwargs = original.serialize()
+    time.sleep(0.05)
+    restarted = BriaTrainingTrigger(**kwargs)
+    assert restarted.end_time == original.end_time
+    assert restarted.execution_deadline == original.execution_deadline
+
+
+def test_repr_holds_no_secret_and_names_the_model() -> None:
+    text = repr(_trigger(model_id=99))
+    assert "model_id=99" in text
+    assert "test-token" not in text
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"model_id": "7"}, "model_id"),
+        ({"model_id": True}, "model_id"),
+        ({"bria_conn_id": ""}, "bria_conn_id"),
+        ({"poll_interval": 0}, "poll_interval"),
+        ({"poll_interval": "5"}, "poll_interval"),
+        ({"end_time": None}, "end_time"),
+        ({"execution_deadline": "soon"}, "execution_deadline"),
+        ({"max_consecutive_failures": -1}, "max_consecutive_failures"),
+        ({"hook_params": {"timeout": object()}}, "hook_params"),
+        ({"hook_params": {"sleep": time.sleep}}, "hook_params"),
+    ],
+)
+def test_bad_arguments_fail_at_construction(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(BriaInputError, match=message):
+        _trigger(**overrides)
+
+
+# ------------------------------------------------------------------ runs against the emulator
+
+
+async def test_success_event_when_training_completes(bria_hook: Any, model_factory: Any) -> None:
+    model = model_factory()
+    bria_hook.start_training(model["id"])
+    events = await _events(_trigger(model_id=model["id"], poll_interval=0.2))
+    assert len(events) == 1
+    event = events[0]
+    assert event["status"] == "success"
+    assert event["model_id"] == model["id"]
+    assert event["model_status"] == "Completed"
+    assert event["model"]["id"] == model["id"]
+    assert event["model"]["name"] == model["name"]
+    assert bria_hook.get_model(model["id"])["status"] == "Completed"
+
+
+async def test_failed_event(bria_hook: Any, model_factory: Any, emulator: Any) -> None:
+    model = model_factory()
+    bria_hook.start_training(model["id"])
+    emulator.set_model_status(model["id"], "Failed")
+    events = await _events(_trigger(model_id=model["id"]))
+    assert [e["status"] for e in events] == ["failed"]
+    assert events[0]["model_status"] == "Failed"
+
+
+async def test_stopped_event_when_someone_stops_the_training(slow_hook: Any, slow_model_factory: Any) -> None:
+    model = slow_model_factory()
+    slow_hook.start_training(model["id"])
+    slow_hook.stop_training(model["id"])
+    events = await _events(_trigger(model_id=model["id"], bria_conn_id="bria_slow"))
+    assert [e["status"] for e in events] == ["stopped"]
+    assert events[0]["model_status"] in ("Stopping", "Stopped")
+
+
+async def test_timeout_event_at_the_absolute_end_time(slow_hook: Any, slow_model_factory: Any) -> None:
+    model = slow_model_factory()
+    slow_hook.start_training(model["id"])
+    end_time = time.time() + 0.6
+    started = time.monotonic()
+    events = await _events(_trigger(model_id=model["id"], bria_conn_id="bria_slow", end_time=end_time,
+                                    poll_interval=5))
+    assert [e["status"] for e in events] == ["timeout"]
+    assert events[0]["reason"] == "timeout"
+    assert events[0]["model_status"] == "InProgress"
+    # The sleep is cut to the deadline, not a whole poll interval.
+    assert time.monotonic() - started < 5
+    # The trigger never stops the training itself (the operator decides, on a worker).
+    assert slow_hook.get_model(model["id"])["status"] == "InProgress"
+
+
+async def test_execution_deadline_before_end_time_gives_execution_timeout(
+    slow_hook: Any, slow_model_factory: Any
+) -> None:
+    model = slow_model_factory()
+    slow_hook.start_training(model["id"])
+    events = await _events(_trigger(model_id=model["id"], bria_conn_id="bria_slow", end_time=time.time() + 600,
+                                    execution_deadline=time.time() + 0.3))
+    assert [(e["status"], e["reason"]) for e in events] == [("timeout", "execution_timeout")]
+
+
+async def test_trigger_restarted_after_its_deadline_times_out_at_once(
+    slow_hook: Any, slow_model_factory: Any
+) -> None:
+    """Deadline persistence: a trigger re-created after the deadline does not get a fresh budget."""
+    model = slow_model_factory()
+    slow_hook.start_training(model["id"])
+    original = _trigger(model_id=model["id"], bria_conn_id="bria_slow", end_time=time.time() + 0.2,
+                        poll_interval=30)
+    await asyncio.sleep(0.3)  # the triggerer was down past the deadline
+    restarted = BriaTrainingTrigger(**original.serialize()[1])
+    started = time.monotonic()
+    events = await _events(restarted)
+    assert [e["status"] for e in events] == ["timeout"]
+    assert time.monotonic() - started < 5
+
+
+async def test_unknown_model_gives_an_error_event_at_once(bria_conn: Any) -> None:
+    started = time.monotonic()
+    events = await _events(_trigger(model_id=987654, max_consecutive_failures=5))
+    assert len(events) == 1
+    assert events[0]["status"] == "error"
+    assert events[0]["reason"] == "not_found"
+    assert time.monotonic() - started < 10
+
+
+async def test_bad_token_gives_an_auth_error_event(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_BRIA_BADTOKEN", conn_json(emulator.url, token="wrong-token"))
+    events = await _events(_trigger(bria_conn_id="bria_badtoken"))
+    assert [(e["status"], e["reason"]) for e in events] == [("error", "auth")]
+    assert "wrong-token" not in events[0]["message"]
+
+
+async def test_transient_failures_are_tolerated_over_real_faults(
+    faulty_emulator: Any, monkeypatch: pytest.MonkeyPatch, pngs: list[bytes]
+) -> None:
+    """With half the requests failing (and no hook retries), polling still reaches the end."""
+    faulty = faulty_emulator
+    faulty.reset()
+    hook = make_hook(faulty.url, monkeypatch, conn_id="bria_faulty")
+    model = create_trainable_model(hook, pngs, name="faulty")
+    hook.start_training(model["id"])
+    faulty.set_faults(0.5, seed=3)
+    try:
+        events = await _events(_trigger(model_id=model["id"], bria_conn_id="bria_faulty", poll_interval=0.1,
+                                        max_consecutive_failures=50,
+                                        hook_params={"retry_limit": 0}))
+    finally:
+        faulty.set_faults(0.0)
+    assert [e["status"] for e in events] == ["success"]
+    assert faulty.state()["counts"]["faults_injected"] > 0
+
+
+class _FlakyHook:
+    """An async hook whose ``aget_model`` fails ``failures`` times, then returns ``model``."""
+
+    def __init__(self, failures: int, model: dict[str, Any], error: Exception) -> None:
+        self.failures = failures
+        self.model = model
+        self.error = error
+        self.calls = 0
+        self.closed = False
+
+    async def __aenter__(self) -> _FlakyHook:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.closed = True
+
+    async def aget_model(self, model_id: int) -> dict[str, Any]:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+        return self.model
+
+
+@pytest.mark.parametrize("error", [BriaServerError("boom", status_code=503), BriaTransportError("reset")])
+@pytest.mark.parametrize(("failures", "tolerated", "expected"), [(3, 3, "success"), (4, 3, "error")])
+async def test_consecutive_transient_failures(
+    monkeypatch: pytest.MonkeyPatch, error: Exception, failures: int, tolerated: int, expected: str
+) -> None:
+    hook = _FlakyHook(failures, {"id": 7, "status": "Completed", "name": "m"}, error)
+    trigger = _trigger(poll_interval=0.01, max_consecutive_failures=tolerated)
+    monkeypatch.setattr(trigger, "_hook", lambda: hook)
+    events = await _events(trigger)
+    assert [e["status"] for e in events] == [expected]
+    assert hook.calls == min(failures, tolerated + 1) + (1 if expected == "success" else 0)
+    assert hook.closed
+    if expected == "error":
+        assert events[0]["reason"] == "transient"
+
+
+async def test_failure_counter_resets_after_a_good_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failures must be consecutive: good polls in between reset the count."""
+    statuses = iter(["err", "err", "InProgress", "err", "err", "InProgress", "err", "err", "Completed"])
+
+    class Hook(_FlakyHook):
+        async def aget_model(self, model_id: int) -> dict[str, Any]:
+            self.calls += 1
+            value = next(statuses)
+            if value == "err":
+                raise BriaServerError("flaky", status_code=500)
+            return {"id": 7, "status": value}
+
+    hook = Hook(0, {}, RuntimeError())
+    trigger = _trigger(poll_interval=0.01, max_consecutive_failures=2)
+    monkeypatch.setattr(trigger, "_hook", lambda: hook)
+    events = await _events(trigger)
+    assert [e["status"] for e in events] == ["success"]
+    assert hook.calls == 9
+
+
+async def test_unexpected_exception_becomes_an_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    hook = _FlakyHook(1, {}, RuntimeError("kaput"))
+    trigger = _trigger(poll_interval=0.01, max_consecutive_failures=10)
+    monkeypatch.setattr(trigger, "_hook", lambda: hook)
+    events = await _events(trigger)
+    assert [(e["status"], e["reason"]) for e in events] == [("error", "unexpected")]
+    assert "kaput" in events[0]["message"]
+
+
+async def test_unknown_model_status_becomes_an_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    hook = _FlakyHook(0, {"id": 7, "status": "Exploded"}, RuntimeError())
+    trigger = _trigger(poll_interval=0.01)
+    monkeypatch.setattr(trigger, "_hook", lambda: hook)
+    events = await _events(trigger)
+    assert [(e["status"], e["model_status"]) for e in events] == [("error", "Exploded")]
+
+
+# ------------------------------------------------------------------ on_kill
+
+
+async def test_on_kill_stops_the_training(slow_hook: Any, slow_model_factory: Any) -> None:
+    model = slow_model_factory()
+    slow_hook.start_training(model["id"])
+    trigger = _trigger(model_id=model["id"], bria_conn_id="bria_slow")
+    await trigger.on_kill()
+    assert slow_hook.get_model(model["id"])["status"] in ("Stopping", "Stopped")
+
+
+async def test_on_kill_leaves_the_training_when_stop_on_kill_is_false(
+    slow_hook: Any, slow_model_factory: Any, slow_emulator: Any
+) -> None:
+    model = slow_model_factory()
+    slow_hook.start_training(model["id"])
+    trigger = _trigger(model_id=model["id"], bria_conn_id="bria_slow", stop_on_kill=False)
+    before = len(slow_emulator.requests(path_prefix=f"/v1/tailored-gen/models/{model['id']}"))
+    await trigger.on_kill()
+    assert slow_hook.get_model(model["id"])["status"] == "InProgress"
+    calls = slow_emulator.requests(path_prefix=f"/v1/tailored-gen/models/{model['id']}")
+    assert not [c for c in calls[before:] if c["path"].endswith("/stop_training")]
+
+
+async def test_on_kill_is_idempotent_and_never_raises(slow_hook: Any, slow_model_factory: Any) -> None:
+    model = slow_model_factory()
+    slow_hook.start_training(model["id"])
+    trigger = _trigger(model_id=model["id"], bria_conn_id="bria_slow")
+    await trigger.on_kill()
+    await trigger.on_kill()  # already Stopping/Stopped: no second stop, no exception
+    unreachable = _trigger(model_id=model["id"], bria_conn_id="bria_nowhere")
+    await unreachable.on_kill()  # connection does not exist: logged, not raised

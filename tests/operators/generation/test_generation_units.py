@@ -1,0 +1,291 @@
+"""Unit tests of the generation building blocks: plan (seeds, names, prompts), rate limiter, output folder."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from generation_helpers import png_bytes
+
+from airflow_provider_bria.exceptions import BriaInputError
+from airflow_provider_bria.operators import _generation_plan as plan
+from airflow_provider_bria.operators._outputs import OutputFolder, OutputValidationError, check_image, to_uri
+from airflow_provider_bria.operators._rate_limit import RateLimiter
+
+# ---------------------------------------------------------------------------------------------- plan
+
+
+def test_names_are_deterministic_and_depend_on_every_input() -> None:
+    base = {"kind": "image", "prompt": "A red car!", "structured_prompt": None, "seed": 7, "index": 0,
+            "params": {"aspect_ratio": "1:1"}}
+    name = plan.output_stem(12, **base)
+    assert name == plan.output_stem(12, **base)
+    assert name.startswith("a-red-car-")
+    assert len(name.rsplit("-", 1)[1]) == plan.HASH_LEN
+    variants = [
+        plan.output_stem(13, **base),
+        plan.output_stem(12, **{**base, "prompt": "A red car"}),
+        plan.output_stem(12, **{**base, "seed": 8}),
+        plan.output_stem(12, **{**base, "index": 1}),
+        plan.output_stem(12, **{**base, "params": {"aspect_ratio": "16:9"}}),
+        plan.output_stem(12, **{**base, "structured_prompt": "{}"}),
+    ]
+    assert len({name, *variants}) == 7
+    # parameters left to the server default do not change the name
+    assert plan.output_stem(12, **{**base, "params": {"aspect_ratio": "1:1", "steps_num": None}}) == name
+
+
+def test_slug_is_short_ascii_with_fallback() -> None:
+    assert plan.slugify("  Hello, World — été 2025 ") == "hello-world-t-2025"
+    assert plan.slugify("x" * 100) == "x" * plan.SLUG_MAX
+    assert plan.slugify("日本語", fallback="structured") == "structured"
+
+
+def test_seeds_base_plus_index_or_derived() -> None:
+    items = plan.plan_items(5, [("a", None), ("b", None)], kind="image", per_request=3, base_seed=100)
+    assert [(i.prompt, i.index, i.seed) for i in items] == [
+        ("a", 0, 100), ("a", 1, 101), ("a", 2, 102), ("b", 0, 100), ("b", 1, 101), ("b", 2, 102)]
+    assert len({i.stem for i in items}) == 6
+    derived = plan.plan_items(5, [("a", None)], kind="image", per_request=2, base_seed=None)
+    again = plan.plan_items(5, [("a", None)], kind="image", per_request=2, base_seed=None)
+    assert [i.seed for i in derived] == [i.seed for i in again]
+    assert derived[0].seed != derived[1].seed
+    assert all(0 <= i.seed < plan.SEED_MODULUS for i in derived)
+    other_model = plan.plan_items(6, [("a", None)], kind="image", per_request=1, base_seed=None)
+    assert other_model[0].seed != derived[0].seed
+
+
+def test_work_item_json_round_trip() -> None:
+    item = plan.plan_items(5, [("a", '{"x": 1}')], kind="image", per_request=1, base_seed=3)[0]
+    assert plan.WorkItem.from_json(json.loads(json.dumps(item.to_json()))) == item
+
+
+@pytest.mark.parametrize(
+    ("prompts", "structured", "expected"),
+    [
+        (["a", "b"], None, [("a", None), ("b", None)]),
+        (["a", "b"], '{"s": 1}', [("a", '{"s": 1}'), ("b", '{"s": 1}')]),
+        ([], '{"s": 1}', [(None, '{"s": 1}')]),
+        ([], ['{"s": 1}', '{"s": 2}'], [(None, '{"s": 1}'), (None, '{"s": 2}')]),
+        (["a", "b"], ['{"s": 1}', '{"s": 2}'], [("a", '{"s": 1}'), ("b", '{"s": 2}')]),
+        ([], {"s": 1}, [(None, '{"s": 1}')]),
+    ],
+)
+def test_pair_prompts(prompts: list[str], structured: object, expected: list[tuple[object, object]]) -> None:
+    assert plan.pair_prompts(prompts, structured) == expected
+
+
+def test_pair_prompts_errors() -> None:
+    with pytest.raises(BriaInputError, match="nothing to generate"):
+        plan.pair_prompts([], None)
+    with pytest.raises(BriaInputError, match="exactly one per prompt"):
+        plan.pair_prompts(["a", "b", "c"], ['{"s": 1}', '{"s": 2}'])
+
+
+def test_prompts_file_lines_json_and_object_store(tmp_path: Path, memory_store: str) -> None:
+    lines = tmp_path / "prompts.txt"
+    lines.write_text("# header\nfirst prompt\n\n  second prompt  \nfirst prompt\n", encoding="utf-8")
+    assert plan.collect_prompts("zero", str(lines)) == ["zero", "first prompt", "second prompt"]
+    js = tmp_path / "prompts.json"
+    js.write_text(json.dumps(["one", "two"]), encoding="utf-8")
+    assert plan.collect_prompts(None, "file://" + str(js)) == ["one", "two"]
+
+    from airflow.sdk import ObjectStoragePath
+
+    mem = ObjectStoragePath(memory_store + "/in/prompts.txt")
+    mem.fs.pipe(mem.path, b"alpha\nbeta\n")
+    assert plan.collect_prompts(["x"], memory_store + "/in/prompts.txt") == ["x", "alpha", "beta"]
+
+
+def test_prompt_input_errors(tmp_path: Path) -> None:
+    with pytest.raises(BriaInputError, match="does not exist"):
+        plan.collect_prompts(None, str(tmp_path / "missing.txt"))
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2", encoding="utf-8")
+    with pytest.raises(BriaInputError, match="does not parse"):
+        plan.collect_prompts(None, str(bad))
+    with pytest.raises(BriaInputError, match=r"prompt\[1\]"):
+        plan.collect_prompts(["ok", ""], None)
+    with pytest.raises(BriaInputError, match="string or a list"):
+        plan.collect_prompts(42, None)
+
+
+def test_int_coercion_from_templates() -> None:
+    assert plan.as_model_id("17") == 17
+    assert plan.as_optional_seed("None") is None
+    assert plan.as_optional_seed(" 42 ") == 42
+    for bad in ("abc", 0, -1, True, 1.5):
+        with pytest.raises(BriaInputError, match="model_id"):
+            plan.as_model_id(bad)
+    with pytest.raises(BriaInputError, match="seed"):
+        plan.as_optional_seed(-3)
+
+
+# ---------------------------------------------------------------------------------------------- rate limit
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_rate_limiter_spaces_calls_evenly() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(60, clock=clock, sleep=clock.sleep)
+    starts = []
+    for _ in range(5):
+        limiter.acquire()
+        starts.append(clock.now)
+    assert [b - a for a, b in zip(starts, starts[1:], strict=False)] == [1.0, 1.0, 1.0, 1.0]
+    # after an idle period there is no burst credit: the next call starts now, the one after waits
+    clock.now += 30
+    limiter.acquire()
+    t = clock.now
+    limiter.acquire()
+    assert clock.now - t == pytest.approx(1.0)
+
+
+def test_rate_limiter_in_any_minute_never_exceeds_the_limit() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(10, clock=clock, sleep=clock.sleep)
+    starts = []
+    for _ in range(25):
+        limiter.acquire()
+        starts.append(clock.now)
+    for s in starts:
+        assert sum(1 for t in starts if s <= t < s + 60) <= 10
+
+
+def test_rate_limiter_is_thread_safe() -> None:
+    clock = FakeClock()  # time stands still: every reservation must get its own slot
+    limiter = RateLimiter(120, clock=clock, sleep=clock.sleep)
+    slots: list[float] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(8)
+
+    def worker() -> None:
+        barrier.wait()
+        for _ in range(25):
+            wait = limiter.reserve()
+            with lock:
+                slots.append(clock.now + wait)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    slots.sort()
+    assert len(slots) == 200
+    assert limiter.acquired == 200
+    assert [round(b - a, 9) for a, b in zip(slots, slots[1:], strict=False)] == [0.5] * 199
+
+
+def test_rate_limiter_cancel_and_validation() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(1, clock=clock, sleep=clock.sleep)
+    assert limiter.acquire()
+    cancelled = threading.Event()
+    cancelled.set()
+    assert limiter.acquire(cancelled) is False
+    assert RateLimiter(None).acquire()
+    for bad in (0, -5, "60", float("inf"), True):
+        with pytest.raises(BriaInputError, match="requests_per_minute"):
+            RateLimiter(bad)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------- outputs
+
+
+@pytest.mark.parametrize("kind", ["file", "memory"])
+def test_output_folder_write_list_and_json(kind: str, tmp_path: Path, memory_store: str) -> None:
+    location = str(tmp_path / "out") if kind == "file" else memory_store + "/out"
+    folder = OutputFolder(location)
+    assert folder.names() == set()
+    data = png_bytes(32, 16)
+    size, kept = folder.write("a.png", [data[:10], data[10:]], keep_bytes=True)
+    assert size == len(data)
+    assert kept == data
+    folder.write_json("a.json", {"k": 1})
+    assert folder.names() == {"a.png", "a.json"}
+    assert folder.read_json("a.json") == {"k": 1}
+    assert folder.read_json("missing.json") is None
+    assert folder.uri_of("a.png").startswith(f"{kind}://")
+    assert folder.child("a.png").read_bytes() == data
+
+
+@pytest.mark.parametrize("kind", ["file", "memory"])
+def test_rejected_content_leaves_nothing_behind(kind: str, tmp_path: Path, memory_store: str) -> None:
+    location = str(tmp_path / "out") if kind == "file" else memory_store + "/rej"
+    folder = OutputFolder(location)
+    with pytest.raises(OutputValidationError, match="not a valid image"):
+        folder.write("b.png", [b"<html>oops</html>"], check=lambda d: check_image(d, "1:1", name="b.png"))
+    with pytest.raises(OutputValidationError, match="empty"):
+        folder.write("c.png", [b""])
+    assert folder.names() == set()
+    assert not any(p.name.endswith(".part") for p in folder.root.iterdir()) if folder.root.exists() else True
+
+
+def test_check_image_size_and_aspect() -> None:
+    info = check_image(png_bytes(512, 288), "16:9")
+    assert (info.format, info.width, info.height, info.aspect_ok) == ("PNG", 512, 288, True)
+    assert check_image(png_bytes(512, 512), "16:9").aspect_ok is False
+    assert check_image(png_bytes(512, 512), None).aspect_ok is None
+    truncated = png_bytes(200, 200, (1, 2, 3))[:-30]
+    with pytest.raises(OutputValidationError):
+        check_image(truncated, "1:1")
+
+
+def test_to_uri() -> None:
+    assert to_uri("s3://conn@bucket/x") == "s3://conn@bucket/x"
+    assert to_uri("/tmp/x") == "file:///tmp/x"
+    with pytest.raises(BriaInputError):
+        to_uri("  ")
+
+
+# ---------------------------------------------------------------------------------------------- image input
+
+
+def test_read_image_input_forms(tmp_path: Path, memory_store: str) -> None:
+    import base64
+
+    from airflow_provider_bria.operators._generation_inputs import read_image_input
+
+    data = png_bytes(8, 8)
+    b64 = base64.b64encode(data).decode()
+    identity = read_image_input(b64)[1]
+    assert identity.startswith("sha256:")
+    assert read_image_input("https://cdn.example/x.png") == ("https://cdn.example/x.png",) * 2
+    assert read_image_input(b64) == (b64, identity)
+    assert read_image_input("data:image/png;base64," + b64) == (b64, identity)
+    path = tmp_path / "in.png"
+    path.write_bytes(data)
+    assert read_image_input(str(path)) == (b64, identity)
+    assert read_image_input("file://" + str(path)) == (b64, identity)
+    assert read_image_input(data) == (b64, identity)
+    from airflow.sdk import ObjectStoragePath
+
+    mem = ObjectStoragePath(memory_store + "/img/in.png")
+    mem.fs.pipe(mem.path, data)
+    assert read_image_input(memory_store + "/img/in.png") == (b64, identity)
+    for bad in ("", None, str(tmp_path / "missing.png"), base64.b64encode(b"not an image at all").decode()):
+        with pytest.raises(BriaInputError):
+            read_image_input(bad)
+
+
+def test_default_output_path_is_per_run_and_safe(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from generation_helpers import make_context
+
+    from airflow_provider_bria.operators._generation_inputs import default_output_path
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    path = default_output_path(make_context(dag_id="my dag", run_id="manual__2025-01-01T00:00:00+00:00"))
+    assert path == f"file://{tmp_path}/bria_outputs/my_dag/manual__2025-01-01T00_00_00_00_00"

@@ -25,7 +25,6 @@ test: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check airflow_provider_bria tests dags
 
 demo: venv
 	$(VPY) -m airflow_provider_bria.demo

@@ -14,8 +14,8 @@ from airflow.sdk.exceptions import TaskDeferred
 from upload_helpers import FAST_HOOK, conn_json, context, serve_directory
 
 from airflow_provider_bria.exceptions import BriaTriggerEventError, BriaUploadError
-from airflow_provider_bria.triggers.upload import BriaBulkUploadTrigger
 from airflow_provider_bria.operators.upload import BriaUploadImagesOperator
+from airflow_provider_bria.triggers.upload import BriaBulkUploadTrigger
 
 HOST = "http://bria.test"
 DS = 9

@@ -1,0 +1,613 @@
+"""``make demo`` and ``make airflow``: the whole product in one command, no Bria token needed.
+
+``python -m airflow_provider_bria.demo`` (``make demo``):
+
+1. uses ``<repo>/.airflow/demo`` as ``AIRFLOW_HOME`` (SQLite, migrated once), ``<repo>/dags`` as the DAGs folder
+   and ``<repo>/.demo/`` for images and outputs (all git-ignored);
+2. starts the Bria emulator on a free loopback port with a short training time and points ``bria_default`` at it
+   through ``AIRFLOW_CONN_BRIA_DEFAULT`` -- or, when ``BRIA_API_TOKEN`` is set, points it at the real API
+   (``BRIA_API_HOST`` overrides the host) and starts no emulator;
+3. runs the four example DAGs in order with ``dag.test()`` (in this process: Airflow is imported only after the
+   environment is set), the asset events of one feeding the next;
+4. prints a summary (objects created, training time, the absolute path of every generated image), stops the
+   emulator and exits non-zero if any DAG run did not succeed.
+
+``python -m airflow_provider_bria.demo --serve`` (``make airflow``): the emulator plus Airflow's scheduler,
+dag-processor, triggerer and API server on 127.0.0.1 (LocalExecutor, SQLite, parallelism 4, home
+``<repo>/.airflow/serve``); prints the UI address and login; Ctrl-C stops everything.
+
+This module imports nothing heavy at import time (no Airflow, no emulator).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DAG_ORDER = ("bria_dataset_preparation", "bria_training", "bria_scheduled_generation", "bria_retraining")
+COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
+DEMO_TRAINING_SECONDS = 5.0
+DEMO_JOB_SECONDS = 0.5
+SERVE_TRAINING_SECONDS = 20.0
+STOP_GRACE_SECONDS = 20.0
+
+
+def repo_root() -> Path:
+    """The checkout holding ``dags/`` (the package's parent for an editable install, else the cwd)."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here, Path.cwd()):
+        if (candidate / "dags" / "bria_training.py").is_file():
+            return candidate
+    raise SystemExit("Cannot find the example DAGs: run from the airflow-provider-bria checkout (dags/ missing)")
+
+
+def _say(text: str) -> None:
+    print(f"[bria-demo] {text}", flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Environment and database
+# --------------------------------------------------------------------------------------------
+
+
+def airflow_env(home: Path, dags: Path, *, verbose: bool = False) -> dict[str, str]:
+    """Airflow settings shared by the demo and ``--serve`` (environment variables, set before import).
+
+    :param home: the ``AIRFLOW_HOME``.
+    :param dags: the DAGs folder.
+    :param verbose: keep Airflow's INFO logs (default: warnings only).
+    """
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO" if verbose else "WARNING",
+        "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP": r"(airflow|airflow_provider_bria)\..*",
+    }
+
+
+def ensure_db(home: Path, env: dict[str, str]) -> None:
+    """Run ``airflow db migrate`` unless this home was already migrated by this Airflow version.
+
+    :param home: the ``AIRFLOW_HOME``.
+    :param env: the full environment for the subprocess.
+    """
+    from importlib.metadata import version
+
+    stamp = home / f".migrated-{version('apache-airflow')}"
+    if stamp.exists() and (home / "airflow.db").exists():
+        return
+    home.mkdir(parents=True, exist_ok=True)
+    _say(f"Migrating the Airflow metadata database in {home} (first run only)...")
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        print(proc.stdout[-4000:], file=sys.stderr)
+        raise SystemExit(f"airflow db migrate failed (exit {proc.returncode})")
+    stamp.write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
+    _say(f"Database ready in {time.monotonic() - started:.1f} s")
+
+
+def conn_json(host: str, token: str) -> str:
+    """``AIRFLOW_CONN_BRIA_DEFAULT`` value (JSON form) for a host and token.
+
+    :param host: the API base URL.
+    :param token: the api_token.
+    """
+    return json.dumps({"conn_type": "bria", "host": host, "password": token})
+
+
+@dataclass
+class Backend:
+    """Where ``bria_default`` points: the emulator (started here) or the real API."""
+
+    url: str
+    token: str
+    emulator: Any = None
+
+    @property
+    def real_api(self) -> bool:
+        """Whether this is Bria's real API."""
+        return self.emulator is None
+
+    def stop(self) -> None:
+        """Stop the emulator, if one was started."""
+        if self.emulator is not None:
+            self.emulator.stop()
+            self.emulator = None
+
+
+def start_backend(*, training_seconds: float, job_seconds: float, state_file: Path | None = None) -> Backend:
+    """Start the emulator, or use the real API when ``BRIA_API_TOKEN`` is set.
+
+    :param training_seconds: emulator training duration.
+    :param job_seconds: emulator v2 job duration.
+    :param state_file: emulator SQLite state file (``None``: in memory).
+    """
+    token = os.environ.get("BRIA_API_TOKEN", "").strip()
+    if token:
+        from airflow_provider_bria.contract import DEFAULT_HOST
+
+        host = os.environ.get("BRIA_API_HOST", "").strip() or DEFAULT_HOST
+        _say(f"BRIA_API_TOKEN is set: using the real Bria API at {host} (no emulator; this costs credits)")
+        return Backend(url=host, token=token)
+    from airflow_provider_bria.emulator.process import EmulatorProcess
+
+    emulator = EmulatorProcess(
+        port=0,
+        api_token=f"demo-{secrets.token_hex(8)}",
+        training_seconds=training_seconds,
+        job_seconds=job_seconds,
+        state_file=str(state_file) if state_file else None,
+    ).start()
+    _say(f"Bria emulator listening on {emulator.url} (training takes {training_seconds:g} s)")
+    return Backend(url=emulator.url, token=emulator.token, emulator=emulator)
+
+
+# --------------------------------------------------------------------------------------------
+# make demo
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    """Outcome of one ``dag.test()``."""
+
+    dag_id: str
+    state: str
+    seconds: float
+    run_id: str | None = None
+    tasks: dict[str, str] = field(default_factory=dict)
+    task_seconds: dict[str, float] = field(default_factory=dict)
+    returns: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run succeeded."""
+        return self.state == "success"
+
+
+def demo_run_conf(data: Path, *, real_api: bool) -> dict[str, dict[str, Any]]:
+    """The ``run_conf`` of each DAG in the demo (everything under ``data``).
+
+    :param data: the demo data folder (``<repo>/.demo``).
+    :param real_api: running against the real API (outputs are kept between runs then).
+    """
+    del real_api  # same inputs either way; kept for clarity at the call site
+    return {
+        "bria_dataset_preparation": {
+            "image_source": str(data / "images"),
+            "generate_demo_images": True,
+            "num_demo_images": 8,
+        },
+        "bria_training": {},
+        "bria_scheduled_generation": {
+            "output_folder": (data / "outputs").as_uri(),
+            "images_per_prompt": 2,
+        },
+        "bria_retraining": {
+            "new_images_source": str(data / "new-images"),
+            "generate_demo_images": True,
+            "num_demo_images": 3,
+            "demo_seed": 1,
+        },
+    }
+
+
+def _xcom_returns(dag_id: str, run_id: str) -> dict[str, Any]:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    out: dict[str, Any] = {}
+    with create_session() as session:
+        rows = session.scalars(XComModel.get_many(run_id=run_id, dag_ids=dag_id, key="return_value")).all()
+        for row in rows:
+            if row.map_index < 0:
+                out[row.task_id] = XComModel.deserialize_value(row)
+    return out
+
+
+def run_dag(dag: Any, conf: dict[str, Any]) -> RunResult:
+    """``dag.test(run_conf=conf)`` and collect states, durations and return values.
+
+    :param dag: the DAG object.
+    :param conf: the run conf.
+    """
+    started = time.monotonic()
+    try:
+        dr = dag.test(run_conf=conf)
+    except Exception as err:  # noqa: BLE001 - reported in the summary; the demo goes on to clean up
+        _say(f"{dag.dag_id}: dag.test() raised {type(err).__name__}: {err}")
+        return RunResult(dag.dag_id, "error", time.monotonic() - started)
+    seconds = time.monotonic() - started
+    state = str(getattr(dr.state, "value", dr.state))
+    result = RunResult(dag.dag_id, state, seconds, run_id=dr.run_id)
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        for ti in dr.get_task_instances(session=session):
+            key = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
+            result.tasks[key] = str(getattr(ti.state, "value", ti.state))
+            if ti.start_date and ti.end_date:
+                result.task_seconds[key] = (ti.end_date - ti.start_date).total_seconds()
+    result.returns = _xcom_returns(dag.dag_id, dr.run_id)
+    return result
+
+
+def _poll_interval(args: argparse.Namespace) -> float:
+    if args.poll_interval is not None:
+        return float(args.poll_interval)
+    return 60.0 if os.environ.get("BRIA_API_TOKEN", "").strip() else 1.0
+
+
+def _local_path(uri: str) -> Path | None:
+    if uri.startswith("file://"):
+        from urllib.parse import unquote, urlsplit
+
+        return Path(unquote(urlsplit(uri).path))
+    if "://" not in uri:
+        return Path(uri)
+    return None
+
+
+def print_summary(results: list[RunResult], backend: Backend, total: float) -> list[Path]:
+    """Print what the demo did; return the generated image paths that exist on disk.
+
+    :param results: the DAG runs, in order.
+    :param backend: the emulator or real API used.
+    :param total: wall-clock seconds of the whole demo.
+    """
+    print()
+    print("=" * 78)
+    print("Bria provider demo: summary")
+    print("=" * 78)
+    for res in results:
+        failed = [t for t, s in res.tasks.items() if s not in ("success", "skipped")]
+        extra = f"  failed tasks: {', '.join(failed)}" if failed else ""
+        print(f"  {res.dag_id:<28} {res.state.upper():<8} {res.seconds:6.1f} s{extra}")
+    if backend.emulator is not None:
+        try:
+            counts = backend.emulator.state().get("counts", {})
+        except Exception as err:  # noqa: BLE001 - the summary must not hide the run's own outcome
+            counts = {}
+            print(f"  (could not read the emulator state: {err})")
+        if counts:
+            keys = ("projects", "datasets", "images", "models", "trainings_started", "generation_jobs", "requests")
+            print("  Objects in the emulator: " + ", ".join(f"{k}={counts.get(k, 0)}" for k in keys))
+    for res in results:
+        train = res.returns.get("train_model")
+        if isinstance(train, dict):
+            secs = res.task_seconds.get("train_model")
+            timing = f"{secs:.1f} s (task duration, incl. deferral)" if secs is not None else "n/a"
+            print(
+                f"  Model {train.get('model_id')} {train.get('model_name')!r} ({res.dag_id}): "
+                f"{train.get('status')} after {timing}"
+            )
+    images: list[Path] = []
+    for res in results:
+        uris = res.returns.get("report")
+        if isinstance(uris, list):
+            for uri in uris:
+                path = _local_path(str(uri))
+                if path is not None and path.is_file():
+                    images.append(path.resolve())
+                else:
+                    print(f"  MISSING output: {uri}")
+    if images:
+        print(f"  Generated images ({len(images)}):")
+        for path in images:
+            print(f"    {path}")
+    print(f"  Total time: {total:.1f} s")
+    print("=" * 78)
+    return images
+
+
+def _quiet_airflow(verbose: bool) -> None:
+    """Hide dag.test()'s benign noise (its 1-second "No tasks to run" waits, a Starlette notice) unless verbose."""
+    if verbose:
+        return
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient` is deprecated")
+    logging.getLogger("airflow.sdk.definitions.dag").setLevel(logging.ERROR)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """The ``make demo`` flow; returns the process exit code.
+
+    :param args: parsed command-line arguments.
+    """
+    total_start = time.monotonic()
+    root = repo_root()
+    home = Path(args.home).resolve() if args.home else root / ".airflow" / "demo"
+    data = Path(args.data).resolve() if args.data else root / ".demo"
+    env = airflow_env(home, root / "dags", verbose=args.verbose)
+    env["BRIA_EXAMPLE_POLL_INTERVAL"] = str(_poll_interval(args))
+    env["BRIA_EXAMPLES_DATA"] = str(data)
+    os.environ.update(env)
+    os.environ.pop("AIRFLOW_CONN_BRIA_DEFAULT", None)
+    ensure_db(home, dict(os.environ))
+
+    backend = start_backend(
+        training_seconds=args.training_seconds or DEMO_TRAINING_SECONDS, job_seconds=DEMO_JOB_SECONDS
+    )
+    if backend.emulator is not None:
+        # A fresh emulator has no objects: start from clean outputs and new-image folders too.
+        import shutil
+
+        for sub in ("outputs", "new-images"):
+            shutil.rmtree(data / sub, ignore_errors=True)
+    results: list[RunResult] = []
+    try:
+        os.environ["AIRFLOW_CONN_BRIA_DEFAULT"] = conn_json(backend.url, backend.token)
+        _say("Loading the example DAGs...")
+        from airflow.dag_processing.dagbag import DagBag
+
+        _quiet_airflow(args.verbose)  # after importing Airflow, which configures logging
+
+        bag = DagBag(dag_folder=str(root / "dags"))
+        if bag.import_errors:
+            for path, err in bag.import_errors.items():
+                print(f"Import error in {path}:\n{err}", file=sys.stderr)
+            return 1
+        confs = demo_run_conf(data, real_api=backend.real_api)
+        for index, dag_id in enumerate(DAG_ORDER, start=1):
+            _say(f"[{index}/{len(DAG_ORDER)}] dag.test() {dag_id} ...")
+            result = run_dag(bag.dags[dag_id], confs[dag_id])
+            results.append(result)
+            _say(f"[{index}/{len(DAG_ORDER)}] {dag_id}: {result.state} in {result.seconds:.1f} s")
+            if not result.ok:
+                _say(f"{dag_id} did not succeed; task states: {result.tasks}")
+                _say("Re-run with --verbose for Airflow's task logs.")
+                break
+    finally:
+        images = print_summary(results, backend, time.monotonic() - total_start)
+        backend.stop()
+    return demo_exit_code(results, images)
+
+
+def demo_exit_code(results: list[RunResult], images: list[Path]) -> int:
+    """0 only when every DAG of :data:`DAG_ORDER` ran and succeeded and generated images exist on disk.
+
+    :param results: the DAG runs, in order.
+    :param images: generated image files found on disk.
+    """
+    ran = [r.dag_id for r in results]
+    if ran != list(DAG_ORDER[: len(ran)]) or len(ran) != len(DAG_ORDER) or not all(r.ok for r in results):
+        return 1
+    if not images:
+        _say("No generated image found on disk")
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# make airflow
+# --------------------------------------------------------------------------------------------
+
+
+def _free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise SystemExit("No free TCP port on 127.0.0.1")
+
+
+def _persistent_secret(path: Path) -> str:
+    if path.is_file():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(32)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+def _admin_password(home: Path) -> str:
+    """Seed SimpleAuthManager's password file with a known admin password (kept across runs)."""
+    pw_file = home / "simple_auth_manager_passwords.json.generated"
+    passwords: dict[str, str] = {}
+    if pw_file.is_file():
+        try:
+            passwords = json.loads(pw_file.read_text() or "{}")
+        except ValueError:
+            passwords = {}
+    if not passwords.get("admin"):
+        passwords["admin"] = secrets.token_urlsafe(9)
+        pw_file.write_text(json.dumps(passwords) + "\n")
+        pw_file.chmod(0o600)
+    return passwords["admin"]
+
+
+def _wait_http(url: str, timeout: float, procs: dict[str, subprocess.Popen[bytes]]) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                _say(f"{name} exited early with code {proc.returncode}")
+                return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback URL built here
+                if resp.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def stop_processes(procs: dict[str, subprocess.Popen[bytes]], grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM each child (by PID), then SIGKILL its process group if it is still alive after ``grace``.
+
+    :param procs: the processes started by ``--serve`` (each leads its own session/process group).
+    :param grace: seconds to wait for a clean exit.
+    """
+    for name, proc in procs.items():
+        if proc.poll() is None:
+            _say(f"Stopping {name} (pid {proc.pid})")
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in procs.values():
+        remaining = max(0.1, deadline - time.monotonic())
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=remaining)
+    for name, proc in procs.items():
+        if proc.poll() is None:
+            _say(f"{name} (pid {proc.pid}) did not stop in {grace:g} s: killing its process group")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # the group this script created for that child
+            proc.wait(timeout=5)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """The ``make airflow`` flow; returns the process exit code.
+
+    :param args: parsed command-line arguments.
+    """
+    root = repo_root()
+    home = Path(args.home).resolve() if args.home else root / ".airflow" / "serve"
+    data = Path(args.data).resolve() if args.data else root / ".demo" / "serve"
+    home.mkdir(parents=True, exist_ok=True)
+    port = _free_port(args.port)
+    base_url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ)
+    env.update(airflow_env(home, root / "dags", verbose=True))
+    env.update(
+        {
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager."
+            "SimpleAuthManager",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": base_url,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": _persistent_secret(home / ".jwt_secret"),
+            "AIRFLOW__API__SECRET_KEY": _persistent_secret(home / ".api_secret_key"),
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            "BRIA_EXAMPLES_DATA": str(data),
+            "BRIA_EXAMPLE_POLL_INTERVAL": str(_poll_interval(args)),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        }
+    )
+    ensure_db(home, env)
+    password = _admin_password(home)
+    backend = start_backend(
+        training_seconds=args.training_seconds or SERVE_TRAINING_SECONDS,
+        job_seconds=1.0,
+        state_file=home / "emulator.sqlite",
+    )
+    env["AIRFLOW_CONN_BRIA_DEFAULT"] = conn_json(backend.url, backend.token)
+    logs = home / "component-logs"
+    logs.mkdir(exist_ok=True)
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    stopping = {"flag": False}
+
+    def _on_signal(signum: int, frame: Any) -> None:
+        stopping["flag"] = True
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for name in COMPONENTS:
+            cmd = [sys.executable, "-m", "airflow", name]
+            if name == "api-server":
+                cmd += ["--host", "127.0.0.1", "--port", str(port)]
+            with open(logs / f"{name}.log", "ab") as log_file:
+                procs[name] = subprocess.Popen(  # noqa: S603 - fixed argv
+                    cmd, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            _say(f"Started {name} (pid {procs[name].pid}); log: {logs / (name + '.log')}")
+        if not _wait_http(f"{base_url}/api/v2/monitor/health", args.startup_timeout, procs):
+            _say(f"The API server did not answer in {args.startup_timeout:g} s; see the logs in {logs}")
+            return 1
+        print()
+        print("=" * 78)
+        print(f"  Airflow UI:     {base_url}")
+        print(f"  Login:          admin / {password}")
+        print(f"  Bria API:       {backend.url}" + ("" if backend.real_api else "  (emulator)"))
+        print(f"  Outputs:        {data}")
+        print("  Trigger 'bria_dataset_preparation': training and generation follow through assets.")
+        print("  Press Ctrl-C to stop everything.")
+        print("=" * 78, flush=True)
+        while not stopping["flag"]:
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    _say(f"{name} exited with code {proc.returncode}; stopping (log: {logs / (name + '.log')})")
+                    stopping["flag"] = True
+                    break
+            time.sleep(0.5)
+        return 0 if all(p.poll() is None for p in procs.values()) else 1
+    finally:
+        _say("Shutting down...")
+        stop_processes(procs)
+        backend.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _say("Stopped.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line interface."""
+    parser = argparse.ArgumentParser(prog="python -m airflow_provider_bria.demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--serve", action="store_true", help="run Airflow (UI, scheduler...) instead of dag.test()")
+    parser.add_argument("--verbose", action="store_true", help="show Airflow's INFO logs during the demo")
+    parser.add_argument(
+        "--training-seconds",
+        type=float,
+        default=None,
+        help=f"emulator training time (default {DEMO_TRAINING_SECONDS:g}; --serve default {SERVE_TRAINING_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=None,
+        help="seconds between training polls, exported as BRIA_EXAMPLE_POLL_INTERVAL "
+        "(default 1 with the emulator, 60 with the real API)",
+    )
+    parser.add_argument("--home", help="AIRFLOW_HOME (default <repo>/.airflow/demo, --serve: <repo>/.airflow/serve)")
+    parser.add_argument("--data", help="inputs/outputs folder (default <repo>/.demo, --serve: <repo>/.demo/serve)")
+    parser.add_argument("--port", type=int, default=8080, help="--serve: API server port (default 8080, else free)")
+    parser.add_argument("--startup-timeout", type=float, default=120.0, help="--serve: seconds to wait for the UI")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m airflow_provider_bria.demo``.
+
+    :param argv: arguments (default ``sys.argv[1:]``).
+    """
+    args = build_parser().parse_args(argv)
+    if args.serve:
+        return serve(args)
+    return run_demo(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

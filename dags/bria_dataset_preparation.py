@@ -1,0 +1,280 @@
+"""
+### Bria example 1/4: prepare a FIBO training dataset
+
+Project → dataset → visual schema from 5-10 sample images → optional refinement of the schema with a
+natural-language instruction → image upload through the quality gate → caption review → dataset completed →
+asset event ``bria://datasets/bria-demo/demo-dataset`` (its extra carries the ids), which schedules
+``bria_training``.
+
+Every step is safe to retry: the project and the dataset are found by name before being created, uploads skip
+images already in the dataset, completing a completed dataset is a no-op. Re-running the DAG on a dataset that
+is already completed skips the preparation; the dataset is published again only if it is not already the latest
+event of its asset (so an accidental re-run does not retrain it).
+
+With ``generate_demo_images`` (default) an empty or missing ``image_source`` is first filled with demo images
+drawn by Pillow, so the DAG runs without any data of your own. Point ``image_source`` at your own folder, glob
+or object-storage URI (``s3://bucket/brand-x/``) to train on real images.
+
+Nothing here runs at parse time: no API call, no connection or Variable lookup, no heavy import.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG, Asset, Param, chain, task
+
+from airflow_provider_bria.contract import IpMedium, IpType
+from airflow_provider_bria.operators.captions import (
+    BriaGenerateVisualSchemaOperator,
+    BriaRefineStructuredPromptOperator,
+)
+from airflow_provider_bria.operators.dataset import BriaCreateDatasetOperator, BriaUpdateDatasetOperator
+from airflow_provider_bria.operators.project import BriaCreateProjectOperator
+from airflow_provider_bria.operators.upload import BriaUploadImagesOperator
+
+PROJECT = "bria-demo"
+DATASET = "demo-dataset"
+#: Static at parse time (asset URIs cannot depend on Params): the event's extra names the real dataset.
+DATASET_ASSET = Asset(uri=f"bria://datasets/{PROJECT}/{DATASET}", name=f"bria://datasets/{PROJECT}/{DATASET}")
+
+#: The Bria connection every task uses (operators get it through default_args).
+CONN_ID = "bria_default"
+
+default_args: dict[str, Any] = {
+    "owner": "bria-examples",
+    "bria_conn_id": CONN_ID,
+    "retries": 2,
+    "retry_delay": timedelta(seconds=10),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=2),
+}
+
+with DAG(
+    dag_id="bria_dataset_preparation",
+    description="Project, dataset, visual schema, quality-gated upload, caption review, completed dataset",
+    schedule=None,
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args,
+    tags=["bria", "example"],
+    doc_md=__doc__,
+    params={
+        "project_name": Param(PROJECT, type="string", minLength=1, description="Bria project (natural key)."),
+        "ip_medium": Param(IpMedium.ILLUSTRATION.value, enum=[m.value for m in IpMedium]),
+        "ip_type": Param(IpType.STYLIZED_SCENE.value, enum=[t.value for t in IpType]),
+        "ip_name": Param(None, type=["null", "string"], description="Required for defined_character (1-3 words)."),
+        "ip_description": Param(
+            None, type=["null", "string"], description="Required for defined_character and object_variants."
+        ),
+        "dataset_name": Param(DATASET, type="string", minLength=1, description="Dataset name within the project."),
+        "image_source": Param(
+            "",
+            type="string",
+            description="Folder, glob, or object-storage URI of the training images. Empty: "
+            "$BRIA_EXAMPLES_DATA (default $AIRFLOW_HOME/bria_examples)/images.",
+        ),
+        "generate_demo_images": Param(True, type="boolean", description="Draw demo images if the source is empty."),
+        "num_demo_images": Param(8, type="integer", minimum=5, maximum=200),
+        "schema_sample_size": Param(
+            5, type="integer", minimum=5, maximum=10, description="Images sent to generate_visual_schema."
+        ),
+        "refine_instruction": Param(
+            "",
+            type="string",
+            description="Optional natural-language edit of the visual schema, e.g. 'emphasise the pastel palette'.",
+        ),
+        "caption_overrides": Param(
+            {},
+            type="object",
+            description="Caption review: {image_name: caption} applied before the dataset is completed.",
+        ),
+    },
+) as dag:
+
+    @task(multiple_outputs=True)
+    def settings(**context: Any) -> dict[str, Any]:
+        """Validate the run's Params once and resolve defaults (typed values for the operators below)."""
+        from airflow_provider_bria.demo_images import examples_data_root
+
+        params = context["params"]
+        source = (params["image_source"] or "").strip() or f"{examples_data_root()}/images"
+        return {
+            "image_source": source,
+            "ip_name": params["ip_name"] or None,
+            "ip_description": params["ip_description"] or None,
+        }
+
+    @task.branch
+    def route(dataset_id: int) -> str:
+        """Prepare a draft dataset; a completed one (an earlier run finished it) is only published again."""
+        from airflow_provider_bria.hooks.bria import BriaHook
+
+        dataset = BriaHook(CONN_ID).get_dataset(int(dataset_id), max_images=1)
+        if dataset.get("status") == "completed":
+            print(f"Dataset {dataset_id} is already completed: nothing to prepare, publishing it again")
+            return "publish_dataset"
+        return "prepare_images"
+
+    @task(multiple_outputs=True)
+    def prepare_images(source: str, **context: Any) -> dict[str, Any]:
+        """List the source images (drawing demo images into an empty source) and pick the schema samples."""
+        from airflow_provider_bria.demo_images import ensure_demo_images
+        from airflow_provider_bria.exceptions import BriaInputError
+
+        params = context["params"]
+        images = ensure_demo_images(
+            source, int(params["num_demo_images"]), generate=bool(params["generate_demo_images"])
+        )
+        sample_size = int(params["schema_sample_size"])
+        if len(images) < sample_size:
+            raise BriaInputError(
+                f"{source!r} holds {len(images)} images; at least {sample_size} are needed for the visual schema "
+                "(set generate_demo_images=true to draw demo images into an empty folder)"
+            )
+        # Spread the samples over the whole set rather than taking the first few.
+        step = len(images) / sample_size
+        samples = [images[int(i * step)] for i in range(sample_size)]
+        print(f"{len(images)} images in {source}; schema samples: {samples}")
+        return {"source": source, "samples": samples, "count": len(images)}
+
+    @task.branch
+    def choose_schema_path(**context: Any) -> str:
+        """Refine the visual schema only when an instruction was given."""
+        return "refine_visual_schema" if context["params"]["refine_instruction"].strip() else "schema_ready"
+
+    @task
+    def review_captions(dataset_id: int, **context: Any) -> dict[str, Any]:
+        """Caption review hook point: apply ``caption_overrides`` and check every image has a caption.
+
+        Replace this task with your own review (a QA script, a human-in-the-loop approval...) as needed.
+        """
+        import json
+
+        from airflow_provider_bria.exceptions import BriaInputError
+        from airflow_provider_bria.hooks.bria import BriaHook
+
+        hook = BriaHook(CONN_ID)
+        overrides: dict[str, Any] = dict(context["params"]["caption_overrides"] or {})
+        images = hook.list_images(int(dataset_id))
+        by_name = {img.get("image_name"): img for img in images}
+        unknown = sorted(set(overrides) - set(by_name))
+        if unknown:
+            raise BriaInputError(f"caption_overrides names images not in dataset {dataset_id}: {unknown}")
+        for name, caption in overrides.items():
+            img = by_name[name]
+            text = caption if isinstance(caption, str) else json.dumps(caption)  # FIBO captions are JSON text
+            if img.get("caption") != text:
+                hook.update_image_caption(int(dataset_id), int(img["id"]), text)
+                print(f"caption of {name} (image {img['id']}) replaced")
+        missing = [
+            img.get("image_name") for img in images if not img.get("caption") and img.get("image_name") not in overrides
+        ]
+        for img in images[:5]:
+            print(f"{img.get('image_name')}: {str(img.get('caption'))[:120]}")
+        if missing:
+            raise BriaInputError(
+                f"{len(missing)} images have no caption yet: {missing[:10]} (uploaded before the visual schema? "
+                "regenerate them with BriaRegenerateCaptionsOperator, or set them in caption_overrides)"
+            )
+        return {"dataset_id": int(dataset_id), "images": len(images), "captions_overridden": len(overrides)}
+
+    @task(outlets=[DATASET_ASSET], inlets=[DATASET_ASSET], trigger_rule="none_failed_min_one_success")
+    def publish_dataset(project_id: int, dataset_id: int, **context: Any) -> dict[str, Any]:
+        """Emit the dataset asset event; its extra tells ``bria_training`` which dataset to train.
+
+        Skipped when the latest event already names this dataset (a re-run of a published dataset must not
+        retrain it and move the model asset back to its model).
+        """
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from airflow_provider_bria.exceptions import BriaInputError
+        from airflow_provider_bria.hooks.bria import BriaHook
+
+        dataset = BriaHook(CONN_ID).get_dataset(int(dataset_id), max_images=1)
+        if dataset.get("status") != "completed":
+            raise BriaInputError(f"Dataset {dataset_id} is {dataset.get('status')!r}, not completed: not publishing")
+        latest = list(context["inlet_events"][DATASET_ASSET].ascending(False).limit(1))
+        if latest and (latest[0].extra or {}).get("dataset_id") == int(dataset_id):
+            raise AirflowSkipException(f"Dataset {dataset_id} is already the latest {DATASET_ASSET.uri} event")
+        params = context["params"]
+        extra = {
+            "project_id": int(project_id),
+            "dataset_id": int(dataset_id),
+            "project_name": params["project_name"],
+            "dataset_name": dataset.get("name", params["dataset_name"]),
+            "images": dataset.get("images_count"),
+        }
+        extra = {key: value for key, value in extra.items() if value is not None}
+        context["outlet_events"][DATASET_ASSET].extra = extra
+        return extra
+
+    cfg = settings()
+
+    create_project = BriaCreateProjectOperator(
+        task_id="create_project",
+        project_name="{{ params.project_name }}",
+        ip_medium="{{ params.ip_medium }}",
+        ip_type="{{ params.ip_type }}",
+        ip_name=cfg["ip_name"],
+        ip_description=cfg["ip_description"],
+        training_version="fibo",
+    )
+
+    create_dataset = BriaCreateDatasetOperator(
+        task_id="create_dataset",
+        project_id=create_project.output,
+        name="{{ params.dataset_name }}",
+        upload_type="basic",
+        training_version="fibo",
+    )
+
+    images = prepare_images(cfg["image_source"])
+
+    visual_schema = BriaGenerateVisualSchemaOperator(
+        task_id="generate_visual_schema",
+        images=images["samples"],
+        dataset_id=create_dataset.output,
+        apply_to_dataset=True,
+    )
+
+    refine = BriaRefineStructuredPromptOperator(
+        task_id="refine_visual_schema",
+        dataset_id=create_dataset.output,
+        structured_prompt=visual_schema.output,
+        instruction="{{ params.refine_instruction }}",
+    )
+
+    apply_refined = BriaUpdateDatasetOperator(
+        task_id="apply_refined_schema",
+        dataset_id=create_dataset.output,
+        visual_schema=refine.output,
+    )
+
+    # Join of the two schema paths: runs when either succeeded, is skipped when the whole preparation is.
+    schema_ready = EmptyOperator(task_id="schema_ready", trigger_rule="none_failed_min_one_success")
+
+    upload = BriaUploadImagesOperator(
+        task_id="upload_images",
+        dataset_id=create_dataset.output,
+        source=images["source"],
+    )
+
+    review = review_captions(create_dataset.output)
+
+    complete = BriaUpdateDatasetOperator(
+        task_id="complete_dataset",
+        dataset_id=create_dataset.output,
+        status="completed",
+    )
+
+    published = publish_dataset(create_project.output, create_dataset.output)
+
+    routing = route(create_dataset.output)
+    branch = choose_schema_path()
+    chain(routing, [images, published])
+    chain(visual_schema, branch, [refine, schema_ready])
+    chain(refine, apply_refined, schema_ready, upload)
+    chain(upload, review, complete, published)

@@ -1,0 +1,182 @@
+"""
+### Bria example 4/4: retrain when new images land
+
+Runs every Monday at 03:00 UTC **and** whenever ``bria://new-images/bria-demo/demo-dataset`` gets an event
+(emit it from your ingestion pipeline, e.g. ``POST /api/v2/assets/events`` with ``extra: {"source": "s3://..."}``):
+clone the dataset of the current model as a draft → add the new images (quality gate, duplicates skipped) →
+complete the clone → create and train a new model (deferred) → publish it on ``bria://models/bria-demo/demo-model``,
+the asset ``bria_scheduled_generation`` follows, so the next generation run uses the new model.
+
+Inputs: the dataset to clone is the ``source_dataset_id`` Param, else the dataset of the model in the latest
+model asset event (so each retraining builds on the previous one). New images come from the
+``new_images_source`` Param, else the ``source`` in the triggering event's extra, else
+``$BRIA_EXAMPLES_DATA/new-images``; with ``generate_demo_images`` an empty folder is filled with new demo images.
+The run is skipped when there is nothing new.
+
+Retry-safe: the clone and the model are named after the run (``<name>-<YYYYMMDDTHHMMSS>`` of the run's
+``run_after``), so a retry finds the objects it already created; uploads skip images already present.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, chain, task
+
+from airflow_provider_bria.assets import bria_model_asset
+from airflow_provider_bria.contract import TrainingMode
+from airflow_provider_bria.operators.dataset import BriaCloneDatasetOperator, BriaUpdateDatasetOperator
+from airflow_provider_bria.operators.model import BriaCreateModelOperator
+from airflow_provider_bria.operators.training import BriaStartTrainingOperator
+from airflow_provider_bria.operators.upload import BriaUploadImagesOperator
+
+PROJECT = "bria-demo"
+DATASET = "demo-dataset"
+MODEL = "demo-model"
+MODEL_ASSET = bria_model_asset(PROJECT, MODEL)
+NEW_IMAGES_ASSET = Asset(uri=f"bria://new-images/{PROJECT}/{DATASET}", name=f"bria://new-images/{PROJECT}/{DATASET}")
+POLL_INTERVAL = float(os.environ.get("BRIA_EXAMPLE_POLL_INTERVAL", "60"))
+TRAINING_TIMEOUT = timedelta(hours=float(os.environ.get("BRIA_EXAMPLE_TRAINING_TIMEOUT_HOURS", "8")))
+
+#: The Bria connection every task uses (operators get it through default_args).
+CONN_ID = "bria_default"
+
+default_args: dict[str, Any] = {
+    "owner": "bria-examples",
+    "bria_conn_id": CONN_ID,
+    "retries": 3,
+    "retry_delay": timedelta(seconds=10),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=5),
+}
+
+with DAG(
+    dag_id="bria_retraining",
+    description="Clone the dataset as draft, add new images, complete, train a new model, publish it",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 3 * * 1", timezone="UTC"),
+        assets=NEW_IMAGES_ASSET,
+    ),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args,
+    tags=["bria", "example"],
+    doc_md=__doc__,
+    params={
+        "source_dataset_id": Param(
+            None, type=["null", "integer"], description="Dataset to clone. Empty: the current model's dataset."
+        ),
+        "dataset_name": Param(DATASET, type="string", minLength=1, description="Base name of the cloned dataset."),
+        "model_name": Param(MODEL, type="string", minLength=1, description="Base name of the new model."),
+        "new_images_source": Param(
+            "", type="string", description="Folder, glob or object-storage URI holding only the new images."
+        ),
+        "generate_demo_images": Param(True, type="boolean", description="Draw new demo images if it is empty."),
+        "num_demo_images": Param(3, type="integer", minimum=1, maximum=50),
+        "demo_seed": Param(None, type=["null", "integer"], description="Empty: derived from the run."),
+        "training_mode": Param(TrainingMode.FULLY_AUTOMATED.value, enum=[m.value for m in TrainingMode]),
+        "training_parameters": Param({}, type="object", description="Expert parameters (expert mode only)."),
+    },
+) as dag:
+
+    @task(multiple_outputs=True, inlets=[MODEL_ASSET])
+    def plan(**context: Any) -> dict[str, Any]:
+        """Choose the dataset to clone, the new images and this run's object names."""
+        from airflow_provider_bria.demo_images import examples_data_root
+        from airflow_provider_bria.exceptions import BriaInputError
+
+        params = context["params"]
+        source_id, origin = params["source_dataset_id"], "the source_dataset_id Param"
+        if source_id is None:
+            latest = list(context["inlet_events"][MODEL_ASSET].ascending(False).limit(1))
+            extra = dict(latest[0].extra or {}) if latest else {}
+            source_id, origin = extra.get("dataset_id"), f"the dataset of model {extra.get('model_id')}"
+        if source_id is None:
+            raise BriaInputError(
+                "No dataset to clone: set source_dataset_id, or train a model first (bria_training publishes "
+                f"{MODEL_ASSET.uri})"
+            )
+        new_source = (params["new_images_source"] or "").strip()
+        if not new_source:
+            events = context["triggering_asset_events"].get(NEW_IMAGES_ASSET) or []
+            sources = [e.extra["source"] for e in events if (e.extra or {}).get("source")]
+            new_source = sources[-1] if sources else f"{examples_data_root()}/new-images"
+        run_after = context["dag_run"].run_after
+        tag = run_after.strftime("%Y%m%dT%H%M%S")
+        seed = params["demo_seed"] if params["demo_seed"] is not None else int(run_after.strftime("%y%m%d%H%M%S"))
+        print(f"Cloning dataset {source_id} (from {origin}); new images from {new_source}; version {tag}")
+        return {
+            "source_dataset_id": int(source_id),
+            "dataset_name": f"{params['dataset_name']}-{tag}",
+            "model_name": f"{params['model_name']}-{tag}",
+            "new_images_source": new_source,
+            "demo_seed": int(seed),
+            "training_parameters": dict(params["training_parameters"] or {}) or None,
+        }
+
+    @task.short_circuit
+    def prepare_new_images(source: str, seed: int, **context: Any) -> str | bool:
+        """Return the new images' source, or ``False`` (skip the rest of the run) when there are none."""
+        from airflow_provider_bria.demo_images import ensure_demo_images
+
+        params = context["params"]
+        found = ensure_demo_images(
+            source, int(params["num_demo_images"]), seed=seed, generate=bool(params["generate_demo_images"])
+        )
+        print(f"{len(found)} new images in {source}")
+        return source if found else False
+
+    @task.short_circuit
+    def anything_new(source_dataset_id: int, clone_id: int) -> bool:
+        """Train only if the clone gained images (a re-run with the same images stops here)."""
+        from airflow_provider_bria.hooks.bria import BriaHook
+
+        hook = BriaHook(CONN_ID)
+        before, after = len(hook.list_images(source_dataset_id)), len(hook.list_images(clone_id))
+        print(f"Source dataset {source_dataset_id}: {before} images; clone {clone_id}: {after}")
+        return after > before
+
+    p = plan()
+    new_images = prepare_new_images(p["new_images_source"], p["demo_seed"])
+
+    clone = BriaCloneDatasetOperator(
+        task_id="clone_dataset",
+        dataset_id=p["source_dataset_id"],
+        name=p["dataset_name"],
+    )
+
+    upload = BriaUploadImagesOperator(
+        task_id="upload_new_images",
+        dataset_id=clone.output,
+        source=new_images,
+    )
+
+    gate = anything_new(p["source_dataset_id"], clone.output)
+
+    complete = BriaUpdateDatasetOperator(
+        task_id="complete_dataset",
+        dataset_id=clone.output,
+        status="completed",
+    )
+
+    create_model = BriaCreateModelOperator(
+        task_id="create_model",
+        dataset_id=clone.output,
+        name=p["model_name"],
+        training_mode="{{ params.training_mode }}",
+        training_version="fibo",
+    )
+
+    train = BriaStartTrainingOperator(
+        task_id="train_model",
+        model_id=create_model.output,
+        training_parameters=p["training_parameters"],
+        deferrable=True,
+        poll_interval=POLL_INTERVAL,
+        timeout=TRAINING_TIMEOUT,
+        outlets=[MODEL_ASSET],
+    )
+
+    chain(new_images, clone, upload, gate, complete, create_model, train)

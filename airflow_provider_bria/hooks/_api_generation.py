@@ -18,6 +18,7 @@ from airflow_provider_bria.contract import JobStatus, Paths
 from airflow_provider_bria.exceptions import BriaInputError, BriaJobError
 from airflow_provider_bria.hooks import _inputs as inp
 from airflow_provider_bria.hooks._api_data import as_dict
+from airflow_provider_bria.hooks._connection import Origin, url_origin
 from airflow_provider_bria.responses import V2Response
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]+$")
@@ -43,19 +44,20 @@ def request_id_of(value: str) -> str:
     return text
 
 
-def status_target(value: str, api_netloc: str) -> tuple[str, str]:
+def status_target(value: str, api_origin: Origin) -> tuple[str, str]:
     """Decide what to poll for a request id or status URL.
 
-    A status URL on the API's own host is polled as given; a status URL on any other host is never contacted
-    (the ``api_token`` would go to it): its request id is polled on the API host instead.
+    A status URL with the API's own origin (scheme, host and port) is polled as given; any other status URL
+    is never contacted (the ``api_token`` would go to another host, or over plain HTTP to an HTTPS API): its
+    request id is polled on the configured API base URL instead.
 
     :param value: a request id or an absolute status URL.
-    :param api_netloc: ``host[:port]`` of the configured API.
+    :param api_origin: ``(scheme, host, port)`` of the configured API (``BriaConnectionSettings.origin``).
     :returns: ``(path_or_url, request_id)``.
     """
     rid = request_id_of(value)
     text = value.strip()
-    if text.lower().startswith(("http://", "https://")) and urlsplit(text).netloc.lower() == api_netloc:
+    if text.lower().startswith(("http://", "https://")) and url_origin(text) == api_origin:
         return text, rid
     return Paths.v2_status(rid), rid
 
@@ -97,7 +99,7 @@ class BriaGenerationApiMixin:
     ) -> tuple[int, Any]:  # pragma: no cover - provided by the hook
         raise NotImplementedError
 
-    def _api_netloc(self) -> str:  # pragma: no cover - provided by the hook
+    def _api_origin(self) -> Origin:  # pragma: no cover - provided by the hook
         raise NotImplementedError
 
     def _submit(self, path: str, body: dict[str, Any]) -> V2Response:
@@ -311,7 +313,7 @@ class BriaGenerationApiMixin:
 
         :param request_id_or_status_url: the request id, or the absolute ``status_url`` from the submission.
         """
-        target, rid = status_target(request_id_or_status_url, self._api_netloc())
+        target, rid = status_target(request_id_or_status_url, self._api_origin())
         status, body = self._request_with_status("GET", target, expected=STATUS_EXPECTED)
         return V2Response.from_body(body, http_status=status, request_id=rid)
 

@@ -15,7 +15,7 @@ from airflow_provider_bria.contract import API_TOKEN_HEADER, Paths
 from airflow_provider_bria.exceptions import BriaNotFoundError, BriaTransportError, build_api_error
 from airflow_provider_bria.hooks import _inputs as inp
 from airflow_provider_bria.hooks._api_generation import STATUS_EXPECTED, status_target
-from airflow_provider_bria.hooks._connection import BriaConnectionSettings, parse_extra, settings_from_connection
+from airflow_provider_bria.hooks._connection import BriaConnectionSettings, settings_for_connection
 from airflow_provider_bria.hooks._retry import (
     build_retrying,
     classify_exception,
@@ -91,15 +91,7 @@ class BriaAsyncMixin:
         """Resolve the connection without blocking (shares the cache with the sync side)."""
         if self._settings is None:
             conn = await self.aget_connection(self.bria_conn_id)
-            settings = settings_from_connection(
-                host=conn.host,
-                schema=conn.schema,
-                port=conn.port,
-                password=conn.password,
-                extra=parse_extra(conn.extra),
-                timeout=self.timeout,
-                conn_id=self.bria_conn_id,
-            )
+            settings = settings_for_connection(conn, timeout=self.timeout, conn_id=self.bria_conn_id)
             await amask(settings.token)
             self._settings = settings
         return self._settings
@@ -143,7 +135,7 @@ class BriaAsyncMixin:
         """Send one API call with the retry policy; return ``(status_code, decoded_body)``.
 
         :param method: HTTP method.
-        :param path: path under the API base URL, or an absolute URL on the API host.
+        :param path: path under the API base URL, or an absolute URL with the API origin (scheme, host, port).
         :param json: JSON body.
         :param params: query parameters.
         :param retry: ``None`` (by method), ``True`` (retry like a read) or ``False`` (never).
@@ -212,7 +204,7 @@ class BriaAsyncMixin:
         :param request_id_or_status_url: the job's request id or status URL.
         """
         settings = await self.aget_settings()
-        target, rid = status_target(request_id_or_status_url, settings.netloc)
+        target, rid = status_target(request_id_or_status_url, settings.origin)
         status, body = await self._arequest_with_status("GET", target, expected=STATUS_EXPECTED)
         return V2Response.from_body(body, http_status=status, request_id=rid)
 

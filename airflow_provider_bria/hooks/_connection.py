@@ -19,6 +19,30 @@ from airflow_provider_bria.exceptions import BriaConnectionConfigError
 DEFAULT_READ_TIMEOUT = 60.0
 CONNECT_TIMEOUT = 10.0
 _CONN_TYPE = "bria"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+#: A URL's origin: ``(scheme, host, port)``, lower-cased, with the scheme's default port filled in.
+Origin = tuple[str, str, int]
+
+
+def url_origin(url: str) -> Origin | None:
+    """Return the origin ``(scheme, host, port)`` of an absolute http(s) URL, ``None`` for anything else.
+
+    The default port is filled in, so ``https://h`` and ``https://h:443`` are the same origin, while
+    ``http://h`` and ``https://h`` are not: the scheme is part of the origin, so the ``api_token`` is
+    never sent over plain HTTP to a host configured as HTTPS.
+
+    :param url: the URL to inspect.
+    """
+    try:
+        parts = urlsplit(str(url).strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port if port is not None else _DEFAULT_PORTS[scheme]
 
 
 @dataclass(frozen=True)
@@ -39,9 +63,19 @@ class BriaConnectionSettings:
     connect_timeout: float = CONNECT_TIMEOUT
 
     @property
-    def netloc(self) -> str:
-        """Lower-cased ``host[:port]`` of :attr:`base_url` (used to decide where the token may go)."""
-        return urlsplit(self.base_url).netloc.lower()
+    def origin(self) -> Origin:
+        """Origin ``(scheme, host, port)`` of :attr:`base_url`: the only place the ``api_token`` is sent to."""
+        origin = url_origin(self.base_url)
+        if origin is None:  # pragma: no cover - build_base_url only produces http(s) URLs with a host
+            raise BriaConnectionConfigError("The Bria API base URL is not an http(s) URL")
+        return origin
+
+    def is_api_origin(self, url: str) -> bool:
+        """Whether an absolute URL has the API's origin (same scheme, host and port), so it may get the token.
+
+        :param url: an absolute URL.
+        """
+        return url_origin(url) == self.origin
 
 
 def parse_extra(extra: Any) -> dict[str, Any]:
@@ -131,6 +165,27 @@ def parse_timeout(value: Any, *, source: str) -> float:
     if not math.isfinite(number) or number <= 0:
         raise BriaConnectionConfigError(f"{source} must be a positive number of seconds, got {value!r}")
     return number
+
+
+def settings_for_connection(
+    conn: Any, timeout: float | None = None, conn_id: str = "bria_default"
+) -> BriaConnectionSettings:
+    """Resolve the hook settings from an Airflow ``Connection`` (sync or async lookup alike).
+
+    :param conn: the connection object (``host``, ``schema``, ``port``, ``password``, ``extra``).
+    :param timeout: read timeout given to the hook, overriding the extra.
+    :param conn_id: connection id, for messages.
+    :raises BriaConnectionConfigError: when no token is configured or a field is malformed.
+    """
+    return settings_from_connection(
+        host=conn.host,
+        schema=conn.schema,
+        port=conn.port,
+        password=conn.password,
+        extra=parse_extra(conn.extra),
+        timeout=timeout,
+        conn_id=conn_id,
+    )
 
 
 def settings_from_connection(

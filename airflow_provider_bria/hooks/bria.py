@@ -32,9 +32,9 @@ from airflow_provider_bria.hooks._api_models import BriaModelApiMixin
 from airflow_provider_bria.hooks._async import BriaAsyncMixin, decode_body
 from airflow_provider_bria.hooks._connection import (
     BriaConnectionSettings,
-    parse_extra,
+    Origin,
     parse_timeout,
-    settings_from_connection,
+    settings_for_connection,
 )
 from airflow_provider_bria.hooks._retry import (
     AMBIGUOUS,
@@ -125,15 +125,7 @@ class BriaHook(BriaDataApiMixin, BriaModelApiMixin, BriaGenerationApiMixin, Bria
         """Resolved connection settings (looked up once; the token is registered with the secrets masker)."""
         if self._settings is None:
             conn = self.get_connection(self.bria_conn_id)
-            settings = settings_from_connection(
-                host=conn.host,
-                schema=conn.schema,
-                port=conn.port,
-                password=conn.password,
-                extra=parse_extra(conn.extra),
-                timeout=self.timeout,
-                conn_id=self.bria_conn_id,
-            )
+            settings = settings_for_connection(conn, timeout=self.timeout, conn_id=self.bria_conn_id)
             mask(settings.token)
             self._settings = settings
         return self._settings
@@ -156,8 +148,8 @@ class BriaHook(BriaDataApiMixin, BriaModelApiMixin, BriaGenerationApiMixin, Bria
     def _user_agent_headers(self) -> dict[str, str]:
         return {"User-Agent": USER_AGENT, "Accept": "application/json"}
 
-    def _api_netloc(self) -> str:
-        return self.settings.netloc
+    def _api_origin(self) -> Origin:
+        return self.settings.origin
 
     def get_conn(self) -> requests.Session:
         """Return the hook's ``requests.Session`` (created on first use; the token is sent per request)."""
@@ -195,19 +187,22 @@ class BriaHook(BriaDataApiMixin, BriaModelApiMixin, BriaGenerationApiMixin, Bria
         return _QUERY.sub("?...", text)
 
     def _resolve_url(self, settings: BriaConnectionSettings, path: str) -> tuple[str, str]:
-        """Return ``(url, shown_path)`` for an API path or an absolute URL on the API host.
+        """Return ``(url, shown_path)`` for an API path or an absolute URL with the API's origin.
 
         :param settings: the connection settings.
         :param path: ``/v1/...`` path or absolute URL.
-        :raises BriaInputError: for an absolute URL on another host (the token must not go there).
+        :raises BriaInputError: for an absolute URL with another origin (host, port or scheme: the token must
+            not go to another host, nor over plain HTTP when the API is configured as HTTPS).
         """
         if not isinstance(path, str) or not path:
             raise BriaInputError(f"Invalid request path {path!r}")
         if path.lower().startswith(("http://", "https://")):
             parts = urlsplit(path)
-            if parts.netloc.lower() != settings.netloc:
+            if not settings.is_api_origin(path):
+                scheme, host, port = settings.origin
                 raise BriaInputError(
-                    f"Refusing to send the api_token to {parts.hostname!r}: it is not the configured Bria host"
+                    f"Refusing to send the api_token to {parts.scheme.lower()}://{parts.hostname}: it is not the "
+                    f"configured Bria API origin {scheme}://{host}:{port}"
                 )
             return path, parts.path or "/"
         if not path.startswith("/"):
@@ -316,7 +311,8 @@ class BriaHook(BriaDataApiMixin, BriaModelApiMixin, BriaGenerationApiMixin, Bria
         """Call the API and return the decoded JSON body (``None`` for 204/empty, text if not JSON).
 
         :param method: HTTP method.
-        :param path: path under the base URL (``/v1/tailored-gen/...``), or an absolute URL on the API host.
+        :param path: path under the base URL (``/v1/tailored-gen/...``), or an absolute URL with the API origin
+            (same scheme, host and port).
         :param json: JSON body.
         :param params: query parameters.
         :param data: form fields (multipart uploads).
@@ -336,9 +332,11 @@ class BriaHook(BriaDataApiMixin, BriaModelApiMixin, BriaGenerationApiMixin, Bria
         """Open a generated file or pre-signed URL for streaming (``stream=True``; the caller closes it).
 
         A relative URL is joined to the API base URL. The ``api_token`` header is sent only to the API's own
-        host, never to other hosts (pre-signed URLs), also across redirects, which are followed manually.
+        origin (same scheme, host and port), never to other hosts (pre-signed URLs) nor over plain HTTP to an
+        HTTPS API host, also across redirects, which are followed manually (an https -> http redirect on the
+        API host is followed without the token).
 
-        :param url: absolute URL or path on the API host.
+        :param url: absolute URL (any host; the token only goes to the API origin) or a path under the base URL.
         :raises BriaAPIError: on an error status (the response is closed first).
         """
         settings = self.settings
@@ -349,8 +347,8 @@ class BriaHook(BriaDataApiMixin, BriaModelApiMixin, BriaGenerationApiMixin, Bria
             target = settings.base_url + ("" if target.startswith("/") else "/") + target
         for _ in range(MAX_REDIRECTS + 1):
             parts = urlsplit(target)
-            same_host = parts.netloc.lower() == settings.netloc
-            headers = {API_TOKEN_HEADER: settings.token} if same_host else {"Accept": "*/*"}
+            same_origin = settings.is_api_origin(target)
+            headers = {API_TOKEN_HEADER: settings.token} if same_origin else {"Accept": "*/*"}
             shown = parts.path or "/"
             response, _ = self._send("GET", target, shown, retry=None, headers=headers, stream=True)
             if response.is_redirect and response.headers.get("Location"):

@@ -105,6 +105,18 @@ async def test_aget_status_by_id_url_and_404(ahook: BriaHook, recorder: Recorder
         check(req, "GET", req.url.path)
 
 
+async def test_aget_status_http_status_url_on_api_host_is_polled_over_https(ahook: BriaHook,
+                                                                           recorder: Recorder) -> None:
+    recorder.add("GET", "/v2/status/r-5", httpx.Response(200, json={"status": "IN_PROGRESS"}))
+    plain = BASE.replace("https://", "http://")
+    async with ahook:
+        resp = await ahook.aget_status(f"{plain}/v2/status/r-5")
+    assert resp.request_id == "r-5"
+    assert len(recorder.requests) == 1
+    assert recorder.requests[0].url.scheme == "https"
+    check(recorder.requests[0], "GET", "/v2/status/r-5")
+
+
 async def test_aget_bulk_upload_status_with_alias_fallback(ahook: BriaHook, recorder: Recorder) -> None:
     recorder.add("GET", f"{TG}/datasets/4/images/bulk-upload/status", httpx.Response(404, json={"detail": "x"}))
     recorder.add("GET", f"{TG}/datasets/4/images/bulk/status", httpx.Response(200, json={"status": "completed"}))

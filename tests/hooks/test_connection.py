@@ -11,7 +11,7 @@ from hooktestlib import BASE, TOKEN, conn_json
 
 from airflow_provider_bria.contract import DEFAULT_CONSOLE_URL, DEFAULT_HOST
 from airflow_provider_bria.exceptions import BriaConnectionConfigError
-from airflow_provider_bria.hooks._connection import build_base_url, settings_from_connection
+from airflow_provider_bria.hooks._connection import build_base_url, settings_for_connection, settings_from_connection
 from airflow_provider_bria.hooks.bria import BriaHook
 
 
@@ -44,6 +44,20 @@ def _settings(**kw: Any) -> Any:
     base = {"host": BASE, "schema": None, "port": None, "password": TOKEN, "extra": {}}
     base.update(kw)
     return settings_from_connection(**base)
+
+
+def test_settings_for_connection_reads_a_connection_object() -> None:
+    from airflow.sdk import Connection
+
+    conn = Connection(conn_id="c1", conn_type="bria", host="127.0.0.1", schema="http", port=9000, password=TOKEN,
+                      extra=json.dumps({"console_url": "https://c.example/", "timeout": "9"}))
+    settings = settings_for_connection(conn, conn_id="c1")
+    assert (settings.base_url, settings.console_url, settings.read_timeout, settings.token) == (
+        "http://127.0.0.1:9000", "https://c.example", 9.0, TOKEN)
+    assert settings_for_connection(conn, 2.5, "c1").read_timeout == 2.5
+    no_token = Connection(conn_id="c2", conn_type="bria", host=BASE)
+    with pytest.raises(BriaConnectionConfigError, match="'c2' has no API token"):
+        settings_for_connection(no_token, conn_id="c2")
 
 
 def test_token_from_password_then_extra_and_missing() -> None:

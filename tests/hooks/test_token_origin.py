@@ -1,0 +1,127 @@
+"""The api_token goes only to the API's origin (scheme + host + port): never to another host, another port,
+nor over plain HTTP to an API configured as HTTPS (status URLs, absolute request paths, download redirects)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests_mock as rm
+from hooktestlib import BASE, TOKEN, conn_json
+
+from airflow_provider_bria.contract import JobStatus
+from airflow_provider_bria.exceptions import BriaInputError
+from airflow_provider_bria.hooks._api_generation import status_target
+from airflow_provider_bria.hooks._connection import settings_from_connection, url_origin
+
+PLAIN = BASE.replace("https://", "http://")  # same host as the API, but unencrypted
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://bria.test/v2/status/r", ("https", "bria.test", 443)),
+        ("https://Bria.TEST:443/x", ("https", "bria.test", 443)),
+        ("http://bria.test/x", ("http", "bria.test", 80)),
+        ("HTTP://127.0.0.1:8765", ("http", "127.0.0.1", 8765)),
+        ("http://[::1]:9000/a", ("http", "::1", 9000)),
+        ("ftp://bria.test/x", None),
+        ("/v2/status/r", None),
+        ("https://", None),
+        ("https://bria.test:notaport/x", None),
+    ],
+)
+def test_url_origin(url: str, expected: Any) -> None:
+    assert url_origin(url) == expected
+
+
+def test_settings_origin_includes_scheme_and_port() -> None:
+    settings = settings_from_connection(host=BASE, schema=None, port=None, password=TOKEN, extra={})
+    assert settings.origin == ("https", "bria.test", 443)
+    assert settings.is_api_origin(f"{BASE}/v2/status/r")
+    assert settings.is_api_origin("https://bria.test:443/v2/status/r")
+    assert not settings.is_api_origin(f"{PLAIN}/v2/status/r")
+    assert not settings.is_api_origin("https://bria.test:8443/v2/status/r")
+    assert not settings.is_api_origin("https://evil.example/v2/status/r")
+    plain = settings_from_connection(host="http://127.0.0.1:8765", schema=None, port=None, password=TOKEN, extra={})
+    assert plain.is_api_origin("http://127.0.0.1:8765/_emulator/files/a.png")  # an http API gets http calls
+    assert not plain.is_api_origin("https://127.0.0.1:8765/_emulator/files/a.png")
+
+
+@pytest.mark.parametrize(
+    ("value", "polled"),
+    [
+        (f"{BASE}/v2/status/r-1", f"{BASE}/v2/status/r-1"),
+        ("https://bria.test:443/v2/status/r-1", "https://bria.test:443/v2/status/r-1"),
+        (f"{PLAIN}/v2/status/r-1", "/v2/status/r-1"),
+        ("https://bria.test:8443/v2/status/r-1", "/v2/status/r-1"),
+        ("https://evil.example/v2/status/r-1", "/v2/status/r-1"),
+        ("r-1", "/v2/status/r-1"),
+    ],
+)
+def test_status_target_polls_only_the_api_origin(value: str, polled: str) -> None:
+    assert status_target(value, ("https", "bria.test", 443)) == (polled, "r-1")
+
+
+def test_http_status_url_on_api_host_is_polled_over_https(hook: Any, api: rm.Mocker) -> None:
+    api.get(f"{BASE}/v2/status/r-3", json={"status": "IN_PROGRESS"})
+    api.get(f"{PLAIN}/v2/status/r-3", json={"status": "COMPLETED"})  # must never be contacted
+    resp = hook.get_status(f"{PLAIN}/v2/status/r-3")
+    assert resp.status is JobStatus.IN_PROGRESS
+    assert resp.request_id == "r-3"
+    assert [(r.scheme, r.hostname, r.path) for r in api.request_history] == [("https", "bria.test", "/v2/status/r-3")]
+    assert api.last_request.headers["api_token"] == TOKEN
+
+
+def test_absolute_http_path_on_api_host_is_refused(hook: Any, api: rm.Mocker) -> None:
+    api.register_uri(rm.ANY, rm.ANY, json=[])
+    with pytest.raises(BriaInputError, match="Refusing to send the api_token to http://bria.test") as info:
+        hook.request("GET", f"{PLAIN}/v1/tailored-gen/projects")
+    assert TOKEN not in str(info.value)
+    with pytest.raises(BriaInputError, match="Refusing to send the api_token"):
+        hook.request("GET", "https://bria.test:8443/v1/tailored-gen/projects")
+    assert api.call_count == 0
+    hook.request("GET", "https://bria.test:443/v1/tailored-gen/projects")  # explicit default port: same origin
+    assert api.last_request.headers["api_token"] == TOKEN
+
+
+def test_open_download_of_http_url_on_api_host_sends_no_token(hook: Any, api: rm.Mocker) -> None:
+    api.get(f"{PLAIN}/_emulator/files/a.png", content=b"PNG")
+    with hook.open_download(f"{PLAIN}/_emulator/files/a.png") as resp:
+        assert resp.content == b"PNG"
+    assert api.last_request.scheme == "http"
+    assert "api_token" not in api.last_request.headers
+
+
+def test_open_download_drops_token_on_https_to_http_redirect(hook: Any, api: rm.Mocker) -> None:
+    api.get(f"{BASE}/files/1", status_code=302, headers={"Location": f"{PLAIN}/files/1-plain"})
+    api.get(f"{PLAIN}/files/1-plain", status_code=301, headers={"Location": f"{BASE}/files/1-back"})
+    api.get(f"{BASE}/files/1-back", content=b"OBJ")
+    with hook.open_download(f"{BASE}/files/1") as resp:
+        assert resp.content == b"OBJ"
+    first, plain, back = api.request_history
+    assert (first.scheme, first.headers["api_token"]) == ("https", TOKEN)
+    assert plain.scheme == "http"
+    assert "api_token" not in plain.headers
+    assert (back.scheme, back.headers["api_token"]) == ("https", TOKEN)  # back on the API origin
+
+
+def test_open_download_drops_token_on_redirect_to_other_port(hook: Any, api: rm.Mocker) -> None:
+    api.get(f"{BASE}/files/2", status_code=307, headers={"Location": "https://bria.test:8443/files/2"})
+    api.get("https://bria.test:8443/files/2", content=b"X")
+    with hook.open_download(f"{BASE}/files/2") as resp:
+        assert resp.content == b"X"
+    assert "api_token" not in api.last_request.headers
+
+
+def test_http_api_connection_still_sends_token_over_http(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection explicitly configured as http (the emulator) keeps working: its origin is http."""
+    from airflow_provider_bria.hooks.bria import BriaHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_BRIA_DEFAULT", conn_json("http://127.0.0.1:8765"))
+    hook = BriaHook()
+    with rm.Mocker() as api:
+        api.get("http://127.0.0.1:8765/v2/status/r-4", json={"status": "COMPLETED", "result": {"image_url": "u"}})
+        assert hook.get_status("http://127.0.0.1:8765/v2/status/r-4").status is JobStatus.COMPLETED
+        assert api.last_request.headers["api_token"] == TOKEN
+    hook.close()

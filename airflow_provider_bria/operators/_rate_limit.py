@@ -5,9 +5,11 @@ rate is exceeded. The generation operators count **generation submissions** (the
 against ``requests_per_minute``; status polls and result downloads are paced by ``poll_interval`` instead
 (see ``docs/generation.md``).
 
-The limiter spaces calls evenly, one every ``60 / requests_per_minute`` seconds, and never bursts: in any
-rolling 60-second window at most ``requests_per_minute`` calls start, which is what a server-side sliding
-window or fixed window allows. Slots are reserved under a lock and the wait happens outside it, so many
+The limiter spaces calls evenly, one every ``60 / requests_per_minute`` seconds plus a 1 % safety margin
+(:data:`SAFETY_MARGIN`), and never bursts: in any rolling 60-second window, even a closed one measured by the
+server with a few milliseconds of network jitter, at most ``requests_per_minute`` calls start. Without the
+margin, calls exactly one interval apart put ``requests_per_minute + 1`` of them into a closed window.
+Slots are reserved under a lock and the wait happens outside it, so many
 threads share one limiter fairly (first come, first served) without holding the lock while sleeping.
 """
 
@@ -19,9 +21,12 @@ from collections.abc import Callable
 
 from airflow_provider_bria.exceptions import BriaInputError
 
+#: Fraction added to the interval so server-side windows never see one call too many (costs 1 % of the rate).
+SAFETY_MARGIN = 0.01
+
 
 class RateLimiter:
-    """Space calls at least ``60 / requests_per_minute`` seconds apart (thread-safe).
+    """Space calls at least ``60 / requests_per_minute`` seconds (plus :data:`SAFETY_MARGIN`) apart (thread-safe).
 
     :param requests_per_minute: the allowed rate; ``None`` disables limiting.
     :param clock: monotonic clock (tests may inject one).
@@ -36,7 +41,8 @@ class RateLimiter:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.requests_per_minute = validate_requests_per_minute(requests_per_minute)
-        self.interval = 60.0 / self.requests_per_minute if self.requests_per_minute else 0.0
+        rpm = self.requests_per_minute
+        self.interval = 60.0 / rpm * (1.0 + SAFETY_MARGIN) if rpm else 0.0
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -192,3 +193,23 @@ async def test_async_settings_shared_with_sync_cache(ahook: BriaHook) -> None:
     assert settings.base_url == BASE
     assert ahook.base_url == BASE  # served from the cache: the sync lookup (forbidden here) is not used
     assert await ahook.aget_settings() is settings
+
+
+async def test_every_async_client_shares_one_tls_context(conn_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building a TLS context costs ~20 ms of CPU in the event loop: it must happen once per process."""
+    seen: list[Any] = []
+    real_client = httpx.AsyncClient
+
+    def capture(*args: Any, **kwargs: Any) -> httpx.AsyncClient:
+        seen.append(kwargs.get("verify"))
+        return real_client(*args, **kwargs)
+
+    monkeypatch.setattr(httpx, "AsyncClient", capture)
+    hooks = [BriaHook() for _ in range(3)]
+    for hook in hooks:
+        await hook.aget_conn()
+    for hook in hooks:
+        await hook.aclose()
+    assert len(seen) == 3
+    assert all(ctx is seen[0] for ctx in seen)
+    assert isinstance(seen[0], ssl.SSLContext)

@@ -99,6 +99,28 @@ def test_prompts_file_lines_json_and_object_store(tmp_path: Path, memory_store: 
     assert plan.collect_prompts(["x"], memory_store + "/in/prompts.txt") == ["x", "alpha", "beta"]
 
 
+def test_read_prompts_file_is_public_on_the_operators_module(tmp_path: Path, memory_store: str) -> None:
+    """DAGs import ``read_prompts_file`` from ``operators.generation``, never from the private plan module."""
+    from airflow_provider_bria.operators import generation
+
+    assert "read_prompts_file" in generation.__all__
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("\ufeff# brand prompts\na harbour at dawn\n\n a market at noon \n", encoding="utf-8")
+    assert generation.read_prompts_file(str(prompts)) == ["a harbour at dawn", "a market at noon"]
+    assert generation.read_prompts_file(f"file://{tmp_path}/prompts.txt") == ["a harbour at dawn", "a market at noon"]
+    js = tmp_path / "prompts.json"
+    js.write_text('["x", "y"]', encoding="utf-8")
+    assert generation.read_prompts_file(str(js)) == ["x", "y"]
+
+    from airflow.sdk import ObjectStoragePath
+
+    mem = ObjectStoragePath(memory_store + "/pub/prompts.txt")
+    mem.fs.pipe(mem.path, b"alpha\n")
+    assert generation.read_prompts_file(memory_store + "/pub/prompts.txt") == ["alpha"]
+    with pytest.raises(BriaInputError, match="does not exist"):
+        generation.read_prompts_file(str(tmp_path / "missing.txt"))
+
+
 def test_prompt_input_errors(tmp_path: Path) -> None:
     with pytest.raises(BriaInputError, match="does not exist"):
         plan.collect_prompts(None, str(tmp_path / "missing.txt"))
@@ -144,13 +166,14 @@ def test_rate_limiter_spaces_calls_evenly() -> None:
     for _ in range(5):
         limiter.acquire()
         starts.append(clock.now)
-    assert [b - a for a, b in zip(starts, starts[1:], strict=False)] == [1.0, 1.0, 1.0, 1.0]
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert gaps == pytest.approx([1.01, 1.01, 1.01, 1.01])  # 60/min plus the 1 % safety margin
     # after an idle period there is no burst credit: the next call starts now, the one after waits
     clock.now += 30
     limiter.acquire()
     t = clock.now
     limiter.acquire()
-    assert clock.now - t == pytest.approx(1.0)
+    assert clock.now - t == pytest.approx(1.01)
 
 
 def test_rate_limiter_in_any_minute_never_exceeds_the_limit() -> None:
@@ -161,7 +184,7 @@ def test_rate_limiter_in_any_minute_never_exceeds_the_limit() -> None:
         limiter.acquire()
         starts.append(clock.now)
     for s in starts:
-        assert sum(1 for t in starts if s <= t < s + 60) <= 10
+        assert sum(1 for t in starts if s <= t <= s + 60) <= 10  # even a closed 60 s window
 
 
 def test_rate_limiter_is_thread_safe() -> None:
@@ -186,7 +209,7 @@ def test_rate_limiter_is_thread_safe() -> None:
     slots.sort()
     assert len(slots) == 200
     assert limiter.acquired == 200
-    assert [round(b - a, 9) for a, b in zip(slots, slots[1:], strict=False)] == [0.5] * 199
+    assert [round(b - a, 9) for a, b in zip(slots, slots[1:], strict=False)] == [0.505] * 199  # 120/min + 1 %
 
 
 def test_rate_limiter_cancel_and_validation() -> None:

@@ -1,0 +1,210 @@
+"""Parse-cost probe: parse DAG files the way Airflow 3's dag-processor does, one forked child per file.
+
+The dag-processor manager has Airflow imported, pre-imports the ``airflow.*`` modules a DAG file imports
+(``[dag_processor] parsing_pre_import_modules``), then forks one child per file that runs
+``airflow.dag_processing.processor._parse_file`` (DagBag + serialisation). Modules outside ``airflow.*``
+(the provider) are imported by every child again, on every parse.
+
+This probe is that process model: the parent imports what the manager imports, and times ``_parse_file`` in a
+forked child per file and per repeat. Four variants of each example file, interleaved (order rotating per
+repeat):
+
+* ``example``: the file of ``dags/``;
+* ``trivial``: a generated file with the same DAGs and task counts, each a chain of ``EmptyOperator``;
+* ``matched``: a generated file with the same DAGs, the same Params (defaults and schemas) and the same tasks,
+  ``@task`` functions where the example has them and ``EmptyOperator`` where it has a provider operator: the
+  same DAG without the provider;
+* ``example_preimported``: the example again, with the provider modules it imports already imported (what a
+  deployment gets by importing the provider in ``airflow_local_settings.py``).
+
+Prints one JSON line. Usage: ``parse_probe.py EXAMPLES_DIR WORK_DIR REPS``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+from airflow.dag_processing import manager as _manager  # noqa: F401  (imported by the real manager)
+from airflow.dag_processing.processor import DagFileParseRequest, _parse_file, _pre_import_airflow_modules
+
+LOG = structlog.get_logger(logger_name="bench")
+
+
+def provider_imports(path: Path) -> list[str]:
+    """Modules of the provider a DAG file imports at top level."""
+    tree = ast.parse(path.read_text())
+    mods: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("airflow_provider_bria"):
+            mods.append(node.module)
+        elif isinstance(node, ast.Import):
+            mods += [a.name for a in node.names if a.name.startswith("airflow_provider_bria")]
+    return mods
+
+
+def in_child(func: Any) -> dict[str, Any]:
+    """Run ``func()`` in a forked child; return the dict it returns (sent back through a pipe)."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(read_fd)
+        try:
+            payload = func()
+        except BaseException as err:  # noqa: BLE001 - reported to the parent
+            payload = {"error": f"{type(err).__name__}: {err}"}
+        os.write(write_fd, json.dumps(payload).encode())
+        os.close(write_fd)
+        os._exit(0)
+    os.close(write_fd)
+    chunks = []
+    while chunk := os.read(read_fd, 65536):
+        chunks.append(chunk)
+    os.close(read_fd)
+    os.waitpid(pid, 0)
+    return json.loads(b"".join(chunks) or b'{"error": "child died"}')
+
+
+def _plain(value: Any) -> Any:
+    """Undo Airflow's serialisation wrappers (``{"__var": ..., "__type": "dict"}``) in a Param schema."""
+    if isinstance(value, dict):
+        if "__var" in value and "__type" in value:
+            return _plain(value["__var"])
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _shape(data: dict[str, Any]) -> dict[str, Any]:
+    """What the generated files copy from a serialised DAG: task ids/kinds and Params."""
+    tasks = []
+    for entry in data.get("tasks", []):
+        var = entry.get("__var", entry)
+        decorated = "decorators" in str(var.get("_task_module", ""))
+        tasks.append({"task_id": var.get("task_id"), "decorated": decorated})
+    params = []
+    for name, spec in data.get("params", []):
+        params.append({"name": name, "default": _plain(spec.get("default")), "description": spec.get("description"),
+                       "schema": _plain(spec.get("schema") or {})})
+    return {"tasks": tasks, "params": params}
+
+
+def timed_parse(path: Path, bundle: Path, preimport: list[str]) -> dict[str, Any]:
+    """Child body: (optionally import the provider modules first, untimed) then time ``_parse_file``."""
+    import importlib
+
+    for mod in preimport:
+        importlib.import_module(mod)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    result = _parse_file(DagFileParseRequest(file=str(path), bundle_path=bundle, bundle_name="bench"), LOG)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    dags = {}
+    errors = {}
+    if result is not None:
+        for lazy in result.serialized_dags:
+            data = lazy.data["dag"]
+            dags[data["dag_id"]] = _shape(data)
+        errors = {str(k): str(v)[-500:] for k, v in (result.import_errors or {}).items()}
+    return {"seconds": seconds, "cpu": cpu, "dags": dags, "errors": errors}
+
+
+HEADER = [
+    "from __future__ import annotations",
+    "",
+    "from airflow.providers.standard.operators.empty import EmptyOperator",
+    "from airflow.sdk import DAG, Param, chain, task",
+    "",
+]
+
+
+def trivial_source(dags: dict[str, Any]) -> str:
+    """A DAG file with the same DAGs' task counts, each a chain of EmptyOperators (no Params)."""
+    lines = list(HEADER)
+    for i, (dag_id, shape) in enumerate(sorted(dags.items())):
+        lines += [
+            f"with DAG(dag_id={'trivial_' + dag_id!r}, schedule=None, catchup=False) as dag_{i}:",
+            f"    chain(*[EmptyOperator(task_id=f't{{n}}') for n in range({max(1, len(shape['tasks']))})])",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def matched_source(dags: dict[str, Any]) -> str:
+    """The same DAGs without the provider: same Params, ``@task`` functions and EmptyOperators."""
+    lines = list(HEADER)
+    for i, (dag_id, shape) in enumerate(sorted(dags.items())):
+        params = ", ".join(
+            f"{p['name']!r}: Param({p['default']!r}, description={p['description']!r}, **{p['schema']!r})"
+            for p in shape["params"]
+        )
+        lines.append(f"with DAG(dag_id={'matched_' + dag_id!r}, schedule=None, catchup=False, "
+                     f"params={{{params}}}) as dag_{i}:")
+        names = []
+        for n, t in enumerate(shape["tasks"]):
+            if t["decorated"]:
+                lines += [f"    @task(task_id={t['task_id']!r})", f"    def _f{n}() -> None:", "        return None",
+                          f"    n{n} = _f{n}()"]
+            else:
+                lines.append(f"    n{n} = EmptyOperator(task_id={t['task_id']!r})")
+            names.append(f"n{n}")
+        lines += [f"    chain({', '.join(names)})" if names else "    pass", ""]
+    return "\n".join(lines)
+
+
+VARIANTS = ("example", "trivial", "matched", "example_preimported")
+
+
+def main() -> None:
+    examples_dir, work_dir, reps = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+    examples = sorted(p for p in examples_dir.glob("*.py") if not p.name.startswith("_"))
+    made = {name: work_dir / name for name in ("trivial", "matched")}
+    for folder in made.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    files: list[dict[str, Any]] = []
+    for path in examples:
+        _pre_import_airflow_modules(str(path), LOG)
+        shape = in_child(lambda p=path: timed_parse(p, examples_dir, []))
+        if shape.get("error") or shape.get("errors") or not shape.get("dags"):
+            raise SystemExit(f"{path.name} does not parse cleanly: {shape}")
+        entry: dict[str, Any] = {
+            "name": path.name, "dags": {k: len(v["tasks"]) for k, v in shape["dags"].items()},
+            "params": {k: len(v["params"]) for k, v in shape["dags"].items()},
+            "preimport": provider_imports(path), "times": {v: [] for v in VARIANTS},
+            "cpu": {v: [] for v in VARIANTS},
+            "paths": {"example": (path, examples_dir), "example_preimported": (path, examples_dir)},
+        }
+        for kind, source in (("trivial", trivial_source), ("matched", matched_source)):
+            generated = made[kind] / path.name
+            generated.write_text(source(shape["dags"]))
+            _pre_import_airflow_modules(str(generated), LOG)
+            check = in_child(lambda p=generated, b=made[kind]: timed_parse(p, b, []))
+            if check.get("error") or check.get("errors"):
+                raise SystemExit(f"generated {generated} does not parse: {check}")
+            entry[f"{kind}_tasks"] = {k: len(v["tasks"]) for k, v in check["dags"].items()}
+            entry["paths"][kind] = (generated, made[kind])
+        files.append(entry)
+    for rep in range(reps):
+        for entry in files:
+            shift = rep % len(VARIANTS)
+            for variant in VARIANTS[shift:] + VARIANTS[:shift]:
+                path, bundle = entry["paths"][variant]
+                pre = entry["preimport"] if variant == "example_preimported" else []
+                out = in_child(lambda p=path, b=bundle, m=pre: timed_parse(p, b, m))
+                if out.get("error") or out.get("errors"):
+                    raise SystemExit(f"{variant} {path} failed: {out}")
+                entry["times"][variant].append(out["seconds"])
+                entry["cpu"][variant].append(out["cpu"])
+    for entry in files:
+        entry.pop("paths")
+    print(json.dumps({"reps": reps, "files": files}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""3. Triggerer scale: 1,000 training triggers polling concurrently in one event loop against the emulator."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import benchlib
+from benchlib import png_bytes, record
+
+SECTION = "3. Triggerer scale"
+TRIGGERS = 1000
+POLL_INTERVAL = 5.0
+DURATION = 55.0
+FIXED_DURATION = 25.0
+#: Loop lateness after which the triggerer's own watchdog warns ("the triggerer's async thread was blocked").
+BLOCK_THRESHOLD = 0.2
+MB = 1024 * 1024
+
+
+def _training_models(emu: Any, n: int) -> list[int]:
+    """``n`` models of one completed dataset, each with a training started (it lasts an hour)."""
+    from airflow_provider_bria.hooks.bria import BriaHook
+
+    with benchlib.bria_connection(emu):
+        hook = BriaHook(retry_delay=0.2)
+        project = hook.create_project("Bench triggers", "illustration", "stylized_scene", training_version="fibo")
+        dataset = hook.create_dataset(project["id"], "trigger-ds", training_version="fibo")
+        for i in range(5):
+            hook.upload_image(dataset["id"], file=png_bytes(1024, 1024, channels=1, base=40 * i, tag=str(i)),
+                              image_name=f"img-{i}.png")
+        hook.update_dataset(dataset["id"], status="completed")
+        local = threading.local()
+
+        def make(i: int) -> int:
+            h = getattr(local, "hook", None)
+            if h is None:
+                h = local.hook = BriaHook(retry_delay=0.2)
+            model = h.create_model(dataset["id"], f"model-{i:04d}")
+            h.start_training(model["id"])
+            return int(model["id"])
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            return list(pool.map(make, range(n)))
+
+
+def _run(emu: Any, ids_file: Path, variant: str, duration: float) -> dict[str, Any]:
+    """Run the probe; return its figures: worst/steady block, blocks over the threshold, RSS, polls."""
+    out = benchlib.run_probe(
+        "triggerer_probe.py", [str(ids_file), str(POLL_INTERVAL), str(duration), variant],
+        env=benchlib.probe_env({"AIRFLOW_CONN_BRIA_DEFAULT": benchlib.conn_json(emu.url, emu.token)}),
+    )
+    assert out["event_count"] == 0, f"a trigger fired although every training runs for an hour: {out['events']}"
+    started, ended = out["started"], out["ended"]
+    polls = [r for r in emu.requests(path_prefix="/v1/tailored-gen/models/")
+             if r["method"] == "GET" and started <= r["t"] <= ended]
+    first: dict[str, float] = {}
+    for r in polls:
+        first.setdefault(r["path"], r["t"])
+    # the start-up burst ends when 95 % of the triggers have polled once; steady state starts a poll later
+    firsts = sorted(first.values())
+    burst_end = firsts[int(0.95 * TRIGGERS) - 1] if len(firsts) >= 0.95 * TRIGGERS else None
+    steady_from = burst_end + POLL_INTERVAL if burst_end is not None else None
+    reached = steady_from is not None and ended - steady_from >= 2 * POLL_INTERVAL
+    blocks = out["blocks"]
+    steady_blocks = [b for b in blocks if reached and b[0] >= steady_from]
+    window = [r for r in polls if r["t"] >= steady_from] if reached else polls
+    span = (ended - steady_from) if reached else (ended - started)
+    running = [rss for t, rss in out["rss_samples"] if t >= (steady_from if reached else started)]
+    return {
+        "worst": max((cpu for _, _, cpu, _ in blocks), default=0.0),
+        "over": sum(1 for _, _, cpu, _ in blocks if cpu > BLOCK_THRESHOLD),
+        "worst_wall": max((late for _, late, _, _ in blocks), default=0.0),
+        "reached": reached,
+        "burst": (burst_end - started) if burst_end is not None else None,
+        "polled_once": len(firsts),
+        "steady": max((cpu for _, _, cpu, _ in steady_blocks), default=0.0) if reached else None,
+        "steady_wall": max((late for _, late, _, _ in steady_blocks), default=0.0),
+        "steady_no_gc": max((cpu - g for _, _, cpu, g in steady_blocks), default=0.0),
+        "per_trigger": (max(running) - out["baseline_rss"]) / TRIGGERS if running else None,
+        "per_min": len(window) / TRIGGERS / (span / 60),
+        "errors": sum(1 for r in polls if r["status"] >= 400),
+        "window": span,
+        "gc": out["gc"],
+        "out": out,
+    }
+
+
+def test_triggerer_scale(start_emulator: Callable[..., Any], tmp_path: Path) -> None:
+    emu = start_emulator(training_seconds=3600)
+    model_ids = _training_models(emu, TRIGGERS)
+    assert emu.state()["counts"]["trainings_started"] == TRIGGERS
+    ids_file = tmp_path / "models.json"
+    ids_file.write_text(json.dumps(model_ids))
+    asis = _run(emu, ids_file, "asis", DURATION)
+    fixed = _run(emu, ids_file, "fixed", FIXED_DURATION)
+    out = asis["out"]
+    record(SECTION, f"Longest event-loop block, {TRIGGERS} triggers started at once (poll every "
+           f"{POLL_INTERVAL:g} s)", asis["worst"], "{:.2f} s", target=("<", BLOCK_THRESHOLD),
+           notes=f"CPU time the loop thread spent between two ticks of a sleep(0.01) watchdog, over {DURATION:g} "
+                 f"s ({asis['over']} blocks over {BLOCK_THRESHOLD} s; wall-clock lateness, which also counts "
+                 f"waiting for a core, {asis['worst_wall']:.2f} s); {_burst(asis)}. With the proposed fix (shared "
+                 f"SSL context + first-poll jitter, measured the same way): {fixed['worst']:.2f} s, {fixed['over']} "
+                 f"blocks over {BLOCK_THRESHOLD} s (wall {fixed['worst_wall']:.2f} s); {_burst(fixed)}")
+    gc_a, gc_f = asis["gc"], fixed["gc"]
+    gc_text = (f"Full (gen-2) garbage collections: longest {gc_a['longest_full']:.2f} s as is, "
+               f"{gc_f['longest_full']:.2f} s with the fix, {gc_a['full_before']:.2f} s before the triggers started; "
+               f"tracked objects {gc_a['objects_before'] / 1000:.0f}k before, {gc_a['objects_during'] / 1000:.0f}k as "
+               f"is and {gc_f['objects_during'] / 1000:.0f}k with the fix while polling")
+    fixed_text = (f"with the proposed fix: {fixed['steady']:.2f} s (wall {fixed['steady_wall']:.2f} s, without "
+                  f"garbage collection {fixed['steady_no_gc']:.2f} s)" if fixed["reached"]
+                  else "not reached with the proposed fix either")
+    if asis["reached"]:
+        record(SECTION, "Longest event-loop block in steady polling (after the start-up burst)", asis["steady"],
+               "{:.2f} s", target=("<", BLOCK_THRESHOLD),
+               notes=f"wall {asis['steady_wall']:.2f} s, without garbage collection {asis['steady_no_gc']:.2f} s; "
+                     f"{fixed_text}. {gc_text}")
+    else:
+        record(SECTION, "Longest event-loop block in steady polling (after the start-up burst)", None, "{:.2f} s",
+               target=("<", BLOCK_THRESHOLD), none_text="not reached", none_status=benchlib.MISSED,
+               notes=f"the start-up burst outlasted the {DURATION:g} s run; {fixed_text}. {gc_text}")
+    per = asis["per_trigger"]
+    record(SECTION, "RSS per trigger", per / 1024 if per else None, "{:.0f} KiB",
+           notes=f"(max RSS while polling − RSS before the triggers) / {TRIGGERS}; process baseline "
+                 f"{out['baseline_rss'] / MB:.0f} MB, peak {out['peak_rss'] / MB:.0f} MB; with the proposed fix: "
+                 f"{(fixed['per_trigger'] or 0) / 1024:.0f} KiB")
+    where = "steady state" if asis["reached"] else "the whole run (steady state not reached)"
+    record(SECTION, "API calls per trigger per minute", asis["per_min"], "{:.1f}",
+           notes=f"GET model polls counted by the emulator over {asis['window']:.0f} s of {where} (expected "
+                 f"60 / poll_interval = {60 / POLL_INTERVAL:.0f}); {asis['errors']} error answers; with the proposed "
+                 f"fix: {fixed['per_min']:.1f}")
+
+
+def _burst(run: dict[str, Any]) -> str:
+    if run["burst"] is None:
+        return f"only {run['polled_once']} of {TRIGGERS} triggers polled at all"
+    return f"95 % of the triggers had polled once after {run['burst']:.1f} s"

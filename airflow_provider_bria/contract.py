@@ -160,6 +160,22 @@ class BulkUploadStatus(str, enum.Enum):
         """Whether polling can stop."""
         return self in (BulkUploadStatus.COMPLETED, BulkUploadStatus.FAILED)
 
+    @classmethod
+    def from_body(cls, body: Any) -> BulkUploadStatus | None:
+        """Return the job status of a ``GET .../bulk-upload/status`` body, or ``None`` when it describes no job.
+
+        Tolerates case and surrounding spaces (``" Completed "`` -> ``COMPLETED``); a missing, empty or unknown
+        ``status`` (or a body that is not an object) means "no job".
+
+        :param body: the decoded response body.
+        """
+        if not isinstance(body, Mapping):
+            return None
+        try:
+            return cls(str(body.get("status") or "").strip().lower())
+        except ValueError:
+            return None
+
 
 class ModelStatus(str, enum.Enum):
     """``status`` of a model (PascalCase; uploaded models report lowercase ``syncing``/``completed``)."""

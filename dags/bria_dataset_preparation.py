@@ -24,8 +24,9 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, Asset, Param, chain, task
+from airflow.sdk import DAG, Param, chain, task
 
+from airflow_provider_bria.assets import bria_dataset_asset
 from airflow_provider_bria.contract import IpMedium, IpType
 from airflow_provider_bria.operators.captions import (
     BriaGenerateVisualSchemaOperator,
@@ -38,7 +39,7 @@ from airflow_provider_bria.operators.upload import BriaUploadImagesOperator
 PROJECT = "bria-demo"
 DATASET = "demo-dataset"
 #: Static at parse time (asset URIs cannot depend on Params): the event's extra names the real dataset.
-DATASET_ASSET = Asset(uri=f"bria://datasets/{PROJECT}/{DATASET}", name=f"bria://datasets/{PROJECT}/{DATASET}")
+DATASET_ASSET = bria_dataset_asset(PROJECT, DATASET)
 
 #: The Bria connection every task uses (operators get it through default_args).
 CONN_ID = "bria_default"

@@ -26,7 +26,7 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, t
 
 from airflow_provider_bria.assets import bria_model_asset
 from airflow_provider_bria.contract import ASPECT_RATIOS
-from airflow_provider_bria.operators.generation import BriaGenerateImagesOperator
+from airflow_provider_bria.operators.generation import BriaGenerateImagesOperator, read_prompts_file
 
 PROJECT = "bria-demo"
 MODEL = "demo-model"
@@ -115,8 +115,6 @@ with DAG(
             output = "file://" + output
         prompts_file = (params["prompts_file"] or "").strip()
         if prompts_file:
-            from airflow_provider_bria.operators._generation_plan import read_prompts_file
-
             prompts = read_prompts_file(prompts_file)
         else:
             prompts = [p.strip() for p in params["prompts"] if p and p.strip()]

@@ -216,8 +216,14 @@ def parse_prompts_text(text: str, *, source: str = "prompts_file") -> list[str]:
 def read_prompts_file(location: str, *, conn_id: str | None = None) -> list[str]:
     """Read a prompts file from a local path or any ``ObjectStoragePath`` URI.
 
+    Public as :func:`airflow_provider_bria.operators.generation.read_prompts_file` (the format is the one of
+    the operators' ``prompts_file``: one prompt per line, ``#`` comments, or a JSON list), for DAGs that plan
+    batches themselves.
+
     :param location: the path or URI.
     :param conn_id: Airflow connection of the store, when not in the URI.
+    :return: the prompts, in file order (empty for a file with no prompt).
+    :raises BriaInputError: the file is missing, not UTF-8, or a malformed JSON list.
     """
     from airflow.sdk import ObjectStoragePath
 

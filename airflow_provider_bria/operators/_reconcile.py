@@ -15,7 +15,10 @@ not have created the object. So every create operator follows one protocol, impl
    last time, then re-raise. Every other error (400, 401, 404, 409, 429...) proves nothing was created and
    propagates at once: an Airflow retry starts again at step 1, so it can never duplicate either.
 
-Other engineers may reuse :func:`create_or_reuse` for any create call with a natural key.
+Other engineers may reuse :func:`create_or_reuse` for any create call with a natural key. The delete
+operators share :func:`delete_idempotent` (a missing object counts as deleted; a 409 gets a clear message), and
+every operator coerces ids and flags that arrive from templates or XCom with :func:`coerce_id` and
+:func:`coerce_bool`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 from airflow_provider_bria.exceptions import (
     BriaConflictError,
     BriaInputError,
+    BriaNotFoundError,
     BriaServerError,
     BriaTransportError,
 )
@@ -73,6 +77,30 @@ def coerce_id(value: Any, field: str) -> int:
     if result <= 0:
         raise BriaInputError(f"{field} must be a positive integer id, got {value!r}")
     return result
+
+
+_TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+_FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+
+
+def coerce_bool(value: Any, field: str) -> bool:
+    """Coerce a flag that may arrive rendered from a template (``"True"``, ``"false"``...) to a ``bool``.
+
+    :param value: a ``bool``, ``0``/``1``, or one of ``true/false``, ``yes/no``, ``on/off``, ``1/0`` in any case.
+    :param field: the argument name, for the message.
+    :raises BriaInputError: for anything else (``bool("false")`` would silently be ``True``).
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
+    raise BriaInputError(f"{field} must be True or False (or a template rendering to true/false), got {value!r}")
 
 
 def object_id(obj: Mapping[str, Any], what: str) -> int:
@@ -236,3 +264,37 @@ def create_or_reuse(
         logger.info("Created %s (id=%s)", what, ident)
         return dict(created), True
     raise AssertionError("unreachable") from first_error  # pragma: no cover
+
+
+def delete_idempotent(
+    delete: Callable[[], Any],
+    what: str,
+    *,
+    missing_ok: bool,
+    conflict_message: str | Callable[[], str],
+    log: logging.Logger | Any | None = None,
+) -> bool:
+    """Run a delete call so that a retry after a lost response succeeds; return whether it deleted something.
+
+    :param delete: the delete call (e.g. ``lambda: hook.delete_model(12)``).
+    :param what: the object, for log lines (``"Model 12"``).
+    :param missing_ok: a 404 counts as "already deleted" (returns ``False``); with ``False`` the 404 propagates.
+    :param conflict_message: the explanation raised on a 409 (the server's message is appended); a callable is
+        only called on a 409, so it may make API calls to give details (it should not raise).
+    :param log: logger (the operator's ``self.log``); defaults to this module's logger.
+    :return: ``True`` when this call deleted the object, ``False`` when it was already gone.
+    :raises BriaConflictError: the object cannot be deleted now (typically: a model is training).
+    :raises BriaNotFoundError: the object does not exist and ``missing_ok`` is ``False``.
+    """
+    logger = log or _log
+    try:
+        delete()
+    except BriaNotFoundError:
+        if not missing_ok:
+            raise
+        logger.info("%s does not exist (already deleted); nothing to do", what)
+        return False
+    except BriaConflictError as err:
+        message = conflict_message() if callable(conflict_message) else conflict_message
+        raise conflict_from(err, message) from err
+    return True

@@ -86,19 +86,6 @@ class StagedZip:
     stats: ZipStats
 
 
-def parse_job_status(body: Any) -> BulkUploadStatus | None:
-    """Return the job status of a bulk-status body, or ``None`` when it describes no job.
-
-    :param body: the decoded body of ``GET .../bulk-upload/status``.
-    """
-    if not isinstance(body, dict):
-        return None
-    try:
-        return BulkUploadStatus(str(body.get("status") or "").strip().lower())
-    except ValueError:
-        return None
-
-
 def get_job(hook: BriaHook, dataset_id: int) -> dict[str, Any] | None:
     """Read the dataset's bulk job; ``None`` when there is none.
 
@@ -109,7 +96,7 @@ def get_job(hook: BriaHook, dataset_id: int) -> dict[str, Any] | None:
         body = hook.get_bulk_upload_status(dataset_id)
     except BriaNotFoundError:
         return None
-    return body if parse_job_status(body) is not None else None
+    return body if BulkUploadStatus.from_body(body) is not None else None
 
 
 def _public_url_for(fs: AbstractFileSystem, path: str, protocol: str, staging_url: str | None, name: str) -> str:
@@ -224,7 +211,7 @@ def wait(hook: BriaHook, dataset_id: int, *, poll_interval: float, timeout: floa
             if time.monotonic() - start > _STATUS_GRACE_SECONDS:
                 raise
             body = {}
-        status = parse_job_status(body)
+        status = BulkUploadStatus.from_body(body)
         progress = body.get("progress_percentage")
         if status is not None and (progress, status) != last_progress:
             log.info(

@@ -43,6 +43,28 @@ MAX_CONTEXT_IMAGES = 10
 _FAMILY_LABEL = {TrainingFamily.FIBO: "FIBO", TrainingFamily.LEGACY: "legacy"}
 
 
+def _read_target_dataset(operator: BriaBaseOperator, context: Any, dataset_id: int,
+                         expected_family: TrainingFamily, field: str) -> dict[str, Any]:
+    """Read the dataset a helper's result goes to, push its console XComs and check its training family.
+
+    :param operator: the running operator (its hook is used).
+    :param context: the task context.
+    :param dataset_id: the target dataset.
+    :param expected_family: the family ``field`` applies to (visual schemas: FIBO; caption prefixes: legacy).
+    :param field: the dataset field being set, for the message.
+    :raises BriaInputError: the dataset belongs to the other family.
+    """
+    hook = operator.hook
+    dataset = hook.get_dataset(dataset_id, max_images=1)
+    push_console_xcoms(context, hook.console_url, project_id=dataset_project_id(dataset), dataset_id=dataset_id)
+    if dataset_family(dataset) is not expected_family:
+        raise BriaInputError(
+            f"{field} applies to {_FAMILY_LABEL[expected_family]} datasets only; dataset {dataset_id} is "
+            f"{dataset.get('training_version')!r}"
+        )
+    return dataset
+
+
 def _apply_to_dataset(
     operator: BriaBaseOperator,
     context: Any,
@@ -54,13 +76,7 @@ def _apply_to_dataset(
 ) -> bool:
     """PUT ``field`` onto a draft dataset unless it already holds ``value``; return whether a call was made."""
     hook = operator.hook
-    dataset = hook.get_dataset(dataset_id, max_images=1)
-    push_console_xcoms(context, hook.console_url, project_id=dataset_project_id(dataset), dataset_id=dataset_id)
-    if dataset_family(dataset) is not expected_family:
-        raise BriaInputError(
-            f"{field} applies to {_FAMILY_LABEL[expected_family]} datasets only; dataset {dataset_id} is "
-            f"{dataset.get('training_version')!r}"
-        )
+    dataset = _read_target_dataset(operator, context, dataset_id, expected_family, field)
     if same_json(dataset.get(field), value) if field == "visual_schema" else dataset.get(field) == value:
         operator.log.info("Dataset %s already has this %s; nothing to send", dataset_id, field)
         return False
@@ -85,14 +101,7 @@ def _check_target_dataset(operator: BriaBaseOperator, context: Any, dataset_id: 
     :return: the dataset's current value of ``field`` when the dataset is completed and already has one (the
         run then keeps it: a completed dataset is frozen), else ``None`` (go on and generate).
     """
-    hook = operator.hook
-    dataset = hook.get_dataset(dataset_id, max_images=1)
-    push_console_xcoms(context, hook.console_url, project_id=dataset_project_id(dataset), dataset_id=dataset_id)
-    if dataset_family(dataset) is not expected_family:
-        raise BriaInputError(
-            f"{field} applies to {_FAMILY_LABEL[expected_family]} datasets only; dataset {dataset_id} is "
-            f"{dataset.get('training_version')!r}"
-        )
+    dataset = _read_target_dataset(operator, context, dataset_id, expected_family, field)
     if is_completed(dataset) and dataset.get(field):
         operator.log.warning(
             "Dataset %s is completed (frozen) and already has a %s: keeping it, nothing generated. Clone the "

@@ -17,13 +17,14 @@ from airflow_provider_bria.contract import (
     parse_enum,
     training_family,
 )
-from airflow_provider_bria.exceptions import BriaConflictError, BriaInputError, BriaNotFoundError
+from airflow_provider_bria.exceptions import BriaConflictError, BriaInputError
 from airflow_provider_bria.links.bria import BriaDatasetLink, BriaProjectLink, push_console_xcoms
 from airflow_provider_bria.operators._reconcile import (
     IF_EXISTS_REUSE,
     coerce_id,
     conflict_from,
     create_or_reuse,
+    delete_idempotent,
     is_templated,
     object_id,
     reconcile_delay,
@@ -490,18 +491,14 @@ class BriaDeleteDatasetOperator(BriaBaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         """Delete the dataset; return what happened."""
         dataset_id = coerce_id(self.dataset_id, "dataset_id")
-        try:
-            self.hook.delete_dataset(dataset_id)
-        except BriaNotFoundError:
-            if not self.missing_ok:
-                raise
-            self.log.info("Dataset %s does not exist (already deleted); nothing to do", dataset_id)
-            return {"dataset_id": dataset_id, "deleted": False}
-        except BriaConflictError as err:
-            raise conflict_from(
-                err,
+        deleted = delete_idempotent(
+            lambda: self.hook.delete_dataset(dataset_id), f"Dataset {dataset_id}", missing_ok=self.missing_ok,
+            conflict_message=(
                 f"Dataset {dataset_id} cannot be deleted while a model trained on it is in training; "
-                "stop the training first (BriaStopTrainingOperator), then retry",
-            ) from err
-        self.log.info("Deleted dataset %s and its images", dataset_id)
-        return {"dataset_id": dataset_id, "deleted": True}
+                "stop the training first (BriaStopTrainingOperator), then retry"
+            ),
+            log=self.log,
+        )
+        if deleted:
+            self.log.info("Deleted dataset %s and its images", dataset_id)
+        return {"dataset_id": dataset_id, "deleted": deleted}

@@ -30,6 +30,7 @@ from airflow_provider_bria.operators._generation_plan import (
     digest,
     pair_prompts,
     plan_items,
+    read_prompts_file,
     slugify,
 )
 
@@ -49,6 +50,7 @@ __all__ = [
     "BriaGenerateLegacyImagesOperator",
     "BriaGenerateStructuredPromptOperator",
     "BriaGenerateVideoOperator",
+    "read_prompts_file",
 ]
 
 

@@ -13,13 +13,13 @@ from airflow_provider_bria.contract import (
     parse_enum,
     training_family,
 )
-from airflow_provider_bria.exceptions import BriaConflictError, BriaInputError, BriaNotFoundError
+from airflow_provider_bria.exceptions import BriaConflictError, BriaInputError
 from airflow_provider_bria.links.bria import BriaDatasetLink, BriaModelLink, BriaProjectLink, push_console_xcoms
 from airflow_provider_bria.operators._reconcile import (
     IF_EXISTS_REUSE,
     coerce_id,
-    conflict_from,
     create_or_reuse,
+    delete_idempotent,
     is_templated,
     object_id,
     reconcile_delay,
@@ -184,22 +184,18 @@ class BriaDeleteModelOperator(BriaBaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         """Delete the model; return what happened."""
         model_id = coerce_id(self.model_id, "model_id")
-        try:
-            self.hook.delete_model(model_id)
-        except BriaNotFoundError:
-            if not self.missing_ok:
-                raise
-            self.log.info("Model %s does not exist (already deleted); nothing to do", model_id)
-            return {"model_id": model_id, "deleted": False}
-        except BriaConflictError as err:
-            status = self._status(model_id)
-            raise conflict_from(
-                err,
-                f"Model {model_id} cannot be deleted while it is training (status {status or 'unknown'}); "
-                "stop it first with BriaStopTrainingOperator, wait until it is Stopped, then retry",
-            ) from err
-        self.log.info("Deleted model %s", model_id)
-        return {"model_id": model_id, "deleted": True}
+        deleted = delete_idempotent(
+            lambda: self.hook.delete_model(model_id), f"Model {model_id}", missing_ok=self.missing_ok,
+            conflict_message=lambda: (
+                f"Model {model_id} cannot be deleted while it is training (status "
+                f"{self._status(model_id) or 'unknown'}); stop it first with BriaStopTrainingOperator, wait until "
+                "it is Stopped, then retry"
+            ),
+            log=self.log,
+        )
+        if deleted:
+            self.log.info("Deleted model %s", model_id)
+        return {"model_id": model_id, "deleted": deleted}
 
     def _status(self, model_id: int) -> str | None:
         try:

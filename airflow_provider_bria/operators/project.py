@@ -13,13 +13,13 @@ from airflow_provider_bria.contract import (
     training_family,
     validate_project_fields,
 )
-from airflow_provider_bria.exceptions import BriaConflictError, BriaNotFoundError
+from airflow_provider_bria.exceptions import BriaConflictError
 from airflow_provider_bria.links.bria import BriaProjectLink, push_console_xcoms
 from airflow_provider_bria.operators._reconcile import (
     IF_EXISTS_REUSE,
     coerce_id,
-    conflict_from,
     create_or_reuse,
+    delete_idempotent,
     is_templated,
     object_id,
     reconcile_delay,
@@ -191,20 +191,19 @@ class BriaDeleteProjectOperator(BriaBaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         """Delete the project; return what happened."""
         project_id = coerce_id(self.project_id, "project_id")
-        try:
-            self.hook.delete_project(project_id)
-        except BriaNotFoundError:
-            if not self.missing_ok:
-                raise
-            self.log.info("Project %s does not exist (already deleted); nothing to do", project_id)
-            return {"project_id": project_id, "deleted": False}
-        except BriaConflictError as err:
+
+        def conflict_message() -> str:
             training = self._training_models(project_id)
             detail = f" (training models: {training})" if training else ""
-            raise conflict_from(
-                err,
+            return (
                 f"Project {project_id} cannot be deleted while models are training{detail}; "
-                "stop them first (BriaStopTrainingOperator), wait until they are Stopped, then retry",
-            ) from err
-        self.log.info("Deleted project %s with all its datasets, images and models", project_id)
-        return {"project_id": project_id, "deleted": True}
+                "stop them first (BriaStopTrainingOperator), wait until they are Stopped, then retry"
+            )
+
+        deleted = delete_idempotent(
+            lambda: self.hook.delete_project(project_id), f"Project {project_id}",
+            missing_ok=self.missing_ok, conflict_message=conflict_message, log=self.log,
+        )
+        if deleted:
+            self.log.info("Deleted project %s with all its datasets, images and models", project_id)
+        return {"project_id": project_id, "deleted": deleted}

@@ -25,7 +25,6 @@ from airflow_provider_bria.contract import (
     DatasetStatus,
     TrainingFamily,
     UploadType,
-    training_family,
 )
 from airflow_provider_bria.exceptions import (
     BriaConflictError,
@@ -37,7 +36,9 @@ from airflow_provider_bria.exceptions import (
 )
 from airflow_provider_bria.hooks.bria import BriaHook
 from airflow_provider_bria.links.bria import BriaDatasetLink, push_console_xcoms
+from airflow_provider_bria.operators._reconcile import coerce_bool, coerce_id, is_templated, reconcile_delay
 from airflow_provider_bria.operators.base import BriaBaseOperator
+from airflow_provider_bria.operators.dataset import dataset_family
 
 if TYPE_CHECKING:
     from airflow_provider_bria.operators._image_sources import ResolvedSources
@@ -50,18 +51,6 @@ SUMMARY_LIST_CAP = 50
 #: ``image_ids`` kept in the returned summary.
 IMAGE_IDS_CAP = 200
 XCOM_SUMMARY_KEY = "upload_summary"
-
-
-def _coerce_id(value: Any, field: str) -> int:
-    if isinstance(value, bool):
-        raise BriaInputError(f"{field} must be an integer id, got {value!r}")
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
-        raise BriaInputError(f"{field} must be an integer id, got {value!r}") from None
-    if number <= 0:
-        raise BriaInputError(f"{field} must be a positive integer id, got {value!r}")
-    return number
 
 
 def _coerce_source(source: Any) -> Any:
@@ -113,7 +102,9 @@ class BriaUploadImagesOperator(BriaBaseOperator):
         (templated). Folders are listed non-recursively; ``.txt`` files are caption side-cars. Optional when
         ``zip_url`` is given.
     :param increase_resolution: let Bria upscale images from 256x256 (basic datasets only); the gate then
-        accepts images from 256x256 instead of 1024x1024. Always sent to the API.
+        accepts images from 256x256 instead of 1024x1024. Always sent to the API. Templated: a rendered
+        ``"True"``/``"false"`` (also ``yes``/``no``, ``on``/``off``, ``1``/``0``) is turned into a bool; any
+        other value raises :class:`BriaInputError`.
     :param content_moderation: ask Bria to moderate each image (blocked images are reported as failed).
     :param max_concurrency: uploads (and gate checks) in flight at once.
     :param on_invalid: ``"skip"`` (report and go on) or ``"fail"`` (raise :class:`BriaInputError` listing every
@@ -125,7 +116,11 @@ class BriaUploadImagesOperator(BriaBaseOperator):
         uploaded). With ``False`` the task succeeds and the failures are in the summary.
     :param allow_empty: succeed when the source holds no valid image instead of raising.
     :param staging_path: advanced datasets: folder URI (templated) where the zip is written.
-    :param zip_url: advanced datasets: public URL of a ready zip (templated); no zip is made.
+    :param zip_url: advanced datasets: public URL of a ready zip (templated); no zip is made. Because it is
+        templated, the URL as given (a pre-signed URL's signature included) is stored with the task's rendered
+        fields and shown under *Rendered Templates* to anyone who can see the task: prefer a short-lived URL,
+        or build the zip with ``staging_path``, whose pre-signed URL is made at run time and never stored,
+        logged or returned.
     :param staging_url: advanced datasets: public http(s) base URL serving ``staging_path`` (templated), for
         stores that cannot pre-sign URLs (local folders, ``memory://``...). Otherwise ``sign()`` is used.
     :param automatic_captioning: advanced legacy datasets: ``False`` sends each image's ``<stem>.txt`` side-car
@@ -140,7 +135,9 @@ class BriaUploadImagesOperator(BriaBaseOperator):
         ``image_ids``, ``images_in_dataset`` and, for bulk uploads, ``bulk``.
     """
 
-    template_fields: Sequence[str] = ("bria_conn_id", "dataset_id", "source", "staging_path", "zip_url", "staging_url")
+    template_fields: Sequence[str] = (
+        "bria_conn_id", "dataset_id", "source", "increase_resolution", "staging_path", "zip_url", "staging_url",
+    )
     template_fields_renderers = {"source": "json"}
     operator_extra_links = (BriaDatasetLink(),)
     ui_color = "#d9f2e6"
@@ -150,7 +147,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
         *,
         dataset_id: int | str,
         source: Any = None,
-        increase_resolution: bool = False,
+        increase_resolution: bool | str = False,
         content_moderation: bool | None = None,
         max_concurrency: int = 4,
         on_invalid: str = "skip",
@@ -175,7 +172,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
         self.staging_path = staging_path
         self.zip_url = zip_url
         self.staging_url = staging_url
-        self.increase_resolution = bool(increase_resolution)
+        self.increase_resolution: bool | str = increase_resolution
         self.content_moderation = content_moderation
         self.max_concurrency = max_concurrency
         self.on_invalid = on_invalid
@@ -193,6 +190,8 @@ class BriaUploadImagesOperator(BriaBaseOperator):
 
     def _validate_static(self) -> None:
         """Check the arguments that cannot be templated (a parse-time error beats a run-time one)."""
+        if not is_templated(self.increase_resolution):
+            self.increase_resolution = coerce_bool(self.increase_resolution, "increase_resolution")
         if self.on_invalid not in ON_INVALID_CHOICES:
             raise BriaInputError(f"on_invalid must be one of {ON_INVALID_CHOICES}, got {self.on_invalid!r}")
         if self.encoding not in ENCODINGS:
@@ -221,7 +220,8 @@ class BriaUploadImagesOperator(BriaBaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Check, then upload; return the summary (see the class docstring)."""
-        dataset_id = _coerce_id(self.dataset_id, "dataset_id")
+        dataset_id = coerce_id(self.dataset_id, "dataset_id")
+        self.increase_resolution = coerce_bool(self.increase_resolution, "increase_resolution")
         ti = context["ti"]
         hook = self.hook
         dataset = hook.get_dataset(dataset_id, max_images=1)
@@ -234,7 +234,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
         project_id = dataset.get("project_id")
         push_console_xcoms(
             context, getattr(hook, "console_url", None),
-            project_id=_coerce_id(project_id, "project_id") if project_id is not None else None,
+            project_id=coerce_id(project_id, "project_id") if project_id is not None else None,
             dataset_id=dataset_id,
         )
         if upload_type == UploadType.ADVANCED.value:
@@ -255,13 +255,6 @@ class BriaUploadImagesOperator(BriaBaseOperator):
             uploader.stop("the task was killed")
 
     # ------------------------------------------------------------------ shared steps
-
-    def _settle_delay(self) -> float:
-        """Seconds to wait after an ambiguous failure before checking what the server did (hook retry_delay)."""
-        try:
-            return max(0.0, float(self.hook_params.get("retry_delay", 1.0)))
-        except (TypeError, ValueError):
-            return 1.0
 
     def _gate(self, *, increase_resolution: bool) -> tuple[ResolvedSources, GateResult]:
         from airflow_provider_bria.operators._image_sources import resolve_sources
@@ -407,7 +400,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
             encoding=self.encoding,
             max_concurrency=self.max_concurrency,
             image_retries=self.image_retries,
-            retry_delay=self._settle_delay(),
+            retry_delay=reconcile_delay(self),
         )
         self._uploader = uploader
         try:
@@ -480,7 +473,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
                 f"Dataset {dataset_id} is an advanced dataset: bulk uploads do not upscale, every image must be at "
                 "least 1024x1024; remove increase_resolution=True"
             )
-        if self.automatic_captioning is not None and _family(dataset.get("training_version")) is TrainingFamily.FIBO:
+        if self.automatic_captioning is not None and dataset_family(dataset) is TrainingFamily.FIBO:
             raise BriaInputError("automatic_captioning only applies to legacy datasets; this dataset is FIBO")
         if zip_url is not None and self.staging_path:
             raise BriaInputError("Pass either zip_url (a ready zip) or staging_path (to build one), not both")
@@ -501,7 +494,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
             self._check_bulk_target(dataset_id, status, images_count)
             self.log.info("Submitting the bulk upload of the given zip_url")
             bulk.submit(hook, dataset_id, zip_url, automatic_captioning=self.automatic_captioning,
-                        content_moderation=self.content_moderation, settle_delay=self._settle_delay())
+                        content_moderation=self.content_moderation, settle_delay=reconcile_delay(self))
         else:
             done = self._stage_and_submit(context, hook, dataset_id, status, images_count, staging_url, state)
             if done is not None:
@@ -539,7 +532,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
                      already=already, staged_name=staged.uri.rsplit("/", 1)[-1])
         self.log.info("Submitting the bulk upload of %s", staged.uri)
         bulk.submit(hook, dataset_id, staged.public_url, automatic_captioning=self.automatic_captioning,
-                    content_moderation=self.content_moderation, settle_delay=self._settle_delay())
+                    content_moderation=self.content_moderation, settle_delay=reconcile_delay(self))
         return None
 
     def _wait_bulk(  # noqa: RET503 - the last branch ends in self.defer(), which never returns
@@ -552,7 +545,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
             final = bulk.wait(hook, dataset_id, poll_interval=float(self.poll_interval), timeout=float(self.timeout))
             return self._complete_bulk(context, hook, dataset_id, final, state)
         current = bulk.get_job(hook, dataset_id)
-        job_status = bulk.parse_job_status(current) if current is not None else None
+        job_status = BulkUploadStatus.from_body(current) if current is not None else None
         if current is not None and job_status is not None and job_status.is_terminal:
             return self._complete_bulk(context, hook, dataset_id, current, state)
         from airflow_provider_bria.triggers.upload import BriaBulkUploadTrigger
@@ -652,7 +645,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
         from airflow_provider_bria.operators import _upload_bulk as bulk
 
         failures = bulk.failed_images(final)
-        status = bulk.parse_job_status(final)
+        status = BulkUploadStatus.from_body(final)
         listing = hook.list_images(dataset_id)
         ids = [int(i["id"]) for i in listing if i.get("id") is not None]
         job = {k: final.get(k) for k in ("status", "progress_percentage", "total_processed", "done", "failed")}
@@ -669,9 +662,3 @@ class BriaUploadImagesOperator(BriaBaseOperator):
             raise BriaUploadError(f"The bulk upload of dataset {dataset_id} failed: {reason}", failures=[])
         return self._finish(context, summary)
 
-
-def _family(version: Any) -> TrainingFamily | None:
-    try:
-        return training_family(str(version)) if version else None
-    except BriaInputError:
-        return None

@@ -22,6 +22,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_bria.contract import BulkUploadStatus
 from airflow_provider_bria.exceptions import (
     BriaError,
     BriaNotFoundError,
@@ -29,6 +30,7 @@ from airflow_provider_bria.exceptions import (
     BriaServerError,
     BriaTransportError,
 )
+from airflow_provider_bria.hooks.bria import BriaHook
 
 EVENT_DONE = "done"
 EVENT_TIMEOUT = "timeout"
@@ -97,9 +99,6 @@ class BriaBulkUploadTrigger(BaseTrigger):
         yield await self._wait()
 
     async def _wait(self) -> TriggerEvent:
-        from airflow_provider_bria.hooks.bria import BriaHook
-        from airflow_provider_bria.operators._upload_bulk import parse_job_status
-
         failures = 0
         started = time.monotonic()
         last: str | None = None
@@ -120,7 +119,7 @@ class BriaBulkUploadTrigger(BaseTrigger):
                                                             f"{err}", last)
                     else:
                         failures = 0
-                        status = parse_job_status(body)
+                        status = BulkUploadStatus.from_body(body)
                         last = status.value if status is not None else last
                         if status is not None and status.is_terminal:
                             return self._event(EVENT_DONE, f"Bulk upload {status.value}", status.value)
@@ -132,3 +131,10 @@ class BriaBulkUploadTrigger(BaseTrigger):
                     await asyncio.sleep(max(0.0, min(self.poll_interval, self.end_time - time.time())))
         except BriaError as err:
             return self._event(EVENT_ERROR, f"Polling the bulk upload failed: {err}", last)
+        except Exception as err:  # a bug or an unexpected body must end the wait with an event, not a dead trigger
+            self.log.exception("Unexpected error while polling the bulk upload of dataset %s", self.dataset_id)
+            return self._event(
+                EVENT_ERROR,
+                f"Unexpected {type(err).__name__} while polling the bulk upload of dataset {self.dataset_id}: {err}",
+                last,
+            )

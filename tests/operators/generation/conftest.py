@@ -18,16 +18,25 @@ def context() -> Callable[..., dict[str, Any]]:
 
 @pytest.fixture
 def memory_store() -> Iterator[str]:
-    """Attach fsspec's in-memory filesystem as Airflow's ``memory://`` store; cleared afterwards."""
-    from airflow.sdk.io.store import attach
+    """Attach fsspec's in-memory filesystem as Airflow's ``memory://`` store; cleared afterwards.
+
+    ``attach`` returns an already cached ``memory`` store as it is, and one cached by an earlier
+    ``ObjectStoragePath("memory://...")`` has no filesystem: Airflow's store cache is saved, the ``memory``
+    entry replaced for the test, and the cache restored afterwards.
+    """
+    from airflow.sdk.io.store import _STORE_CACHE, attach
     from fsspec.implementations.memory import MemoryFileSystem
 
+    cached = dict(_STORE_CACHE)
+    _STORE_CACHE.pop("memory", None)
     fs = MemoryFileSystem()
     attach(protocol="memory", fs=fs)
     yield "memory://bria-test"
     for path in list(MemoryFileSystem.store):
         if path.startswith("/bria-test"):
             MemoryFileSystem.store.pop(path, None)
+    _STORE_CACHE.clear()
+    _STORE_CACHE.update(cached)
 
 
 @pytest.fixture

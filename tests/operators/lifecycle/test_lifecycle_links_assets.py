@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_bria.assets import (
+    bria_dataset_asset,
     bria_model_asset,
+    dataset_asset_uri,
     model_asset_extra,
     model_asset_uri,
     model_id_from_asset_events,
@@ -102,6 +104,21 @@ def test_model_asset_uri_quotes_names() -> None:
 def test_model_asset_requires_names(project: Any, model: Any) -> None:
     with pytest.raises(BriaInputError):
         model_asset_uri(project, model)
+
+
+def test_dataset_asset_quotes_names_and_is_distinct_from_the_model_asset() -> None:
+    asset = bria_dataset_asset("Brand X", "ds/2024 #1")
+    assert asset.uri == "bria://datasets/Brand%20X/ds%2F2024%20%231"
+    assert asset.name == asset.uri
+    assert bria_dataset_asset("Brand X", "ds/2024 #1") == asset  # stable identity for schedules
+    assert bria_dataset_asset("bria-demo", "demo-dataset").uri == "bria://datasets/bria-demo/demo-dataset"
+    assert bria_dataset_asset("p", "same").uri != bria_model_asset("p", "same").uri
+
+
+@pytest.mark.parametrize(("project", "dataset"), [("", "d"), ("p", "  "), (None, "d")])
+def test_dataset_asset_requires_names(project: Any, dataset: Any) -> None:
+    with pytest.raises(BriaInputError, match="name a Bria"):
+        dataset_asset_uri(project, dataset)
 
 
 def test_parse_model_asset_uri_rejects_other_uris() -> None:

@@ -15,7 +15,13 @@ from airflow_provider_bria.exceptions import (
     BriaTransportError,
     BriaValidationError,
 )
-from airflow_provider_bria.operators._reconcile import coerce_id, create_or_reuse, validate_if_exists
+from airflow_provider_bria.operators._reconcile import (
+    coerce_bool,
+    coerce_id,
+    create_or_reuse,
+    delete_idempotent,
+    validate_if_exists,
+)
 
 
 class FakeRemote:
@@ -190,3 +196,75 @@ def test_validate_if_exists() -> None:
     assert validate_if_exists("reuse") == "reuse"
     with pytest.raises(BriaInputError, match="if_exists"):
         validate_if_exists("overwrite")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(True, True), (False, False), (1, True), (0, False), ("True", True), ("false", False), (" YES ", True),
+     ("no", False), ("on", True), ("OFF", False), ("1", True), ("0", False)],
+)
+def test_coerce_bool_accepts_flags_rendered_by_templates(value: Any, expected: bool) -> None:
+    assert coerce_bool(value, "increase_resolution") is expected
+
+
+@pytest.mark.parametrize("value", [None, "", "maybe", "{{ params.x }}", 2, -1, 1.0, [True]])
+def test_coerce_bool_rejects_anything_else(value: Any) -> None:
+    with pytest.raises(BriaInputError, match="increase_resolution must be True or False"):
+        coerce_bool(value, "increase_resolution")
+
+
+class FakeDelete:
+    """A delete call that raises a scripted error (or succeeds), counting calls."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.calls = 0
+        self.explained = 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+
+    def explain(self) -> str:
+        self.explained += 1
+        return "Model 7 is training; stop it first"
+
+
+def test_delete_idempotent_reports_a_real_delete() -> None:
+    delete = FakeDelete()
+    assert delete_idempotent(delete, "Model 7", missing_ok=True, conflict_message=delete.explain) is True
+    assert (delete.calls, delete.explained) == (1, 0)  # the message is only built for a 409
+
+
+def test_delete_idempotent_treats_missing_as_already_deleted() -> None:
+    delete = FakeDelete(BriaNotFoundError("Model not found", status_code=404))
+    assert delete_idempotent(delete, "Model 7", missing_ok=True, conflict_message="unused") is False
+    with pytest.raises(BriaNotFoundError, match="Model not found"):
+        delete_idempotent(delete, "Model 7", missing_ok=False, conflict_message="unused")
+    assert delete.calls == 2
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_delete_idempotent_explains_a_conflict_and_keeps_the_server_details(lazy: bool) -> None:
+    delete = FakeDelete(BriaConflictError("Model is in training", status_code=409, request_id="req-9",
+                                          method="DELETE", path="/v1/tailored-gen/models/7"))
+    message = delete.explain if lazy else "Model 7 is training; stop it first"
+    with pytest.raises(BriaConflictError) as err:
+        delete_idempotent(delete, "Model 7", missing_ok=True, conflict_message=message)
+    assert err.value.message == "Model 7 is training; stop it first (server said: Model is in training)"
+    assert (err.value.status_code, err.value.request_id, err.value.path) == (409, "req-9", "/v1/tailored-gen/models/7")
+    assert isinstance(err.value.__cause__, BriaConflictError)
+    assert delete.explained == (1 if lazy else 0)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [BriaServerError("boom", status_code=502), BriaValidationError("bad", status_code=400),
+     BriaTransportError("connection dropped")],
+)
+def test_delete_idempotent_lets_other_errors_through(error: Exception) -> None:
+    delete = FakeDelete(error)
+    with pytest.raises(type(error)):
+        delete_idempotent(delete, "Model 7", missing_ok=True, conflict_message=delete.explain)
+    assert (delete.calls, delete.explained) == (1, 0)

@@ -34,9 +34,16 @@ def many_images() -> Callable[..., list[Path]]:
 
 @pytest.fixture
 def memory_fs() -> Iterator[Any]:
-    """fsspec's in-memory filesystem, emptied before and after the test."""
-    import fsspec
+    """fsspec's in-memory filesystem, emptied before and after the test.
 
+    An ``ObjectStoragePath("memory://...")`` made during the test caches a ``memory`` store (without a
+    filesystem) in Airflow's process-wide store cache; it is dropped afterwards so that it cannot shadow the
+    ``memory`` store other test modules attach.
+    """
+    import fsspec
+    from airflow.sdk.io.store import _STORE_CACHE
+
+    cached = dict(_STORE_CACHE)
     fs = fsspec.filesystem("memory")
     fs.store.clear()
     fs.pseudo_dirs.clear()
@@ -45,6 +52,8 @@ def memory_fs() -> Iterator[Any]:
     fs.store.clear()
     fs.pseudo_dirs.clear()
     fs.pseudo_dirs.append("")
+    _STORE_CACHE.clear()
+    _STORE_CACHE.update(cached)
 
 
 @pytest.fixture

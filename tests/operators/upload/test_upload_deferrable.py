@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -126,3 +130,57 @@ def test_trigger_times_out(bria_conn: Any, make_dataset: Callable[..., int]) -> 
     event = asyncio.run(_first_event(trigger))
     assert event["status"] == "timeout"
     assert event["dataset_id"] == ds
+
+
+def test_unexpected_error_while_polling_ends_in_an_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A body the trigger cannot read must end the wait with an event, not kill the trigger silently."""
+    from airflow_provider_bria.hooks.bria import BriaHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_BRIA_DEFAULT", conn_json(HOST))
+    calls: list[int] = []
+
+    async def odd_body(self: BriaHook, dataset_id: int) -> Any:
+        calls.append(dataset_id)
+        return ["not", "an", "object"]  # .get() on it raises AttributeError
+
+    monkeypatch.setattr(BriaHook, "aget_bulk_upload_status", odd_body)
+    trigger = BriaBulkUploadTrigger(dataset_id=DS, bria_conn_id="bria_default", poll_interval=0.01,
+                                    end_time=time.time() + 60, state={"total": 4})
+    event = asyncio.run(_first_event(trigger))
+    assert calls == [DS]
+    assert event["status"] == "error"
+    assert event["dataset_id"] == DS
+    assert "Unexpected AttributeError" in event["message"]
+    assert event["state"] == {"total": 4}  # the operator's state still comes back
+    with pytest.raises(BriaUploadError, match="Unexpected AttributeError.*never submits again"):
+        _op(zip_url="https://cdn.test/a.zip").execute_complete(context(), event=event)
+
+
+def test_trigger_imports_nothing_while_running_on_the_event_loop() -> None:
+    """Everything the trigger needs is imported with its module, never by ``run()`` on the triggerer's loop."""
+    code = textwrap.dedent(
+        """
+        import asyncio, sys, time
+        from airflow_provider_bria.hooks.bria import BriaHook
+        from airflow_provider_bria.triggers.upload import BriaBulkUploadTrigger
+
+        async def done(self, dataset_id):
+            return {"status": "completed"}
+
+        BriaHook.aget_bulk_upload_status = done
+        before = {m for m in sys.modules if m.startswith("airflow_provider_bria")}
+        trigger = BriaBulkUploadTrigger(dataset_id=1, bria_conn_id="bria_default", poll_interval=1,
+                                        end_time=time.time() + 60)
+
+        async def first():
+            async for event in trigger.run():
+                return event.payload
+
+        payload = asyncio.run(first())
+        after = {m for m in sys.modules if m.startswith("airflow_provider_bria")}
+        print(payload["status"], sorted(after - before), "airflow_provider_bria.operators._upload_bulk" in after)
+        """
+    )
+    env = {**os.environ, "AIRFLOW_CONN_BRIA_DEFAULT": conn_json(HOST)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip().splitlines()[-1] == "done [] False"

@@ -18,6 +18,7 @@ import pytest
 import requests_mock as rm
 from upload_helpers import FAST_HOOK, conn_json, context
 
+from airflow_provider_bria.contract import BulkUploadStatus
 from airflow_provider_bria.exceptions import (
     BriaConflictError,
     BriaInputError,
@@ -34,6 +35,7 @@ class FakeBria:
 
     def __init__(self, mocker: rm.Mocker, *, upload_type: str = "basic", status: str = "draft",
                  existing: int = 0) -> None:
+        self.mocker = mocker
         self.dataset = {"id": DS, "project_id": 3, "upload_type": upload_type, "status": status,
                         "training_version": "fibo"}
         self.images: list[dict[str, Any]] = [
@@ -126,7 +128,42 @@ def test_static_arguments_are_checked_at_construction(kwargs: dict[str, Any], me
 
 def test_template_fields() -> None:
     assert set(BriaUploadImagesOperator.template_fields) == {
-        "bria_conn_id", "dataset_id", "source", "staging_path", "zip_url", "staging_url"}
+        "bria_conn_id", "dataset_id", "source", "increase_resolution", "staging_path", "zip_url", "staging_url"}
+
+
+@pytest.mark.parametrize("bad", ["maybe", 2, None, 1.5])
+def test_increase_resolution_must_be_a_flag_at_construction(bad: Any) -> None:
+    with pytest.raises(BriaInputError, match="increase_resolution"):
+        _op("/tmp", increase_resolution=bad)
+
+
+@pytest.mark.parametrize(("rendered", "expected"), [("True", True), ("false", False), (" YES ", True), ("0", False)])
+def test_templated_increase_resolution_is_coerced_after_rendering(
+    fake: Any, image_dir: Path, rendered: str, expected: bool
+) -> None:
+    server = fake()
+    op = _op(str(image_dir), increase_resolution="{{ params.upscale }}")
+    assert op.increase_resolution == "{{ params.upscale }}"  # not judged before rendering
+    ctx = {**context(), "params": {"upscale": rendered}}
+    op.render_template_fields(ctx)
+    assert op.increase_resolution == rendered  # rendered as text...
+    summary = op.execute(ctx)
+    assert summary["uploaded"] == 6
+    # ... and sent as a real bool (bool("false") would have been True)
+    assert [img["increase_resolution"] for img in server.images] == [expected] * 6
+
+
+def test_templated_increase_resolution_that_renders_to_nonsense_fails_before_any_request(
+    fake: Any, image_dir: Path
+) -> None:
+    server = fake()
+    op = _op(str(image_dir), increase_resolution="{{ params.upscale }}")
+    ctx = {**context(), "params": {"upscale": "sometimes"}}
+    op.render_template_fields(ctx)
+    with pytest.raises(BriaInputError, match="increase_resolution.*'sometimes'"):
+        op.execute(ctx)
+    assert server.posts == []
+    assert server.mocker.call_count == 0
 
 
 def test_importing_the_operator_stays_light() -> None:
@@ -418,3 +455,36 @@ def test_signed_zip_url_never_reaches_the_error(bulk_api: Any, tmp_path: Path) -
             _op(None, zip_url=signed).execute(context())
     assert "s3cr3t" not in str(err.value)
     assert "https://bucket.s3.test/z.zip?<redacted>" in str(err.value)
+
+
+def test_automatic_captioning_is_refused_for_a_dataset_without_training_version(
+    bulk_api: Any, image_dir: Path, tmp_path: Path
+) -> None:
+    """The FIBO-only API has no ``training_version``: such a dataset is FIBO (one rule: ``dataset_family``)."""
+    base = f"{HOST}/v1/tailored-gen/datasets/{DS}/images"
+    dataset = {k: v for k, v in bulk_api.dataset.items() if k != "training_version"}
+    with rm.Mocker() as mocker:
+        mocker.get(f"{HOST}/v1/tailored-gen/datasets/{DS}", json={**dataset, "images_count": 0})
+        post = mocker.post(f"{base}/bulk-upload", status_code=202, json={})
+        with pytest.raises(BriaInputError, match="only applies to legacy datasets"):
+            _op(str(image_dir), staging_path=str(tmp_path / "stage"), automatic_captioning=False).execute(context())
+    assert post.call_count == 0
+    assert not (tmp_path / "stage").exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"status": "completed"}, BulkUploadStatus.COMPLETED),
+        ({"status": " Processing "}, BulkUploadStatus.PROCESSING),
+        ({"status": "PENDING", "progress_percentage": 0}, BulkUploadStatus.PENDING),
+        ({"status": "failed"}, BulkUploadStatus.FAILED),
+        ({"status": "exploded"}, None),
+        ({"status": None}, None),
+        ({}, None),
+        (["completed"], None),
+        (None, None),
+    ],
+)
+def test_bulk_status_is_parsed_from_the_status_body(body: Any, expected: BulkUploadStatus | None) -> None:
+    assert BulkUploadStatus.from_body(body) is expected

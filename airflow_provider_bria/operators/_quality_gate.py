@@ -156,13 +156,19 @@ class _HashingReader:
         self._hashed = 0
 
     def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size)
+        return self._account(self._raw.read(size))
+
+    def _account(self, data: bytes) -> bytes:
         start, end = self._pos, self._pos + len(data)
         if start <= self._hashed < end:
             self._hash.update(memoryview(data)[self._hashed - start:])
             self._hashed = end
         self._pos = end
         return data
+
+    def readline(self, size: int = -1) -> bytes:
+        # Pillow's text-header plugins (XPM, PPM...) sniff with readline(): hash those bytes like read() does.
+        return self._account(self._raw.readline(size))
 
     def seek(self, offset: int, whence: int = 0) -> int:
         self._pos = self._raw.seek(offset, whence)
@@ -221,6 +227,8 @@ def inspect_image(src: ImageSource, *, increase_resolution: bool) -> CheckedImag
             raise ImageRejected(SkipCode.TOO_LARGE, f"too many pixels: {err}") from None
         except (OSError, SyntaxError, ValueError) as err:
             raise ImageRejected(SkipCode.CORRUPT, f"corrupt image header: {err}") from None
+        except Exception as err:  # a Pillow plugin choking on arbitrary bytes must not fail the whole gate
+            raise ImageRejected(SkipCode.NOT_AN_IMAGE, f"not an image ({type(err).__name__})") from None
         fmt = (img.format or "").upper()
         if fmt not in PIL_IMAGE_FORMATS and fmt not in _FORMAT_EXT:
             allowed = ", ".join(sorted(f.lower() for f in PIL_IMAGE_FORMATS))

@@ -207,3 +207,24 @@ def test_key_from_image_name() -> None:
     assert key_from_image_name(f"cat-{sha[:12]}") == sha[:12]
     assert key_from_image_name("cat.png") is None
     assert key_from_image_name(None) is None
+
+
+def test_text_file_with_an_image_extension_is_skipped_not_crashing(tmp_path: Path) -> None:
+    """Pillow's text-header plugins call readline() on the hashing reader: it must exist and hash correctly."""
+    text = b"Just some text pretending to be an image.\n" * 10
+    _write(tmp_path, "notes.png", text)
+    _write(tmp_path, "icon.png", b"/* XPM */\n" + text)
+    result = run_quality_gate(resolve_sources(str(tmp_path)).images, increase_resolution=False)
+    assert result.accepted == []
+    assert sorted(s["code"] for s in result.skipped) == [SkipCode.NOT_AN_IMAGE, SkipCode.NOT_AN_IMAGE]
+
+
+def test_hashing_reader_hashes_readline_bytes_once() -> None:
+    data = b"line one\nline two\n" + bytes(range(256)) * 50
+    reader = gate_mod._HashingReader(io.BytesIO(data))
+    assert reader.readline() == b"line one\n"
+    reader.seek(0)
+    assert reader.readline() == b"line one\n"  # re-read after a seek is not hashed twice
+    assert reader.read(5) == b"line "
+    digest, size = reader.finish()
+    assert (digest, size) == (hashlib.sha256(data).hexdigest(), len(data))

@@ -1,0 +1,353 @@
+"""The bad-input table: (what, how to provoke it, expected exception, expected message, reaches the server?).
+
+Each case's ``prepare(world)`` builds whatever the case needs on the emulator (a project, a model...) and
+returns the bad call; the test snapshots the emulator between the two. ``remote=False`` cases must be rejected
+client-side, before any request; ``remote=True`` cases are only decidable by the server (wrong token, unknown
+ids, an untrained model) and must leave no object behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from airflow.sdk.exceptions import ParamValidationError
+from badinput_helpers import NO_RETRY, TOKEN, World, conn_json, context, png
+
+from airflow_provider_bria.exceptions import (
+    BriaAuthError,
+    BriaConflictError,
+    BriaConnectionConfigError,
+    BriaInputError,
+    BriaModelNotReadyError,
+    BriaNotFoundError,
+)
+
+Prepared = Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input.
+
+    :param id: test id.
+    :param prepare: builds prerequisites, returns the bad call.
+    :param exc: the exception class expected (exactly this class or a subclass).
+    :param message: a substring the message must contain.
+    :param remote: whether the bad call reaches the server.
+    :param xfail: reason, when a known product bug makes the case fail today (strict: it must fail).
+    """
+
+    id: str
+    prepare: Callable[[World], Prepared]
+    exc: type[BaseException]
+    message: str
+    remote: bool = False
+    xfail: str | None = None
+
+
+def _hook(call: Callable[[Any], Any]) -> Callable[[World], Prepared]:
+    return lambda w: (lambda: call(w.hook))
+
+
+# ---------------------------------------------------------------- operators
+
+
+def _run(op: Any) -> Any:
+    return op.execute(context())
+
+
+def _project_op(**kwargs: Any) -> Callable[[World], Prepared]:
+    from airflow_provider_bria.operators.project import BriaCreateProjectOperator
+
+    def prepare(w: World) -> Prepared:
+        args = {"project_name": "op-project", "ip_medium": "illustration", "ip_type": "stylized_scene", **kwargs}
+        return lambda: _run(BriaCreateProjectOperator(task_id="p", hook_params=NO_RETRY, **args))
+
+    return prepare
+
+
+def _legacy_dataset_in_fibo_project(w: World) -> Prepared:
+    from airflow_provider_bria.operators.dataset import BriaCreateDatasetOperator
+
+    pid = w.project()
+    return lambda: _run(BriaCreateDatasetOperator(task_id="d", project_id=pid, name="legacy", training_version="max",
+                                                  hook_params=NO_RETRY))
+
+
+def _legacy_model_on_fibo_dataset(w: World) -> Prepared:
+    from airflow_provider_bria.operators.model import BriaCreateModelOperator
+
+    did = w.dataset(images=5, completed=True)
+    return lambda: _run(BriaCreateModelOperator(task_id="m", dataset_id=did, name="m", training_version="bria-3.2",
+                                                hook_params=NO_RETRY))
+
+
+def _model_on_draft_dataset(w: World) -> Prepared:
+    from airflow_provider_bria.operators.model import BriaCreateModelOperator
+
+    did = w.dataset(images=5)
+    return lambda: _run(BriaCreateModelOperator(task_id="m", dataset_id=did, name="m", hook_params=NO_RETRY))
+
+
+def _upload_op(files: dict[str, bytes], **kwargs: Any) -> Callable[[World], Prepared]:
+    from airflow_provider_bria.operators.upload import BriaUploadImagesOperator
+
+    def prepare(w: World) -> Prepared:
+        did = w.dataset()
+        folder = w.folder("src", files)
+        args = {"on_invalid": "fail", **kwargs}
+        return lambda: _run(BriaUploadImagesOperator(task_id="u", dataset_id=did, source=folder,
+                                                     hook_params=NO_RETRY, **args))
+
+    return prepare
+
+
+def _too_many_for_basic(w: World) -> Prepared:
+    from airflow_provider_bria.operators.upload import BriaUploadImagesOperator
+
+    did = w.dataset()
+    folder = w.folder("many", {f"img-{i:03d}.png": png(index=i) for i in range(201)})
+    return lambda: _run(BriaUploadImagesOperator(task_id="u", dataset_id=did, source=folder, max_concurrency=8,
+                                                 hook_params=NO_RETRY))
+
+
+def _schema_op(count: int) -> Callable[[World], Prepared]:
+    from airflow_provider_bria.operators.captions import BriaGenerateVisualSchemaOperator
+
+    def prepare(w: World) -> Prepared:
+        folder = w.folder("schema", {f"s-{i}.png": png(256, i) for i in range(count)})
+        images = [f"{folder}/s-{i}.png" for i in range(count)]
+        return lambda: _run(BriaGenerateVisualSchemaOperator(task_id="s", images=images, hook_params=NO_RETRY))
+
+    return prepare
+
+
+def _training_op(mode: str, params: dict[str, Any]) -> Callable[[World], Prepared]:
+    from airflow_provider_bria.operators.training import BriaStartTrainingOperator
+
+    def prepare(w: World) -> Prepared:
+        mid = w.model(mode=mode)
+        return lambda: _run(BriaStartTrainingOperator(task_id="t", model_id=mid, training_parameters=params,
+                                                      wait_for_completion=False, hook_params=NO_RETRY))
+
+    return prepare
+
+
+def _generate_with_untrained_model(w: World) -> Prepared:
+    from airflow_provider_bria.operators.generation import BriaGenerateImagesOperator
+
+    mid = w.model()
+    out = str(w.tmp / "out")
+    return lambda: _run(BriaGenerateImagesOperator(task_id="g", model_id=mid, prompt="a kite", output_path=out,
+                                                   hook_params=NO_RETRY))
+
+
+def _generate_op(**kwargs: Any) -> Callable[[World], Prepared]:
+    from airflow_provider_bria.operators.generation import BriaGenerateImagesOperator
+
+    def prepare(w: World) -> Prepared:
+        return lambda: _run(BriaGenerateImagesOperator(task_id="g", model_id=1, output_path=str(w.tmp / "out"),
+                                                       hook_params=NO_RETRY, **kwargs))
+
+    return prepare
+
+
+# ---------------------------------------------------------------- zip, connection, DAG params
+
+
+def _unsafe_zip_entry(name: str) -> Callable[[World], Prepared]:
+    def prepare(w: World) -> Prepared:
+        import fsspec
+
+        from airflow_provider_bria.operators._bulk_zip import ZipEntry, write_zip
+        from airflow_provider_bria.operators._image_sources import resolve_sources
+
+        folder = w.folder("zipsrc", {"a.png": png(index=1)})
+        source = resolve_sources(folder).images[0]
+        out = str(w.tmp / "out.zip")
+        return lambda: write_zip([ZipEntry(name=name, source=source)], fsspec.filesystem("file"), out)
+
+    return prepare
+
+
+def _with_connection(value: Callable[[World], str]) -> Callable[[World], Prepared]:
+    def prepare(w: World) -> Prepared:
+        w.set_connection(value(w))
+        return lambda: w.hook.list_projects()
+
+    return prepare
+
+
+def _dataset_id_as_model_id(w: World) -> Prepared:
+    did = w.dataset()
+    return lambda: w.hook.start_training(did)
+
+
+def _create_with_wrong_token(w: World) -> Prepared:
+    w.set_connection(conn_json(w.emulator.url, "not-the-right-token"))
+    return lambda: w.hook.create_project("stolen", "illustration", "stylized_scene")
+
+
+def _params(dag_id: str, conf: dict[str, Any]) -> Callable[[World], Prepared]:
+    def prepare(w: World) -> Prepared:
+        dags = w.example_dags
+        assert dags is not None
+        return lambda: dags[dag_id].params.deep_merge(conf).validate()
+
+    return prepare
+
+
+NOT_AN_IMAGE = b"Just some text pretending to be an image.\n" * 10
+JUNK = bytes(range(1, 256)).replace(b"\n", b"") * 4
+CORRUPT_PNG = png(index=3)[:300]
+WORDS7 = "one two three four five six seven"
+
+CASES: list[Case] = [
+    # ---- hook: enums, combinations, word limits, counts, ids
+    Case("hook-unknown-ip-type", _hook(lambda h: h.create_project("p", "illustration", "robots")),
+         BriaInputError, "Invalid ip_type 'robots'"),
+    Case("hook-unknown-ip-medium", _hook(lambda h: h.create_project("p", "painting", "other")),
+         BriaInputError, "Invalid ip_medium 'painting'"),
+    Case("hook-icons-need-illustration", _hook(lambda h: h.create_project("p", "photography", "icons")),
+         BriaInputError, "only allowed with ip_medium 'illustration'"),
+    Case("hook-character-without-ip-name",
+         _hook(lambda h: h.create_project("p", "illustration", "defined_character", ip_description="a fox")),
+         BriaInputError, "ip_name is required for ip_type 'defined_character'"),
+    Case("hook-ip-name-four-words",
+         _hook(lambda h: h.create_project("p", "illustration", "defined_character", ip_name="a b c d",
+                                          ip_description="a fox")),
+         BriaInputError, "ip_name must be 1-3 words, got 4"),
+    Case("hook-ip-description-seven-words",
+         _hook(lambda h: h.create_project("p", "illustration", "object_variants", ip_description=WORDS7)),
+         BriaInputError, "ip_description must be at most 6 words, got 7"),
+    Case("hook-unknown-training-version",
+         _hook(lambda h: h.create_project("p", "illustration", "other", training_version="sdxl")),
+         BriaInputError, "Unknown training_version 'sdxl'"),
+    Case("hook-empty-project-name", _hook(lambda h: h.create_project("  ", "illustration", "other")),
+         BriaInputError, "project_name is required"),
+    Case("hook-unknown-upload-type", _hook(lambda h: h.create_dataset(1, "d", upload_type="huge")),
+         BriaInputError, "Invalid upload_type 'huge'"),
+    Case("hook-max-images-out-of-range", _hook(lambda h: h.get_dataset(1, max_images=500)),
+         BriaInputError, "max_images must be an integer between 1 and 200, got 500"),
+    Case("hook-model-id-not-a-number", _hook(lambda h: h.get_model("abc")),
+         BriaInputError, "model_id must be a positive integer id, got 'abc'"),
+    Case("hook-negative-dataset-id", _hook(lambda h: h.delete_dataset(-3)),
+         BriaInputError, "dataset_id must be a positive integer id, got -3"),
+    Case("hook-visual-schema-eleven-images",
+         _hook(lambda h: h.generate_visual_schema([f"https://img.example/{i}.png" for i in range(11)])),
+         BriaInputError, "generate_visual_schema needs 5-10 images, got 11"),
+    Case("hook-visual-schema-four-images",
+         _hook(lambda h: h.generate_visual_schema([f"https://img.example/{i}.png" for i in range(4)])),
+         BriaInputError, "generate_visual_schema needs 5-10 images, got 4"),
+    Case("hook-prefix-unsupported-ip-type",
+         _hook(lambda h: h.generate_prefix(ip_type="icons", ip_medium="illustration",
+                                           image_urls=["https://img.example/a.png"])),
+         BriaInputError, "generate_prefix supports ip_type"),
+    Case("hook-upload-gif", _hook(lambda h: h.upload_image(1, file=b"GIF89a" + b"\0" * 64, image_name="a.gif")),
+         BriaInputError, "is not a JPEG, PNG or WebP image"),
+    Case("hook-upload-empty-file", _hook(lambda h: h.upload_image(1, file=b"", image_name="a.png")),
+         BriaInputError, "file is empty"),
+    Case("hook-upload-file-and-url",
+         _hook(lambda h: h.upload_image(1, file=png(64), image_url="https://img.example/a.png")),
+         BriaInputError, "exactly one of file or image_url"),
+    Case("hook-expert-learning-rate-too-high", _hook(lambda h: h.start_training(1, {"learning_rate": 0.5})),
+         BriaInputError, "learning_rate=0.5: Input should be less than or equal to 0.001"),
+    Case("hook-expert-rank-too-low", _hook(lambda h: h.start_training(1, {"rank": 2})),
+         BriaInputError, "rank=2: Input should be greater than or equal to 4"),
+    Case("hook-expert-checkpoint-after-end",
+         _hook(lambda h: h.start_training(1, {"total_training_steps": 1000, "checkpoint_interval": 2000})),
+         BriaInputError, "checkpoint_interval=2000"),
+    Case("hook-expert-unknown-scheduler", _hook(lambda h: h.start_training(1, {"lr_scheduler": "exponential"})),
+         BriaInputError, "lr_scheduler=exponential"),
+    Case("hook-generate-without-prompt", _hook(lambda h: h.generate_image(1)),
+         BriaInputError, "Either prompt or structured_prompt"),
+    Case("hook-generate-guidance-out-of-range", _hook(lambda h: h.generate_image(1, prompt="x", guidance_scale=7)),
+         BriaInputError, "guidance_scale must be between 3 and 5, got 7"),
+    Case("hook-generate-unknown-aspect-ratio", _hook(lambda h: h.generate_image(1, prompt="x", aspect_ratio="21:9")),
+         BriaInputError, "Invalid aspect_ratio '21:9'"),
+    Case("hook-structured-prompt-not-json",
+         _hook(lambda h: h.generate_image(1, structured_prompt="{not json", seed=1)),
+         BriaInputError, "structured_prompt must be a string holding valid JSON"),
+    # ---- hook: ids the server does not know
+    Case("hook-unknown-model-id", _hook(lambda h: h.get_model(987654)),
+         BriaNotFoundError, "HTTP 404", remote=True),
+    Case("hook-start-training-unknown-model", _hook(lambda h: h.start_training(987654)),
+         BriaNotFoundError, "HTTP 404", remote=True),
+    Case("hook-delete-unknown-dataset", _hook(lambda h: h.delete_dataset(987654)),
+         BriaNotFoundError, "HTTP 404", remote=True),
+    Case("hook-dataset-id-used-as-model-id", _dataset_id_as_model_id, BriaNotFoundError, "Model not found",
+         remote=True),
+    Case("hook-generate-with-foreign-model", _hook(lambda h: h.generate_image("987654", prompt="a kite")),
+         BriaAuthError, "Model does not belong to organization", remote=True),
+    # ---- operators
+    Case("op-project-unknown-ip-type", _project_op(ip_type="robots"), BriaInputError, "Invalid ip_type 'robots'"),
+    Case("op-project-icons-photography", _project_op(ip_type="icons", ip_medium="photography"),
+         BriaInputError, "only allowed with ip_medium 'illustration'"),
+    Case("op-legacy-dataset-in-fibo-project", _legacy_dataset_in_fibo_project,
+         BriaInputError, "FIBO and legacy cannot be mixed"),
+    Case("op-legacy-model-on-fibo-dataset", _legacy_model_on_fibo_dataset,
+         BriaInputError, "FIBO datasets train FIBO models only"),
+    Case("op-model-on-draft-dataset", _model_on_draft_dataset, BriaConflictError,
+         "a model can only be created on a completed dataset"),
+    Case("op-upload-small-image", _upload_op({"ok.png": png(index=1), "small.png": png(512, 2)}),
+         BriaInputError, "below the minimum"),
+    Case("op-upload-corrupt-png", _upload_op({"ok.png": png(index=1), "broken.png": CORRUPT_PNG}),
+         BriaInputError, "broken.png"),
+    Case("op-upload-text-file-named-png", _upload_op({"ok.png": png(index=1), "notes.png": NOT_AN_IMAGE}),
+         BriaInputError, "notes.png"),
+    Case("op-upload-binary-junk", _upload_op({"ok.png": png(index=1), "junk.jpg": JUNK}),
+         BriaInputError, "junk.jpg"),
+    Case("op-upload-201-images-to-basic", _too_many_for_basic,
+         BriaInputError, "would exceed the basic dataset limit of 200"),
+    Case("op-upload-guard-max-images", _upload_op({f"i{i}.png": png(index=i) for i in range(3)}, max_images=2),
+         BriaInputError, "exceed max_images=2"),
+    Case("op-visual-schema-eleven-images", _schema_op(11), BriaInputError, "needs 5-10 images, got 11"),
+    Case("op-expert-params-on-automated-model", _training_op("fully_automated", {"rank": 64}),
+         BriaInputError, "only supported when training_mode is set to 'expert'"),
+    Case("op-expert-steps-out-of-range", _training_op("expert", {"total_training_steps": 6000}),
+         BriaInputError, "total_training_steps=6000: Input should be less than or equal to 5000"),
+    Case("op-generate-zero-images", _generate_op(prompt="a kite", num_images_per_prompt=0),
+         BriaInputError, "num_images_per_prompt"),
+    Case("op-generate-steps-out-of-range", _generate_op(prompt="a kite", steps_num=10),
+         BriaInputError, "steps_num must be between 20 and 50, got 10"),
+    Case("op-generate-with-untrained-model", _generate_with_untrained_model,
+         BriaModelNotReadyError, "is Created, not Completed"),
+    # ---- zip entries
+    Case("zip-entry-parent-dir", _unsafe_zip_entry("../evil.png"), BriaInputError, "Unsafe zip entry name"),
+    Case("zip-entry-nested-parent", _unsafe_zip_entry("ok/../../etc/passwd.png"), BriaInputError,
+         "Unsafe zip entry name"),
+    Case("zip-entry-absolute", _unsafe_zip_entry("/tmp/abs.png"), BriaInputError, "Unsafe zip entry name"),
+    # ---- connection
+    Case("conn-without-token", _with_connection(lambda w: conn_json(w.emulator.url, None)),
+         BriaConnectionConfigError, "has no API token"),
+    Case("conn-ftp-host", _with_connection(lambda w: conn_json("ftp://files.example.com", TOKEN)),
+         BriaConnectionConfigError, "must be an http(s) URL"),
+    Case("conn-bad-console-url",
+         _with_connection(lambda w: conn_json(w.emulator.url, TOKEN, extra={"console_url": "javascript:x"})),
+         BriaConnectionConfigError, "extra 'console_url' must be an http(s) URL"),
+    Case("conn-negative-timeout",
+         _with_connection(lambda w: conn_json(w.emulator.url, TOKEN, extra={"timeout": -5})),
+         BriaConnectionConfigError, "must be a positive number of seconds"),
+    Case("conn-wrong-token-read", _with_connection(lambda w: conn_json(w.emulator.url, "not-the-right-token")),
+         BriaAuthError, "HTTP 401", remote=True),
+    Case("conn-wrong-token-create", _create_with_wrong_token, BriaAuthError, "HTTP 401", remote=True),
+    # ---- DAG params (validated as the API server validates a triggered run's conf)
+    Case("param-prep-unknown-ip-type", _params("bria_dataset_preparation", {"ip_type": "robots"}),
+         ParamValidationError, "'robots' is not one of"),
+    Case("param-prep-too-few-demo-images", _params("bria_dataset_preparation", {"num_demo_images": 3}),
+         ParamValidationError, "3 is less than the minimum of 5"),
+    Case("param-prep-schema-sample-eleven", _params("bria_dataset_preparation", {"schema_sample_size": 11}),
+         ParamValidationError, "11 is greater than the maximum of 10"),
+    Case("param-training-unknown-mode", _params("bria_training", {"training_mode": "manual"}),
+         ParamValidationError, "'manual' is not one of"),
+    Case("param-training-dataset-id-text", _params("bria_training", {"dataset_id": "twelve"}),
+         ParamValidationError, "'twelve' is not of type"),
+    Case("param-generation-nine-images", _params("bria_scheduled_generation", {"images_per_prompt": 9}),
+         ParamValidationError, "9 is greater than the maximum of 8"),
+    Case("param-generation-aspect-ratio", _params("bria_scheduled_generation", {"aspect_ratio": "21:9"}),
+         ParamValidationError, "'21:9' is not one of"),
+    Case("param-generation-no-prompts", _params("bria_scheduled_generation", {"prompts": []}),
+         ParamValidationError, "should be non-empty"),
+]

@@ -1,0 +1,159 @@
+"""Helpers of the bad-input table (a uniquely named module: ``conftest`` cannot be imported reliably)."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "test-token-7f3c9a1e5b"  # tests/conftest.py TEST_TOKEN (that module cannot be imported)
+#: No hook retries: a case that reaches the server must fail at once.
+NO_RETRY = {"retry_limit": 0}
+
+
+def conn_json(url: str, token: str | None = TOKEN, **fields: Any) -> str:
+    """An ``AIRFLOW_CONN_*`` JSON value of a bria connection.
+
+    :param url: host.
+    :param token: password (``None``: none).
+    :param fields: more connection fields (``extra``, ``schema``...).
+    """
+    body: dict[str, Any] = {"conn_type": "bria", "host": url, **fields}
+    if token is not None:
+        body["password"] = token
+    return json.dumps(body)
+
+
+def png(size: int = 1024, index: int = 0, *, height: int | None = None) -> bytes:
+    """A distinct PNG: a solid colour with one pixel set from ``index`` (cheap at 1024x1024).
+
+    :param size: width (and height unless given).
+    :param index: makes the content unique.
+    :param height: height, when it differs from ``size``.
+    """
+    from PIL import Image
+
+    img = Image.new("RGB", (size, height or size), ((index * 53) % 256, (index * 97 + 40) % 256, 90))
+    img.putpixel((index % size, (index // size) % (height or size)), (255 - index % 256, 7, index // 256 % 256))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class FakeTI:
+    """The parts of a task instance the operators use."""
+
+    def __init__(self) -> None:
+        self.try_number = 1
+        self.dag_id = "badinput"
+        self.task_id = "bad"
+        self.run_id = "manual__2026-01-01T00:00:00+00:00"
+        self.map_index = -1
+        self.xcoms: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        json.dumps(value)
+        self.xcoms[key] = value
+
+    def xcom_pull(self, task_ids: Any = None, key: str = "return_value", **_: Any) -> Any:
+        return self.xcoms.get(key)
+
+
+def context() -> dict[str, Any]:
+    """A minimal task context."""
+    ti = FakeTI()
+    return {"ti": ti, "task_instance": ti, "run_id": ti.run_id}
+
+
+@dataclass
+class World:
+    """Builds what a case needs on the emulator (before the state snapshot) and hands out hooks."""
+
+    emulator: Any
+    monkeypatch: pytest.MonkeyPatch
+    tmp: Path
+    example_dags: dict[str, Any] | None = None
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def hook(self) -> Any:
+        """A hook on ``bria_default`` without retries."""
+        from airflow_provider_bria.hooks.bria import BriaHook
+
+        return BriaHook(**NO_RETRY)
+
+    def set_connection(self, value: str) -> None:
+        """Replace ``bria_default`` for the rest of the case.
+
+        :param value: the ``AIRFLOW_CONN_BRIA_DEFAULT`` JSON.
+        """
+        self.monkeypatch.setenv("AIRFLOW_CONN_BRIA_DEFAULT", value)
+
+    def project(self, *, version: str = "fibo") -> int:
+        """A project locked to ``version`` (illustration, stylized_scene).
+
+        :param version: ``fibo`` or a legacy version.
+        """
+        key = f"project-{version}"
+        if key not in self._cache:
+            self._cache[key] = self.hook.create_project(
+                f"bad-input-{version}", "illustration", "stylized_scene", training_version=version
+            )["id"]
+        return int(self._cache[key])
+
+    def dataset(self, *, upload_type: str = "basic", images: int = 0, completed: bool = False) -> int:
+        """A FIBO draft (or completed) dataset with ``images`` distinct 1024x1024 images.
+
+        :param upload_type: ``basic`` or ``advanced``.
+        :param images: images to upload first.
+        :param completed: mark it completed (needs at least 5 images).
+        """
+        hook = self.hook
+        did = int(hook.create_dataset(self.project(), f"ds-{upload_type}-{images}-{completed}",
+                                      upload_type=upload_type, training_version="fibo")["id"])
+        for i in range(images):
+            hook.upload_image(did, file=png(index=1000 + i), image_name=f"seed-{i}.png")
+        if completed:
+            hook.update_dataset(did, status="completed")
+        return did
+
+    def model(self, *, mode: str = "fully_automated") -> int:
+        """A FIBO model in ``Created`` state on a completed dataset.
+
+        :param mode: ``fully_automated`` or ``expert``.
+        """
+        did = self.dataset(images=5, completed=True)
+        return int(self.hook.create_model(did, f"model-{mode}", training_mode=mode, training_version="fibo")["id"])
+
+    def folder(self, name: str, files: dict[str, bytes]) -> str:
+        """Write files into a new folder; return its path.
+
+        :param name: folder name.
+        :param files: file name -> content.
+        """
+        path = self.tmp / name
+        path.mkdir()
+        for fname, data in files.items():
+            (path / fname).write_bytes(data)
+        return str(path)
+
+
+def object_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The parts of ``/_emulator/state`` describing remote objects (not the request counters).
+
+    :param state: the state report.
+    """
+    counts = {k: v for k, v in state["counts"].items() if k not in ("requests", "faults_injected")}
+    return {
+        "counts": counts,
+        "duplicates": state["duplicates"],
+        "trainings_per_model": state["trainings_per_model"],
+        "models_by_status": state.get("models_by_status"),
+        "bulk_uploads": state.get("bulk_uploads"),
+        "v2_jobs": state.get("v2_jobs"),
+    }

@@ -8,7 +8,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint demo airflow bench system-test docs lock clean
+.PHONY: venv test unit-test lint demo airflow bench system-test docs lock clean
 
 venv: $(STAMP)
 
@@ -19,7 +19,11 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m uv pip install --quiet --python $(VPY) --no-deps -e .
 	@touch $(STAMP)
 
-test: venv
+# The whole suite: lint, unit and emulator-backed tests, then the system tests (real Airflow services,
+# Chromium from Debian's packages). `make unit-test` runs everything but the system tests.
+test: unit-test system-test
+
+unit-test: venv
 	$(VENV)/bin/ruff check .
 	$(VPY) -m pytest $(PYTEST_ARGS)
 

@@ -17,6 +17,9 @@ A consumer DAG schedules on :func:`bria_model_asset` and reads the id back with
 
 (or, in a ``@task``, ``model_id_from_asset_events(context["triggering_asset_events"])``).
 
+A prepared dataset is likewise ``bria://datasets/<project name>/<dataset name>``
+(:func:`bria_dataset_asset`), for preparation DAGs that schedule a training DAG.
+
 The asset's name equals its URI, so ``Asset("bria://models/Brand%20X/brand-x-v2")`` written by hand is the
 same asset.
 """
@@ -31,28 +34,21 @@ from urllib.parse import quote, unquote, urlsplit
 from airflow.sdk import Asset
 
 from airflow_provider_bria.exceptions import BriaInputError
+from airflow_provider_bria.triggers.training import MODEL_SUMMARY_FIELDS
 
 ASSET_SCHEME = "bria"
 MODEL_ASSET_PREFIX = f"{ASSET_SCHEME}://models/"
+DATASET_ASSET_PREFIX = f"{ASSET_SCHEME}://datasets/"
 
-#: Model fields copied into an asset event's extra when present (all small and JSON-safe).
-_MODEL_EXTRA_FIELDS = (
-    "name",
-    "status",
-    "project_id",
-    "dataset_id",
-    "training_mode",
-    "training_version",
-    "active_model_version",
-    "checkpoint_steps",
-    "updated_at",
-)
+#: Model fields copied into an asset event's extra when present (all small and JSON-safe): the training
+#: summary's fields (the id travels as ``model_id``) plus ``updated_at``.
+_MODEL_EXTRA_FIELDS = (*(f for f in MODEL_SUMMARY_FIELDS if f != "id"), "updated_at")
 
 
 def _segment(value: Any, field: str) -> str:
     text = str(value).strip() if value is not None else ""
     if not text:
-        raise BriaInputError(f"{field} is required to name a Bria model asset")
+        raise BriaInputError(f"{field} is required to name a Bria asset")
     return quote(text, safe="")
 
 
@@ -74,6 +70,32 @@ def bria_model_asset(project_name: str, model_name: str) -> Asset:
     :raises BriaInputError: when a name is empty.
     """
     uri = model_asset_uri(project_name, model_name)
+    return Asset(uri=uri, name=uri)
+
+
+def dataset_asset_uri(project_name: str, dataset_name: str) -> str:
+    """Return ``bria://datasets/<project>/<dataset>`` with both names percent-quoted.
+
+    :param project_name: the Bria project's name.
+    :param dataset_name: the dataset's name (unique within its project).
+    :raises BriaInputError: when a name is empty.
+    """
+    return (
+        f"{DATASET_ASSET_PREFIX}{_segment(project_name, 'project_name')}/{_segment(dataset_name, 'dataset_name')}"
+    )
+
+
+def bria_dataset_asset(project_name: str, dataset_name: str) -> Asset:
+    """Return the Airflow :class:`~airflow.sdk.Asset` standing for a prepared (completed) Bria dataset.
+
+    A preparation DAG lists it in a task's ``outlets`` and puts the ids in the event's ``extra``; a training
+    DAG schedules on the same call. The name equals the URI, like :func:`bria_model_asset`.
+
+    :param project_name: the Bria project's name.
+    :param dataset_name: the dataset's name.
+    :raises BriaInputError: when a name is empty.
+    """
+    uri = dataset_asset_uri(project_name, dataset_name)
     return Asset(uri=uri, name=uri)
 
 

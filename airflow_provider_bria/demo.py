@@ -344,7 +344,7 @@ def run_demo(args: argparse.Namespace) -> int:
     home = Path(args.home).resolve() if args.home else root / ".airflow" / "demo"
     data = Path(args.data).resolve() if args.data else root / ".demo"
     env = airflow_env(home, root / "dags", verbose=args.verbose)
-    env["BRIA_EXAMPLE_POLL_INTERVAL"] = str(_poll_interval(args))
+    env["AIRFLOW_VAR_BRIA_EXAMPLE_POLL_INTERVAL"] = str(_poll_interval(args))
     env["BRIA_EXAMPLES_DATA"] = str(data)
     os.environ.update(env)
     os.environ.pop("AIRFLOW_CONN_BRIA_DEFAULT", None)
@@ -513,7 +513,7 @@ def serve(args: argparse.Namespace) -> int:
             "AIRFLOW__API__SECRET_KEY": _persistent_secret(home / ".api_secret_key"),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "BRIA_EXAMPLES_DATA": str(data),
-            "BRIA_EXAMPLE_POLL_INTERVAL": str(_poll_interval(args)),
+            "AIRFLOW_VAR_BRIA_EXAMPLE_POLL_INTERVAL": str(_poll_interval(args)),
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         }
     )
@@ -588,7 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--poll-interval",
         type=float,
         default=None,
-        help="seconds between training polls, exported as BRIA_EXAMPLE_POLL_INTERVAL "
+        help="seconds between training polls, exported as AIRFLOW_VAR_BRIA_EXAMPLE_POLL_INTERVAL "
         "(default 1 with the emulator, 60 with the real API)",
     )
     parser.add_argument("--home", help="AIRFLOW_HOME (default <repo>/.airflow/demo, --serve: <repo>/.airflow/serve)")

@@ -15,11 +15,14 @@ The run is skipped when there is nothing new.
 
 Retry-safe: the clone and the model are named after the run (``<name>-<YYYYMMDDTHHMMSS>`` of the run's
 ``run_after``), so a retry finds the objects it already created; uploads skip images already present.
+
+The training wait polls every ``training_poll_interval`` seconds and gives up after ``training_timeout_hours``:
+the Params if set, else the Airflow Variables ``bria_example_poll_interval`` and
+``bria_example_training_timeout_hours``, else 60 s and 8 hours (templates rendered when the task runs).
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -37,8 +40,12 @@ DATASET = "demo-dataset"
 MODEL = "demo-model"
 MODEL_ASSET = bria_model_asset(PROJECT, MODEL)
 NEW_IMAGES_ASSET = Asset(uri=f"bria://new-images/{PROJECT}/{DATASET}", name=f"bria://new-images/{PROJECT}/{DATASET}")
-POLL_INTERVAL = float(os.environ.get("BRIA_EXAMPLE_POLL_INTERVAL", "60"))
-TRAINING_TIMEOUT = timedelta(hours=float(os.environ.get("BRIA_EXAMPLE_TRAINING_TIMEOUT_HOURS", "8")))
+#: Training wait settings, rendered when the task runs: the run's Param, else a deployment-wide Airflow Variable
+#: (e.g. ``AIRFLOW_VAR_BRIA_EXAMPLE_POLL_INTERVAL=1`` against the emulator), else the default.
+POLL_INTERVAL = "{{ params.training_poll_interval or var.value.get('bria_example_poll_interval', 60) }}"
+TRAINING_TIMEOUT = (
+    "{{ (params.training_timeout_hours or var.value.get('bria_example_training_timeout_hours', 8)) | float * 3600 }}"
+)
 
 #: The Bria connection every task uses (operators get it through default_args).
 CONN_ID = "bria_default"
@@ -78,6 +85,19 @@ with DAG(
         "demo_seed": Param(None, type=["null", "integer"], description="Empty: derived from the run."),
         "training_mode": Param(TrainingMode.FULLY_AUTOMATED.value, enum=[m.value for m in TrainingMode]),
         "training_parameters": Param({}, type="object", description="Expert parameters (expert mode only)."),
+        "training_poll_interval": Param(
+            None,
+            type=["null", "number"],
+            exclusiveMinimum=0,
+            description="Seconds between training polls. Empty: Variable bria_example_poll_interval, else 60.",
+        ),
+        "training_timeout_hours": Param(
+            None,
+            type=["null", "number"],
+            exclusiveMinimum=0,
+            description="Training wait budget in hours (stopped after it). Empty: Variable "
+            "bria_example_training_timeout_hours, else 8.",
+        ),
     },
 ) as dag:
 

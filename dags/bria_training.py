@@ -11,13 +11,14 @@ Which dataset is trained: the ``dataset_id`` Param if set, else the dataset name
 triggered the run, else the latest event of that asset (a manual run trains the latest prepared dataset).
 
 A retried training task reattaches to the running (or finished) training instead of starting another one;
-a timed-out wait stops the remote training. Polling every ``$BRIA_EXAMPLE_POLL_INTERVAL`` seconds (default 60;
-the emulator demo sets 1), giving up after ``$BRIA_EXAMPLE_TRAINING_TIMEOUT_HOURS`` hours (default 8).
+a timed-out wait stops the remote training. The wait polls every ``training_poll_interval`` seconds and gives
+up after ``training_timeout_hours``: the Params if set, else the Airflow Variables ``bria_example_poll_interval``
+and ``bria_example_training_timeout_hours`` (the emulator demo sets the first to 1), else 60 s and 8 hours.
+Both are templates, rendered when the task runs (nothing is read when the file is parsed).
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -34,10 +35,12 @@ MODEL = "demo-model"
 DATASET_ASSET = Asset(uri=f"bria://datasets/{PROJECT}/{DATASET}", name=f"bria://datasets/{PROJECT}/{DATASET}")
 #: ``bria://models/bria-demo/demo-model``: static at parse time; the event extra carries the real model id/name.
 MODEL_ASSET = bria_model_asset(PROJECT, MODEL)
-# Environment (not Params): operator wait settings are fixed when the DAG is parsed. Reading an environment
-# variable costs no I/O.
-POLL_INTERVAL = float(os.environ.get("BRIA_EXAMPLE_POLL_INTERVAL", "60"))
-TRAINING_TIMEOUT = timedelta(hours=float(os.environ.get("BRIA_EXAMPLE_TRAINING_TIMEOUT_HOURS", "8")))
+#: Training wait settings, rendered when the task runs: the run's Param, else a deployment-wide Airflow Variable
+#: (e.g. ``AIRFLOW_VAR_BRIA_EXAMPLE_POLL_INTERVAL=1`` against the emulator), else the default.
+POLL_INTERVAL = "{{ params.training_poll_interval or var.value.get('bria_example_poll_interval', 60) }}"
+TRAINING_TIMEOUT = (
+    "{{ (params.training_timeout_hours or var.value.get('bria_example_training_timeout_hours', 8)) | float * 3600 }}"
+)
 
 #: The Bria connection every task uses (operators get it through default_args).
 CONN_ID = "bria_default"
@@ -72,6 +75,19 @@ with DAG(
             description='Expert parameters (training_mode=expert only), e.g. {"total_training_steps": 1000}.',
         ),
         "model_description": Param("", type="string"),
+        "training_poll_interval": Param(
+            None,
+            type=["null", "number"],
+            exclusiveMinimum=0,
+            description="Seconds between training polls. Empty: Variable bria_example_poll_interval, else 60.",
+        ),
+        "training_timeout_hours": Param(
+            None,
+            type=["null", "number"],
+            exclusiveMinimum=0,
+            description="Training wait budget in hours (stopped after it). Empty: Variable "
+            "bria_example_training_timeout_hours, else 8.",
+        ),
     },
 ) as dag:
 

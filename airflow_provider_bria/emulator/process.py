@@ -269,13 +269,28 @@ class EmulatorProcess:
         query = f"?{urllib.parse.urlencode({'path_prefix': path_prefix})}" if path_prefix else ""
         return self._admin("GET", f"requests{query}")
 
-    def set_faults(self, fault_rate: float, seed: int | None = None) -> None:
-        """Change the fault rate at run time (reset restores the start-up value).
+    def set_faults(
+        self, fault_rate: float, seed: int | None = None, *, rules: Sequence[Mapping[str, Any]] = ()
+    ) -> dict[str, Any]:
+        """Set the whole fault configuration at run time (reset restores the start-up rate, removes rules).
 
-        :param fault_rate: 0-1.
-        :param seed: re-seed the fault sequence.
+        ``set_faults(0.0)`` turns every fault off. A rule fails chosen requests deterministically::
+
+            emu.set_faults(0.0, rules=[{"method": "POST", "path_regex": r"/start_training$",
+                                        "phase": "after", "kind": "drop", "nth": 1}])
+
+        :param fault_rate: 0-1, for requests no rule faulted.
+        :param seed: re-seed the random fault sequence.
+        :param rules: targeted faults: ``method`` (default any), ``path_regex`` (``re.search``; default every
+            path), ``phase`` (``"before"``/``"after"``, default ``"after"``), ``kind`` (429, 500-599 or
+            ``"drop"``, default ``"drop"``), ``nth`` (default 1), ``times`` (default 1).
+        :return: the fault configuration (``GET /_emulator/faults``).
         """
-        self._admin("POST", "faults", {"fault_rate": fault_rate, "seed": seed})
+        return self._admin("POST", "faults", {"fault_rate": fault_rate, "seed": seed, "rules": list(rules)})
+
+    def faults(self) -> dict[str, Any]:
+        """``GET /_emulator/faults``: rate, seed and the rules with their ``matched``/``fired`` counters."""
+        return self._admin("GET", "faults")
 
     def set_timing(self, *, training_seconds: float | None = None, job_seconds: float | None = None) -> None:
         """Change training/job durations at run time (reset restores the start-up values).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,7 @@ from airflow_provider_bria.triggers.training import (
     REASON_EXECUTION_TIMEOUT,
     TRANSIENT_ERRORS,
     BriaTrainingTrigger,
+    check_trigger_kwargs,
     event_status_for_model,
     model_summary,
     training_error_for_event,
@@ -62,19 +64,34 @@ STARTED_STATUSES = frozenset(
 
 
 def coerce_seconds(value: Any, field: str, *, allow_zero: bool = False) -> float:
-    """Return a duration in seconds from a number or a :class:`~datetime.timedelta`.
+    """Return a duration in seconds from a number, a number's text (a rendered template) or a timedelta.
 
-    :param value: seconds (int/float) or a timedelta.
+    :param value: seconds (int/float, or a string such as ``"30"`` or ``"0.5"``) or a timedelta.
     :param field: the argument name, for the message.
     :param allow_zero: whether 0 is accepted.
-    :raises BriaInputError: when it is not a positive duration.
+    :raises BriaInputError: when it is not a finite positive duration.
     """
     seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+    if isinstance(seconds, str):
+        try:
+            seconds = float(seconds.strip())
+        except ValueError:
+            raise BriaInputError(
+                f"{field} must be a number of seconds or a timedelta, got {value!r}"
+                + (" (an unrendered template?)" if "{{" in value else "")
+            ) from None
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
         raise BriaInputError(f"{field} must be a number of seconds or a timedelta, got {value!r}")
     if seconds < 0 or (seconds == 0 and not allow_zero):
         raise BriaInputError(f"{field} must be {'>= 0' if allow_zero else '> 0'} seconds, got {value!r}")
     return float(seconds)
+
+
+def _seconds_or_template(value: Any, field: str) -> float | str:
+    """A Jinja template as given (checked once rendered), anything else as seconds (checked now)."""
+    if isinstance(value, str) and ("{{" in value or "{%" in value):
+        return value
+    return coerce_seconds(value, field)
 
 
 def coerce_training_parameters(value: Any) -> dict[str, Any] | None:
@@ -218,16 +235,21 @@ class BriaStartTrainingOperator(BriaBaseOperator):
     :param wait_for_completion: wait until the training ends (default ``True``).
     :param deferrable: wait in the triggerer instead of on the worker (default
         ``[operators] default_deferrable``).
-    :param poll_interval: seconds between polls of the model (number or timedelta; default 60).
-    :param timeout: the wait budget (number of seconds or timedelta; default 6 hours).
+    :param poll_interval: seconds between polls of the model (templated; number, numeric text or timedelta;
+        default 60).
+    :param timeout: the wait budget (templated; seconds as a number or numeric text, or a timedelta;
+        default 6 hours). Non-template values are checked when the DAG is parsed, rendered ones in ``execute``
+        before anything remote happens.
     :param stop_on_timeout: stop the training when the wait times out (default ``True``).
     :param stop_on_kill: stop the training when the task is killed (default ``True``).
     :param max_consecutive_failures: transient poll failures in a row tolerated while waiting (default 5).
+    :param hook_params: extra keyword arguments for :class:`~airflow_provider_bria.hooks.bria.BriaHook`; JSON
+        values only when ``deferrable`` (the trigger carries them), checked at construction.
     :return: ``{"model_id", "status", "model_url", "model_name", "project_id", "dataset_id",
         "training_mode", "active_model_version", "checkpoint_steps"}``.
     """
 
-    template_fields: Sequence[str] = ("bria_conn_id", "model_id", "training_parameters")
+    template_fields: Sequence[str] = ("bria_conn_id", "model_id", "training_parameters", "poll_interval", "timeout")
     template_fields_renderers = {"training_parameters": "json"}
     operator_extra_links = (BriaModelLink(),)
 
@@ -238,8 +260,8 @@ class BriaStartTrainingOperator(BriaBaseOperator):
         training_parameters: dict[str, Any] | str | None = None,
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poll_interval: float | timedelta = DEFAULT_POLL_INTERVAL,
-        timeout: float | timedelta = DEFAULT_TIMEOUT,
+        poll_interval: float | str | timedelta = DEFAULT_POLL_INTERVAL,
+        timeout: float | str | timedelta = DEFAULT_TIMEOUT,
         stop_on_timeout: bool = True,
         stop_on_kill: bool = True,
         max_consecutive_failures: int = 5,
@@ -250,15 +272,15 @@ class BriaStartTrainingOperator(BriaBaseOperator):
         self.training_parameters = training_parameters
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
-        self.poll_interval = coerce_seconds(poll_interval, "poll_interval")
-        self.timeout = coerce_seconds(timeout, "timeout")
+        # Templates are kept as given and checked after rendering (in execute); anything else is checked now.
+        self.poll_interval: float | str = _seconds_or_template(poll_interval, "poll_interval")
+        self.timeout: float | str = _seconds_or_template(timeout, "timeout")
         self.stop_on_timeout = stop_on_timeout
         self.stop_on_kill = stop_on_kill
-        if isinstance(max_consecutive_failures, bool) or not isinstance(max_consecutive_failures, int) or (
-            max_consecutive_failures < 0
-        ):
-            raise BriaInputError(f"max_consecutive_failures must be an int >= 0, got {max_consecutive_failures!r}")
-        self.max_consecutive_failures = max_consecutive_failures
+        checks: dict[str, Any] = {"max_consecutive_failures": max_consecutive_failures}
+        if deferrable and wait_for_completion:
+            checks["hook_params"] = self.hook_params  # the trigger must be able to carry them
+        self.max_consecutive_failures: int = check_trigger_kwargs(**checks)["max_consecutive_failures"]
         if deferrable and not wait_for_completion:
             warnings.warn(
                 "deferrable=True has no effect when wait_for_completion=False", UserWarning, stacklevel=2
@@ -276,6 +298,11 @@ class BriaStartTrainingOperator(BriaBaseOperator):
         started = time.time()
         model_id = coerce_id(self.model_id, "model_id")
         params = coerce_training_parameters(self.training_parameters)
+        self.poll_interval = coerce_seconds(self.poll_interval, "poll_interval")
+        self.timeout = coerce_seconds(self.timeout, "timeout")
+        if self.wait_for_completion and self.deferrable:
+            # Everything the trigger will get, checked before the training starts (not when deferring after it).
+            self._trigger_kwargs(model_id, started)
         hook = self.hook
         try_number = getattr(context.get("ti"), "try_number", None)
         model = hook.get_model(model_id)
@@ -353,20 +380,23 @@ class BriaStartTrainingOperator(BriaBaseOperator):
             return None
         return started + self.execution_timeout.total_seconds()
 
-    def _defer(self, model_id: int, started: float) -> None:
-        end_time = started + self.timeout
-        trigger = BriaTrainingTrigger(
+    def _trigger_kwargs(self, model_id: int, started: float) -> dict[str, Any]:
+        """The trigger's keyword arguments, validated by ``check_trigger_kwargs``."""
+        return check_trigger_kwargs(
             model_id=model_id,
             bria_conn_id=self.bria_conn_id,
             poll_interval=self.poll_interval,
-            end_time=end_time,
+            end_time=started + float(self.timeout),
             execution_deadline=self._execution_deadline(started),
             stop_on_timeout=self.stop_on_timeout,
             stop_on_kill=self.stop_on_kill,
             max_consecutive_failures=self.max_consecutive_failures,
             hook_params=self.hook_params,
         )
-        self.log.info("Deferring until model %s finishes training (poll every %.0f s, wait budget %.0f s)",
+
+    def _defer(self, model_id: int, started: float) -> None:
+        trigger = BriaTrainingTrigger(**self._trigger_kwargs(model_id, started))
+        self.log.info("Deferring until model %s finishes training (poll every %g s, wait budget %g s)",
                       model_id, self.poll_interval, self.timeout)
         # timeout=None: a framework timeout would fail the task without execute_complete or on_kill, leaking the
         # training. The trigger enforces timeout and execution_timeout itself (absolute deadlines).

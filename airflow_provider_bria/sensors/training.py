@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowTaskTimeout
 
-from airflow_provider_bria.exceptions import BriaInputError
 from airflow_provider_bria.links.bria import BriaModelLink, push_console_xcoms
 from airflow_provider_bria.operators._reconcile import coerce_id
 from airflow_provider_bria.operators.base import BriaBaseOperator
@@ -20,6 +19,7 @@ from airflow_provider_bria.triggers.training import (
     EVENT_TIMEOUT,
     REASON_EXECUTION_TIMEOUT,
     BriaTrainingTrigger,
+    check_trigger_kwargs,
     event_status_for_model,
     training_error_for_event,
     validate_training_event,
@@ -72,11 +72,10 @@ class BriaTrainingSensor(BaseSensorOperator, BriaBaseOperator):
         super().__init__(poke_interval=poke_interval, **kwargs)
         self.model_id = model_id
         self.deferrable = deferrable
-        if isinstance(max_consecutive_failures, bool) or not isinstance(max_consecutive_failures, int) or (
-            max_consecutive_failures < 0
-        ):
-            raise BriaInputError(f"max_consecutive_failures must be an int >= 0, got {max_consecutive_failures!r}")
-        self.max_consecutive_failures = max_consecutive_failures
+        checks: dict[str, Any] = {"max_consecutive_failures": max_consecutive_failures}
+        if deferrable:
+            checks["hook_params"] = self.hook_params  # the trigger must be able to carry them
+        self.max_consecutive_failures: int = check_trigger_kwargs(**checks)["max_consecutive_failures"]
         self._published = False
 
     def poke(self, context: Context) -> bool | PokeReturnValue:

@@ -15,8 +15,8 @@ training on a timeout: the operator's ``execute_complete`` does that on a worker
 and the stop is logged in the task log). A user killing the deferred task (mark failed/success, clear) makes
 Airflow >= 3.3 call :meth:`BriaTrainingTrigger.on_kill`, which stops the training when ``stop_on_kill``.
 
-:func:`validate_training_event` and :func:`training_error_for_event` are shared by the start-training
-operator and the training sensor.
+:func:`validate_training_event`, :func:`training_error_for_event` and :func:`check_trigger_kwargs` are shared
+by the start-training operator and the training sensor.
 """
 
 from __future__ import annotations
@@ -122,6 +122,88 @@ def _check_json(name: str, value: Any) -> None:
         ) from err
 
 
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float))
+
+
+def _check_model_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BriaInputError(f"model_id must be an int, got {value!r}")
+    return value
+
+
+def _check_conn_id(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise BriaInputError(f"bria_conn_id must be a non-empty string, got {value!r}")
+    return value
+
+
+def _check_poll_interval(value: Any) -> float:
+    if not _is_number(value):
+        raise BriaInputError(f"poll_interval must be a number, got {value!r}")
+    if value <= 0:
+        raise BriaInputError(f"poll_interval must be > 0, got {value!r}")
+    return float(value)
+
+
+def _check_end_time(value: Any) -> float:
+    if not _is_number(value):
+        raise BriaInputError(f"end_time must be a number, got {value!r}")
+    return float(value)
+
+
+def _check_execution_deadline(value: Any) -> float | None:
+    if value is not None and not _is_number(value):
+        raise BriaInputError(f"execution_deadline must be a number or None, got {value!r}")
+    return float(value) if value is not None else None
+
+
+def _check_max_consecutive_failures(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BriaInputError(f"max_consecutive_failures must be an int >= 0, got {value!r}")
+    return value
+
+
+def _check_hook_params(value: Any) -> dict[str, Any]:
+    if value is not None and not isinstance(value, Mapping):
+        raise BriaInputError(f"hook_params must be a dict, got {type(value).__name__}")
+    params = dict(value or {})
+    _check_json("hook_params", params)
+    return params
+
+
+_TRIGGER_ARG_CHECKS: dict[str, Any] = {
+    "model_id": _check_model_id,
+    "bria_conn_id": _check_conn_id,
+    "poll_interval": _check_poll_interval,
+    "end_time": _check_end_time,
+    "execution_deadline": _check_execution_deadline,
+    "stop_on_timeout": bool,
+    "stop_on_kill": bool,
+    "max_consecutive_failures": _check_max_consecutive_failures,
+    "hook_params": _check_hook_params,
+}
+
+
+def check_trigger_kwargs(**kwargs: Any) -> dict[str, Any]:
+    """Validate (any subset of) :class:`BriaTrainingTrigger`'s keyword arguments; return them normalised.
+
+    The trigger checks its arguments with this function, and the operator and the sensor call it too, before
+    anything remote happens: ``BriaStartTrainingOperator`` at construction (what is known then) and again in
+    ``execute`` before starting the training, so a bad value (say a ``timedelta`` in ``hook_params``, which
+    the triggerer cannot deserialise) fails the task before a training starts, not after, on every retry.
+
+    :param kwargs: trigger keyword arguments, e.g. ``check_trigger_kwargs(hook_params=..., poll_interval=...)``.
+    :return: the values as the trigger stores them (floats for times, a dict copy of ``hook_params``).
+    :raises BriaInputError: naming the first bad argument.
+    :raises TypeError: for an argument the trigger does not take.
+    """
+    unknown = sorted(set(kwargs) - set(_TRIGGER_ARG_CHECKS))
+    if unknown:
+        raise TypeError(f"BriaTrainingTrigger takes no argument(s) {unknown}")
+    return {name: _TRIGGER_ARG_CHECKS[name](value) for name, value in kwargs.items()}
+
+
 class BriaTrainingTrigger(BaseTrigger):
     """Wait asynchronously until a Bria model finishes training.
 
@@ -152,34 +234,26 @@ class BriaTrainingTrigger(BaseTrigger):
         hook_params: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        if isinstance(model_id, bool) or not isinstance(model_id, int):
-            raise BriaInputError(f"model_id must be an int, got {model_id!r}")
-        if not isinstance(bria_conn_id, str) or not bria_conn_id:
-            raise BriaInputError(f"bria_conn_id must be a non-empty string, got {bria_conn_id!r}")
-        for name, value in (("poll_interval", poll_interval), ("end_time", end_time)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise BriaInputError(f"{name} must be a number, got {value!r}")
-        if poll_interval <= 0:
-            raise BriaInputError(f"poll_interval must be > 0, got {poll_interval!r}")
-        if execution_deadline is not None and (
-            isinstance(execution_deadline, bool) or not isinstance(execution_deadline, (int, float))
-        ):
-            raise BriaInputError(f"execution_deadline must be a number or None, got {execution_deadline!r}")
-        if isinstance(max_consecutive_failures, bool) or not isinstance(max_consecutive_failures, int) or (
-            max_consecutive_failures < 0
-        ):
-            raise BriaInputError(f"max_consecutive_failures must be an int >= 0, got {max_consecutive_failures!r}")
-        hook_params = dict(hook_params or {})
-        _check_json("hook_params", hook_params)
-        self.model_id = model_id
-        self.bria_conn_id = bria_conn_id
-        self.poll_interval = float(poll_interval)
-        self.end_time = float(end_time)
-        self.execution_deadline = float(execution_deadline) if execution_deadline is not None else None
-        self.stop_on_timeout = bool(stop_on_timeout)
-        self.stop_on_kill = bool(stop_on_kill)
-        self.max_consecutive_failures = max_consecutive_failures
-        self.hook_params = hook_params
+        values = check_trigger_kwargs(
+            model_id=model_id,
+            bria_conn_id=bria_conn_id,
+            poll_interval=poll_interval,
+            end_time=end_time,
+            execution_deadline=execution_deadline,
+            stop_on_timeout=stop_on_timeout,
+            stop_on_kill=stop_on_kill,
+            max_consecutive_failures=max_consecutive_failures,
+            hook_params=hook_params,
+        )
+        self.model_id: int = values["model_id"]
+        self.bria_conn_id: str = values["bria_conn_id"]
+        self.poll_interval: float = values["poll_interval"]
+        self.end_time: float = values["end_time"]
+        self.execution_deadline: float | None = values["execution_deadline"]
+        self.stop_on_timeout: bool = values["stop_on_timeout"]
+        self.stop_on_kill: bool = values["stop_on_kill"]
+        self.max_consecutive_failures: int = values["max_consecutive_failures"]
+        self.hook_params: dict[str, Any] = values["hook_params"]
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and the exact keyword arguments that re-create this trigger."""

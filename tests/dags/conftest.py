@@ -12,8 +12,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
 EXAMPLE_DAG_IDS = ("bria_dataset_preparation", "bria_training", "bria_scheduled_generation", "bria_retraining")
-#: Environment read by the example DAG files at parse time (fast polling against the emulator).
-PARSE_ENV = {"BRIA_EXAMPLE_POLL_INTERVAL": "0.5", "BRIA_EXAMPLE_TRAINING_TIMEOUT_HOURS": "0.1"}
+#: Airflow Variables (as environment variables) the example DAGs' training tasks render their wait settings from
+#: when no Param is given (fast polling against the emulator).
+PARSE_ENV = {
+    "AIRFLOW_VAR_BRIA_EXAMPLE_POLL_INTERVAL": "0.5",
+    "AIRFLOW_VAR_BRIA_EXAMPLE_TRAINING_TIMEOUT_HOURS": "0.1",
+}
 
 
 @pytest.fixture(scope="session")

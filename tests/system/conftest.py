@@ -112,7 +112,7 @@ def stack(
         home,
         connections=connections,
         extra_env={
-            "BRIA_EXAMPLE_POLL_INTERVAL": "1",
+            "AIRFLOW_VAR_BRIA_EXAMPLE_POLL_INTERVAL": "1",
             "BRIA_EXAMPLES_DATA": str(home / "examples-data"),
         },
     )

@@ -2,7 +2,8 @@
 
 ``training_deferrable`` has the model's asset as outlet (the model must belong to the project ``Training DAG``
 and be named ``dag model``); ``training_deferrable_alias`` has an asset alias instead, so the operator names the
-asset from the model itself. Run with ``dag.test(run_conf={"model_id": ..., "conn_id": ...})``.
+asset from the model itself. ``poll_interval`` and ``timeout`` are templates (rendered from the run conf). Run with
+``dag.test(run_conf={"model_id": ..., "conn_id": ..., "poll_interval": ..., "timeout": ...})``.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ for dag_id, outlet in (("training_deferrable", MODEL_ASSET), ("training_deferrab
             model_id="{{ dag_run.conf['model_id'] }}",
             bria_conn_id="{{ dag_run.conf.get('conn_id', 'bria_default') }}",
             deferrable=True,
-            poll_interval=0.3,
-            timeout=120,
+            poll_interval="{{ dag_run.conf.get('poll_interval', 0.3) }}",
+            timeout="{{ dag_run.conf.get('timeout', 120) }}",
             retries=0,
             outlets=[outlet],
         )

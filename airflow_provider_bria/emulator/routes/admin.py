@@ -4,7 +4,8 @@
 - ``POST /_emulator/reset``: empty state, start-up timing and faults restored;
 - ``POST /_emulator/models/{id}/status`` ``{"status": "Failed"}``: force a model status;
 - ``GET /_emulator/requests?path_prefix=/v2/``: the request log;
-- ``POST /_emulator/faults`` ``{"fault_rate", "seed"}``; ``POST /_emulator/settings``
+- ``POST /_emulator/faults`` ``{"fault_rate", "seed", "rules"}`` (the whole fault configuration);
+  ``GET /_emulator/faults`` (with each rule's ``matched``/``fired`` counters); ``POST /_emulator/settings``
   ``{"training_seconds", "job_seconds"}``;
 - ``GET /_emulator/files/{name}``: images, videos, ZIPs and weights (the role of Bria's pre-signed URLs).
 """
@@ -22,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from airflow_provider_bria.contract import ModelStatus
 from airflow_provider_bria.emulator import media
+from airflow_provider_bria.emulator.gateway import fault_rules
 from airflow_provider_bria.emulator.routes._common import json_body, parse_id, respond, runtime, v1_error
 from airflow_provider_bria.emulator.runtime import Runtime
 from airflow_provider_bria.emulator.views import enter_status, now, resolve_model
@@ -91,11 +93,12 @@ async def state(request: Request) -> Response:
 
 @router.post("/reset")
 async def reset(request: Request) -> Response:
-    """``POST /_emulator/reset``.
+    """``POST /_emulator/reset`` (also removes the targeted fault rules).
 
     :param request: the HTTP request.
     """
     runtime(request).reset()
+    fault_rules(runtime(request)).clear()
     return respond({"status": "reset"})
 
 
@@ -132,20 +135,44 @@ async def requests_log(request: Request) -> Response:
     return respond(runtime(request).requests(request.query_params.get("path_prefix")))
 
 
+def _faults_report(rt: Runtime) -> dict[str, Any]:
+    return {**rt.settings.public(), "rules": fault_rules(rt).to_json()}
+
+
+@router.get("/faults")
+async def get_faults(request: Request) -> Response:
+    """``GET /_emulator/faults``: the settings plus ``rules`` with their ``matched``/``fired`` counters.
+
+    :param request: the HTTP request.
+    """
+    return respond(_faults_report(runtime(request)))
+
+
 @router.post("/faults")
 async def set_faults(request: Request) -> Response:
-    """``POST /_emulator/faults`` ``{"fault_rate": 0.2, "seed": 1}``.
+    """``POST /_emulator/faults`` ``{"fault_rate": 0.2, "seed": 1, "rules": [...]}``: the whole fault configuration.
+
+    ``rules`` (absent: none) are targeted faults, e.g. ``{"method": "POST", "path_regex": "/start_training$",
+    "phase": "after", "kind": "drop", "nth": 1, "times": 1}``; they apply before the random ``fault_rate``.
+    Nothing changes when any value is invalid (400).
 
     :param request: the HTTP request.
     """
     body = await json_body(request)
-    rate, seed = body.get("fault_rate", 0.0), body.get("seed")
+    rate, seed, rules = body.get("fault_rate", 0.0), body.get("seed"), body.get("rules") or []
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
         raise v1_error(400, "fault_rate must be a number between 0 and 1")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise v1_error(400, "seed must be an integer")
-    runtime(request).set_faults(float(rate), seed)
-    return respond(runtime(request).settings.public())
+    if not isinstance(rules, list):
+        raise v1_error(400, "rules must be a list of rule objects")
+    rt = runtime(request)
+    try:
+        fault_rules(rt).replace(rules)
+    except ValueError as exc:
+        raise v1_error(400, str(exc)) from None
+    rt.set_faults(float(rate), seed)
+    return respond(_faults_report(rt))
 
 
 @router.post("/settings")

@@ -42,6 +42,13 @@ def test_template_fields_and_defaults() -> None:
         _sensor(model_id=1, max_consecutive_failures=-2)
 
 
+def test_deferrable_sensor_rejects_hook_params_the_trigger_cannot_carry() -> None:
+    bad = {"timeout": timedelta(seconds=5)}
+    with pytest.raises(BriaInputError, match="hook_params"):
+        _sensor(model_id=1, deferrable=True, hook_params=bad)
+    assert _sensor(model_id=1, deferrable=False, hook_params=bad).hook_params == bad  # poke mode: any value
+
+
 def test_poke_is_false_while_training_and_true_with_summary_when_completed(
     bria_conn: Any, bria_hook: Any, model_factory: Any, make_context: Any
 ) -> None:
@@ -82,13 +89,31 @@ def test_poke_mode_waits_until_completed(bria_conn: Any, bria_hook: Any, model_f
     assert result["model_id"] == model["id"]
 
 
-def test_poke_mode_times_out(slow_hook: Any, slow_model_factory: Any, make_context: Any) -> None:
+def test_poke_mode_times_out(
+    slow_hook: Any, slow_emulator: Any, slow_model_factory: Any, make_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model = slow_model_factory()
     slow_hook.start_training(model["id"])
-    started = time.monotonic()
+    real_sleep = time.sleep
+    slept: list[float] = []
+
+    def recording_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", recording_sleep)
+    path = f"/v1/tailored-gen/models/{model['id']}"
+    before = len(slow_emulator.requests(path_prefix=path))
     with pytest.raises(AirflowSensorTimeout):
-        _sensor(model_id=model["id"], bria_conn_id="bria_slow", timeout=0.6).execute(make_context())
-    assert time.monotonic() - started < 20
+        _sensor(model_id=model["id"], bria_conn_id="bria_slow", timeout=0.6, poke_interval=0.2).execute(
+            make_context()
+        )
+    # It stopped poking once the 0.6 s timeout passed: at most ceil(0.6 / 0.2) + 1 pokes, a poke_interval apart.
+    assert slept
+    assert all(seconds == pytest.approx(0.2) for seconds in slept), slept
+    assert len(slept) <= 4
+    pokes = len(slow_emulator.requests(path_prefix=path)) - before
+    assert pokes == len(slept) + 1
     assert slow_hook.get_model(model["id"])["status"] == "InProgress"
 
 

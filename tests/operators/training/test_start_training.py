@@ -41,7 +41,7 @@ def _start_calls(emulator: Any, model_id: int) -> list[dict[str, Any]]:
 
 def test_template_fields_and_link() -> None:
     op = _op(model_id="{{ ti.xcom_pull('create_model') }}")
-    assert set(op.template_fields) == {"bria_conn_id", "model_id", "training_parameters"}
+    assert set(op.template_fields) == {"bria_conn_id", "model_id", "training_parameters", "poll_interval", "timeout"}
     assert op.template_fields_renderers == {"training_parameters": "json"}
     assert [link.name for link in op.operator_extra_links] == ["Bria Model"]
     assert op.model_id == "{{ ti.xcom_pull('create_model') }}"  # kept verbatim for Jinja
@@ -50,10 +50,67 @@ def test_template_fields_and_link() -> None:
 def test_timeouts_accept_timedelta_and_reject_nonsense() -> None:
     op = _op(model_id=1, timeout=timedelta(hours=2), poll_interval=timedelta(seconds=30))
     assert (op.timeout, op.poll_interval) == (7200.0, 30.0)
+    plain_text = _op(model_id=1, timeout="90", poll_interval=" 2.5 ")  # numeric text: not a template
+    assert (plain_text.timeout, plain_text.poll_interval) == (90.0, 2.5)
     with pytest.raises(BriaInputError, match="timeout"):
         _op(model_id=1, timeout=0)
     with pytest.raises(BriaInputError, match="poll_interval"):
-        _op(model_id=1, poll_interval="fast")
+        _op(model_id=1, poll_interval="fast")  # not a template: checked when the DAG is parsed
+    for bad in (float("inf"), "nan", True):
+        with pytest.raises(BriaInputError, match="timeout"):
+            _op(model_id=1, timeout=bad)
+
+
+def test_templated_waits_are_kept_then_coerced_after_rendering(
+    bria_conn: Any, model_factory: Any, make_context: Any
+) -> None:
+    model = model_factory()
+    op = _op(model_id="{{ params.model }}", poll_interval="{{ params.poll }}",
+             timeout="{{ params.hours * 3600 }}", wait_for_completion=False)
+    assert (op.poll_interval, op.timeout) == ("{{ params.poll }}", "{{ params.hours * 3600 }}")
+    op.render_template_fields({"params": {"model": model["id"], "poll": 0.25, "hours": 0.5}})
+    assert (op.poll_interval, op.timeout) == ("0.25", "1800.0")  # rendered text
+    op.execute(make_context())
+    assert (op.poll_interval, op.timeout) == (0.25, 1800.0)
+
+
+@pytest.mark.parametrize(
+    ("field", "rendered"),
+    [("poll_interval", "0"), ("poll_interval", "soon"), ("timeout", "-5"), ("timeout", ""), ("timeout", "{{ x }}")],
+)
+def test_bad_rendered_waits_raise_before_any_request(
+    bria_conn: Any, model_factory: Any, make_context: Any, field: str, rendered: str
+) -> None:
+    model = model_factory()
+    op = _op(model_id=model["id"], **{field: "{{ params.value }}"})
+    op.render_template_fields({"params": {"value": rendered}})
+    before = len(bria_conn.requests())
+    with pytest.raises(BriaInputError, match=field):
+        op.execute(make_context())
+    assert len(bria_conn.requests()) == before
+
+
+def test_deferrable_rejects_hook_params_the_trigger_cannot_carry_at_construction() -> None:
+    bad = {"timeout": timedelta(seconds=5)}
+    with pytest.raises(BriaInputError, match="hook_params"):
+        _op(model_id=1, deferrable=True, hook_params=bad)
+    assert _op(model_id=1, deferrable=False, hook_params=bad).hook_params == bad  # waits on the worker: fine
+    with pytest.warns(UserWarning, match="no effect"):
+        assert _op(model_id=1, deferrable=True, wait_for_completion=False, hook_params=bad).hook_params == bad
+
+
+def test_trigger_arguments_are_checked_before_the_training_starts(
+    bria_conn: Any, model_factory: Any, make_context: Any
+) -> None:
+    """A value the trigger cannot take fails the task before start_training, not when deferring after it."""
+    model = model_factory()
+    op = _op(model_id=model["id"], deferrable=True)
+    op.hook_params = {"timeout": timedelta(seconds=5)}  # e.g. set after construction
+    before = len(bria_conn.requests())
+    with pytest.raises(BriaInputError, match="hook_params"):
+        op.execute(make_context())
+    assert len(bria_conn.requests()) == before
+    assert bria_conn.state()["counts"]["trainings_started"] == 0
 
 
 def test_deferrable_without_waiting_warns() -> None:
@@ -255,13 +312,24 @@ def test_sync_wait_fails_when_training_fails(
 
 
 def test_sync_wait_timeout_stops_the_training(
-    slow_emulator: Any, slow_hook: Any, slow_model_factory: Any, make_context: Any
+    slow_emulator: Any, slow_hook: Any, slow_model_factory: Any, make_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model = slow_model_factory()
-    started = time.monotonic()
+    real_sleep = time.sleep
+    sleeps: list[tuple[float, float]] = []
+
+    def recording_sleep(seconds: float) -> None:
+        sleeps.append((seconds, time.monotonic()))
+        real_sleep(min(seconds, 0.5))  # a whole poll interval (a regression) is caught below, not waited for
+
+    monkeypatch.setattr(time, "sleep", recording_sleep)
+    deadline = time.monotonic() + 0.8
     with pytest.raises(BriaTrainingTimeoutError, match="stopped") as info:
-        _op(model_id=model["id"], bria_conn_id="bria_slow", timeout=0.8).execute(make_context())
-    assert time.monotonic() - started < 30
+        _op(model_id=model["id"], bria_conn_id="bria_slow", timeout=0.8, poll_interval=3600).execute(make_context())
+    # Every sleep was cut to the time left before the wait's deadline, never the 3600 s poll interval.
+    assert sleeps
+    for seconds, at in sleeps:
+        assert 0 <= seconds <= deadline - at + 0.05, (seconds, deadline - at)
     assert info.value.model_id == model["id"]
     assert slow_hook.get_model(model["id"])["status"] in ("Stopping", "Stopped")
 

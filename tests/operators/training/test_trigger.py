@@ -10,7 +10,7 @@ import pytest
 from bria_training_helpers import conn_json, create_trainable_model, make_hook
 
 from airflow_provider_bria.exceptions import BriaInputError, BriaServerError, BriaTransportError
-from airflow_provider_bria.triggers.training import BriaTrainingTrigger
+from airflow_provider_bria.triggers.training import BriaTrainingTrigger, check_trigger_kwargs
 
 CLASSPATH = "airflow_provider_bria.triggers.training.BriaTrainingTrigger"
 
@@ -29,6 +29,25 @@ def _trigger(**overrides: Any) -> BriaTrainingTrigger:
 async def _events(trigger: BriaTrainingTrigger) -> list[dict[str, Any]]:
     """Run the trigger to its end and return every event payload it fired."""
     return [event.payload async for event in trigger.run()]
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, float]]:
+    """Record every ``asyncio.sleep(delay)`` as ``(delay, time.time() at the call)``.
+
+    The real sleep is capped at 0.5 s, so a trigger that asked for a whole (long) poll interval instead of the
+    time left to its deadline is caught by the assertions on the recorded delays, not by a hanging test.
+    """
+    real_sleep = asyncio.sleep
+    calls: list[tuple[float, float]] = []
+
+    async def recording_sleep(delay: float, result: Any = None) -> Any:
+        calls.append((delay, time.time()))
+        await real_sleep(min(delay, 0.5))
+        return result
+
+    monkeypatch.setattr(asyncio, "sleep", recording_sleep)
+    return calls
 
 
 # ------------------------------------------------------------------ serialisation
@@ -103,6 +122,28 @@ def test_repr_holds_no_secret_and_names_the_model() -> None:
 def test_bad_arguments_fail_at_construction(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(BriaInputError, match=message):
         _trigger(**overrides)
+    kwargs = {"model_id": 7, "bria_conn_id": "bria_default", "poll_interval": 0.2, "end_time": 1.0, **overrides}
+    with pytest.raises(BriaInputError, match=message):
+        check_trigger_kwargs(**kwargs)  # the same check the operator and sensor run before starting anything
+
+
+def test_check_trigger_kwargs_checks_a_subset_and_normalises() -> None:
+    from datetime import timedelta
+
+    assert check_trigger_kwargs() == {}
+    assert check_trigger_kwargs(poll_interval=5, hook_params=None, execution_deadline=None) == {
+        "poll_interval": 5.0, "hook_params": {}, "execution_deadline": None,
+    }
+    params = {"timeout": 5}
+    checked = check_trigger_kwargs(hook_params=params, max_consecutive_failures=0)
+    assert checked == {"hook_params": {"timeout": 5}, "max_consecutive_failures": 0}
+    assert checked["hook_params"] is not params  # a copy: the trigger never shares the operator's dict
+    with pytest.raises(BriaInputError, match="hook_params"):
+        check_trigger_kwargs(hook_params={"timeout": timedelta(seconds=5)})
+    with pytest.raises(BriaInputError, match="hook_params must be a dict"):
+        check_trigger_kwargs(hook_params=[("timeout", 5)])
+    with pytest.raises(TypeError, match="poke_interval"):
+        check_trigger_kwargs(poke_interval=5)
 
 
 # ------------------------------------------------------------------ runs against the emulator
@@ -140,55 +181,71 @@ async def test_stopped_event_when_someone_stops_the_training(slow_hook: Any, slo
     assert events[0]["model_status"] in ("Stopping", "Stopped")
 
 
-async def test_timeout_event_at_the_absolute_end_time(slow_hook: Any, slow_model_factory: Any) -> None:
+async def test_timeout_event_at_the_absolute_end_time(
+    slow_hook: Any, slow_model_factory: Any, sleeps: list[tuple[float, float]]
+) -> None:
     model = slow_model_factory()
     slow_hook.start_training(model["id"])
     end_time = time.time() + 0.6
-    started = time.monotonic()
     events = await _events(_trigger(model_id=model["id"], bria_conn_id="bria_slow", end_time=end_time,
-                                    poll_interval=5))
+                                    poll_interval=3600))
     assert [e["status"] for e in events] == ["timeout"]
     assert events[0]["reason"] == "timeout"
     assert events[0]["model_status"] == "InProgress"
-    # The sleep is cut to the deadline, not a whole poll interval.
-    assert time.monotonic() - started < 5
+    # Every sleep is cut to the time left before the deadline, never a whole poll interval.
+    assert sleeps
+    for delay, at in sleeps:
+        assert 0 <= delay <= end_time - at + 0.01, (delay, end_time - at)
     # The trigger never stops the training itself (the operator decides, on a worker).
     assert slow_hook.get_model(model["id"])["status"] == "InProgress"
 
 
 async def test_execution_deadline_before_end_time_gives_execution_timeout(
-    slow_hook: Any, slow_model_factory: Any
+    slow_hook: Any, slow_model_factory: Any, sleeps: list[tuple[float, float]]
 ) -> None:
     model = slow_model_factory()
     slow_hook.start_training(model["id"])
+    execution_deadline = time.time() + 0.3
     events = await _events(_trigger(model_id=model["id"], bria_conn_id="bria_slow", end_time=time.time() + 600,
-                                    execution_deadline=time.time() + 0.3))
+                                    execution_deadline=execution_deadline, poll_interval=3600))
     assert [(e["status"], e["reason"]) for e in events] == [("timeout", "execution_timeout")]
+    assert sleeps
+    for delay, at in sleeps:
+        assert delay <= execution_deadline - at + 0.01, (delay, execution_deadline - at)
 
 
 async def test_trigger_restarted_after_its_deadline_times_out_at_once(
-    slow_hook: Any, slow_model_factory: Any
+    slow_hook: Any, slow_model_factory: Any, slow_emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Deadline persistence: a trigger re-created after the deadline does not get a fresh budget."""
     model = slow_model_factory()
     slow_hook.start_training(model["id"])
     original = _trigger(model_id=model["id"], bria_conn_id="bria_slow", end_time=time.time() + 0.2,
-                        poll_interval=30)
+                        poll_interval=3600)
     await asyncio.sleep(0.3)  # the triggerer was down past the deadline
     restarted = BriaTrainingTrigger(**original.serialize()[1])
-    started = time.monotonic()
+    path = f"/v1/tailored-gen/models/{model['id']}"
+    before = len(slow_emulator.requests(path_prefix=path))
+    slept: list[float] = []
+
+    async def no_sleep(delay: float, result: Any = None) -> Any:
+        slept.append(delay)
+        return result
+
+    monkeypatch.setattr(asyncio, "sleep", no_sleep)
     events = await _events(restarted)
     assert [e["status"] for e in events] == ["timeout"]
-    assert time.monotonic() - started < 5
+    assert slept == []  # one poll, then the passed deadline ends the wait: no sleep at all
+    assert len(slow_emulator.requests(path_prefix=path)) - before == 1
 
 
-async def test_unknown_model_gives_an_error_event_at_once(bria_conn: Any) -> None:
-    started = time.monotonic()
-    events = await _events(_trigger(model_id=987654, max_consecutive_failures=5))
+async def test_unknown_model_gives_an_error_event_at_once(bria_conn: Any, sleeps: list[tuple[float, float]]) -> None:
+    events = await _events(_trigger(model_id=987654, max_consecutive_failures=5, poll_interval=3600))
     assert len(events) == 1
     assert events[0]["status"] == "error"
     assert events[0]["reason"] == "not_found"
-    assert time.monotonic() - started < 10
+    assert sleeps == []  # neither a poll interval nor a retry backoff: a 404 ends the wait at once
+    assert [r["status"] for r in bria_conn.requests(path_prefix="/v1/tailored-gen/models/987654")] == [404]
 
 
 async def test_bad_token_gives_an_auth_error_event(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -318,11 +375,18 @@ async def test_on_kill_leaves_the_training_when_stop_on_kill_is_false(
     assert not [c for c in calls[before:] if c["path"].endswith("/stop_training")]
 
 
-async def test_on_kill_is_idempotent_and_never_raises(slow_hook: Any, slow_model_factory: Any) -> None:
+async def test_on_kill_is_idempotent_and_never_raises(
+    slow_hook: Any, slow_model_factory: Any, slow_emulator: Any
+) -> None:
     model = slow_model_factory()
     slow_hook.start_training(model["id"])
     trigger = _trigger(model_id=model["id"], bria_conn_id="bria_slow")
     await trigger.on_kill()
     await trigger.on_kill()  # already Stopping/Stopped: no second stop, no exception
+    assert slow_hook.get_model(model["id"])["status"] in ("Stopping", "Stopped")
+    stops = [r for r in slow_emulator.requests(path_prefix=f"/v1/tailored-gen/models/{model['id']}/stop_training")
+             if r["method"] == "POST"]
+    assert [r["status"] for r in stops] == [200]  # exactly one stop call, and it succeeded
     unreachable = _trigger(model_id=model["id"], bria_conn_id="bria_nowhere")
     await unreachable.on_kill()  # connection does not exist: logged, not raised
+    assert len(slow_emulator.requests(path_prefix=f"/v1/tailored-gen/models/{model['id']}/stop_training")) == 1

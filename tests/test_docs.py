@@ -43,5 +43,7 @@ def test_every_docs_page_is_in_the_nav() -> None:
         "emulator.md",
         "api-choices.md",
         "troubleshooting.md",
+        "system-tests.md",
+        "benchmarks.md",
     }
     assert listed == expected

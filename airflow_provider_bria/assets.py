@@ -34,7 +34,7 @@ from urllib.parse import quote, unquote, urlsplit
 from airflow.sdk import Asset
 
 from airflow_provider_bria.exceptions import BriaInputError
-from airflow_provider_bria.triggers.training import MODEL_SUMMARY_FIELDS
+from airflow_provider_bria.triggers._training_events import MODEL_SUMMARY_FIELDS
 
 ASSET_SCHEME = "bria"
 MODEL_ASSET_PREFIX = f"{ASSET_SCHEME}://models/"

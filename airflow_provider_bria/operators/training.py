@@ -28,14 +28,13 @@ from airflow_provider_bria.exceptions import (
 from airflow_provider_bria.links.bria import BriaModelLink, model_console_url, push_console_xcoms
 from airflow_provider_bria.operators._reconcile import AMBIGUOUS_ERRORS, coerce_id
 from airflow_provider_bria.operators.base import BriaBaseOperator
-from airflow_provider_bria.triggers.training import (
+from airflow_provider_bria.triggers._training_events import (
     EVENT_ERROR,
     EVENT_SUCCESS,
     EVENT_TIMEOUT,
     LOG_EVERY_N_POLLS,
     REASON_EXECUTION_TIMEOUT,
     TRANSIENT_ERRORS,
-    BriaTrainingTrigger,
     check_trigger_kwargs,
     event_status_for_model,
     model_summary,
@@ -395,6 +394,9 @@ class BriaStartTrainingOperator(BriaBaseOperator):
         )
 
     def _defer(self, model_id: int, started: float) -> None:
+        # Imported here: it pulls in Airflow's trigger machinery, which parsing a DAG does not need.
+        from airflow_provider_bria.triggers.training import BriaTrainingTrigger
+
         trigger = BriaTrainingTrigger(**self._trigger_kwargs(model_id, started))
         self.log.info("Deferring until model %s finishes training (poll every %g s, wait budget %g s)",
                       model_id, self.poll_interval, self.timeout)

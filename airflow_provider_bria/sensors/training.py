@@ -14,11 +14,10 @@ from airflow_provider_bria.links.bria import BriaModelLink, push_console_xcoms
 from airflow_provider_bria.operators._reconcile import coerce_id
 from airflow_provider_bria.operators.base import BriaBaseOperator
 from airflow_provider_bria.operators.training import parse_model_status, training_summary
-from airflow_provider_bria.triggers.training import (
+from airflow_provider_bria.triggers._training_events import (
     EVENT_SUCCESS,
     EVENT_TIMEOUT,
     REASON_EXECUTION_TIMEOUT,
-    BriaTrainingTrigger,
     check_trigger_kwargs,
     event_status_for_model,
     training_error_for_event,
@@ -110,6 +109,9 @@ class BriaTrainingSensor(BaseSensorOperator, BriaBaseOperator):
         """
         if not self.deferrable:
             return super().execute(context)
+        # Imported here: it pulls in Airflow's trigger machinery, which parsing a DAG does not need.
+        from airflow_provider_bria.triggers.training import BriaTrainingTrigger
+
         started = time.time()
         result = self.poke(context)
         if result:

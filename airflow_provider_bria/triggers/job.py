@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -21,6 +22,10 @@ from airflow_provider_bria.exceptions import (
 #: deadline passed (``timeout``), or polling failed for good (``error``).
 EVENT_STATUSES = frozenset({"success", "timeout", "error"})
 _JSON_SCALARS = (str, int, float, bool, type(None))
+#: The first wait (after the immediate first poll) is ``poll_interval`` times a random factor in this range, so
+#: triggers started together (a triggerer restart, a backfill) spread their later polls over half an interval
+#: instead of polling in lock-step forever; later waits are the plain ``poll_interval``.
+FIRST_WAIT_JITTER = (0.5, 1.0)
 
 
 class BriaJobTrigger(BaseTrigger):
@@ -40,7 +45,9 @@ class BriaJobTrigger(BaseTrigger):
     :param requests: the request ids or status URLs to wait for (one string or a list).
     :param end_time: absolute deadline (``time.time()`` epoch seconds).
     :param bria_conn_id: the Bria connection id.
-    :param poll_interval: seconds between polling rounds.
+    :param poll_interval: seconds between polling rounds. The first round is immediate; the wait after it is a
+        random 50-100 % of ``poll_interval`` (so triggers started together do not poll in lock-step), every later
+        wait the full interval; no wait goes past ``end_time``.
     :param hook_params: JSON-safe keyword arguments for the hook (``timeout``, ``retry_limit``...).
     :param max_consecutive_failures: failed polling rounds in a row tolerated before an ``error`` event.
     :param max_parallel_polls: status requests in flight at once.
@@ -111,6 +118,7 @@ class BriaJobTrigger(BaseTrigger):
         outcomes: dict[str, Any] = {}
         pending = list(self.requests)
         failed_rounds = 0
+        first_wait = True
         semaphore = asyncio.Semaphore(self.max_parallel_polls)
 
         async def poll(hook: BriaHook, handle: str) -> Any:
@@ -148,7 +156,11 @@ class BriaJobTrigger(BaseTrigger):
                         yield self._event("timeout", f"{len(pending)} job(s) still running at the deadline",
                                           outcomes, pending)
                         return
-                    await asyncio.sleep(min(self.poll_interval, remaining))
+                    interval = self.poll_interval
+                    if first_wait:  # de-synchronise triggers started together
+                        interval *= random.uniform(*FIRST_WAIT_JITTER)
+                        first_wait = False
+                    await asyncio.sleep(min(interval, remaining))
         except asyncio.CancelledError:
             raise
         except Exception as err:  # noqa: BLE001 - every other failure becomes an error event, never a dead trigger

@@ -15,14 +15,16 @@ training on a timeout: the operator's ``execute_complete`` does that on a worker
 and the stop is logged in the task log). A user killing the deferred task (mark failed/success, clear) makes
 Airflow >= 3.3 call :meth:`BriaTrainingTrigger.on_kill`, which stops the training when ``stop_on_kill``.
 
-:func:`validate_training_event`, :func:`training_error_for_event` and :func:`check_trigger_kwargs` are shared
-by the start-training operator and the training sensor.
+The event contract (:func:`validate_training_event`, :func:`training_error_for_event`, the ``EVENT_*``
+constants) and :func:`check_trigger_kwargs` live in :mod:`airflow_provider_bria.triggers._training_events`, which
+does not import Airflow's trigger machinery, so the operator and the sensor stay cheap to import when a DAG is
+parsed; they are re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import random
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -35,173 +37,34 @@ from airflow_provider_bria.exceptions import (
     BriaError,
     BriaInputError,
     BriaNotFoundError,
-    BriaRateLimitError,
-    BriaServerError,
     BriaTrainingError,
-    BriaTrainingFailedError,
-    BriaTrainingStoppedError,
-    BriaTrainingTimeoutError,
-    BriaTransportError,
-    BriaTriggerEventError,
+)
+from airflow_provider_bria.triggers._training_events import (
+    EVENT_ERROR,
+    EVENT_FAILED,
+    EVENT_STOPPED,
+    EVENT_SUCCESS,
+    EVENT_TIMEOUT,
+    LOG_EVERY_N_POLLS,
+    MODEL_SUMMARY_FIELDS,
+    REASON_EXECUTION_TIMEOUT,
+    REASON_TIMEOUT,
+    TRAINING_EVENT_STATUSES,
+    TRANSIENT_ERRORS,
+    check_trigger_kwargs,
+    event_status_for_model,
+    model_summary,
+    training_error_for_event,
+    validate_training_event,
 )
 
-EVENT_SUCCESS = "success"
-EVENT_FAILED = "failed"
-EVENT_STOPPED = "stopped"
-EVENT_TIMEOUT = "timeout"
-EVENT_ERROR = "error"
-#: Every status a training event can carry.
-TRAINING_EVENT_STATUSES = frozenset({EVENT_SUCCESS, EVENT_FAILED, EVENT_STOPPED, EVENT_TIMEOUT, EVENT_ERROR})
-
-REASON_TIMEOUT = "timeout"
-REASON_EXECUTION_TIMEOUT = "execution_timeout"
-
-#: Errors of one poll that may go away on their own (after the hook's own retries were used up).
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (BriaServerError, BriaTransportError, BriaRateLimitError)
-
-#: Model fields copied into events and operator return values (all small and JSON-safe).
-MODEL_SUMMARY_FIELDS = (
-    "id",
-    "name",
-    "status",
-    "project_id",
-    "dataset_id",
-    "training_mode",
-    "training_version",
-    "active_model_version",
-    "checkpoint_steps",
-)
-
-#: While the status does not change, log one poll in this many (status changes are always logged).
-LOG_EVERY_N_POLLS = 10
+#: The first wait (after the immediate first poll) is ``poll_interval`` times a random factor in this range, so
+#: triggers started together (a triggerer restart, a backfill) spread their later polls over half an interval
+#: instead of polling in lock-step forever; later waits are the plain ``poll_interval``.
+FIRST_WAIT_JITTER = (0.5, 1.0)
 
 #: Upper bound of the trigger's on_kill stop call; Airflow gives on_kill ``[triggerer] on_kill_timeout`` (30 s).
 ON_KILL_TIMEOUT_SECONDS = 20.0
-
-
-def model_summary(model: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the small, JSON-safe subset of a model object that events and return values carry.
-
-    :param model: a model object from the API.
-    """
-    out = {key: model.get(key) for key in MODEL_SUMMARY_FIELDS if key in model}
-    try:
-        json.dumps(out)
-    except (TypeError, ValueError):
-        out = {key: str(value) for key, value in out.items()}
-    return out
-
-
-def event_status_for_model(status: ModelStatus) -> str | None:
-    """Map a model status to the event status that ends the wait, or ``None`` to keep waiting.
-
-    ``Stopping`` ends the wait as ``stopped``: a stop cannot be undone and the model will never complete.
-
-    :param status: the parsed model status.
-    """
-    if status.is_success:
-        return EVENT_SUCCESS
-    if status is ModelStatus.FAILED:
-        return EVENT_FAILED
-    if status in (ModelStatus.STOPPED, ModelStatus.STOPPING):
-        return EVENT_STOPPED
-    return None
-
-
-def _check_json(name: str, value: Any) -> None:
-    """Fail fast when a trigger argument would not survive Airflow's serde round trip."""
-    from airflow.sdk.serde import deserialize, serialize
-
-    try:
-        json.dumps(value)
-        if deserialize(serialize(value)) != value:
-            raise TypeError("value changed in a serde round trip")
-    except (TypeError, ValueError) as err:
-        raise BriaInputError(
-            f"{name} must hold only JSON values (str, int, float, bool, None, lists, dicts): {err}"
-        ) from err
-
-
-def _is_number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float))
-
-
-def _check_model_id(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BriaInputError(f"model_id must be an int, got {value!r}")
-    return value
-
-
-def _check_conn_id(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise BriaInputError(f"bria_conn_id must be a non-empty string, got {value!r}")
-    return value
-
-
-def _check_poll_interval(value: Any) -> float:
-    if not _is_number(value):
-        raise BriaInputError(f"poll_interval must be a number, got {value!r}")
-    if value <= 0:
-        raise BriaInputError(f"poll_interval must be > 0, got {value!r}")
-    return float(value)
-
-
-def _check_end_time(value: Any) -> float:
-    if not _is_number(value):
-        raise BriaInputError(f"end_time must be a number, got {value!r}")
-    return float(value)
-
-
-def _check_execution_deadline(value: Any) -> float | None:
-    if value is not None and not _is_number(value):
-        raise BriaInputError(f"execution_deadline must be a number or None, got {value!r}")
-    return float(value) if value is not None else None
-
-
-def _check_max_consecutive_failures(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise BriaInputError(f"max_consecutive_failures must be an int >= 0, got {value!r}")
-    return value
-
-
-def _check_hook_params(value: Any) -> dict[str, Any]:
-    if value is not None and not isinstance(value, Mapping):
-        raise BriaInputError(f"hook_params must be a dict, got {type(value).__name__}")
-    params = dict(value or {})
-    _check_json("hook_params", params)
-    return params
-
-
-_TRIGGER_ARG_CHECKS: dict[str, Any] = {
-    "model_id": _check_model_id,
-    "bria_conn_id": _check_conn_id,
-    "poll_interval": _check_poll_interval,
-    "end_time": _check_end_time,
-    "execution_deadline": _check_execution_deadline,
-    "stop_on_timeout": bool,
-    "stop_on_kill": bool,
-    "max_consecutive_failures": _check_max_consecutive_failures,
-    "hook_params": _check_hook_params,
-}
-
-
-def check_trigger_kwargs(**kwargs: Any) -> dict[str, Any]:
-    """Validate (any subset of) :class:`BriaTrainingTrigger`'s keyword arguments; return them normalised.
-
-    The trigger checks its arguments with this function, and the operator and the sensor call it too, before
-    anything remote happens: ``BriaStartTrainingOperator`` at construction (what is known then) and again in
-    ``execute`` before starting the training, so a bad value (say a ``timedelta`` in ``hook_params``, which
-    the triggerer cannot deserialise) fails the task before a training starts, not after, on every retry.
-
-    :param kwargs: trigger keyword arguments, e.g. ``check_trigger_kwargs(hook_params=..., poll_interval=...)``.
-    :return: the values as the trigger stores them (floats for times, a dict copy of ``hook_params``).
-    :raises BriaInputError: naming the first bad argument.
-    :raises TypeError: for an argument the trigger does not take.
-    """
-    unknown = sorted(set(kwargs) - set(_TRIGGER_ARG_CHECKS))
-    if unknown:
-        raise TypeError(f"BriaTrainingTrigger takes no argument(s) {unknown}")
-    return {name: _TRIGGER_ARG_CHECKS[name](value) for name, value in kwargs.items()}
 
 
 class BriaTrainingTrigger(BaseTrigger):
@@ -209,7 +72,9 @@ class BriaTrainingTrigger(BaseTrigger):
 
     :param model_id: the model whose training is awaited.
     :param bria_conn_id: Airflow connection id of type ``bria``.
-    :param poll_interval: seconds between two polls of the model.
+    :param poll_interval: seconds between two polls of the model. The first poll is immediate; the wait after it
+        is a random 50-100 % of ``poll_interval`` (so triggers started together do not poll in lock-step), every
+        later wait the full interval; no wait goes past a deadline.
     :param end_time: absolute deadline (epoch seconds) of the wait; after it the trigger fires ``timeout``.
     :param execution_deadline: optional absolute deadline (epoch seconds) derived from the task's
         ``execution_timeout``; after it the trigger fires ``timeout`` with reason ``execution_timeout``.
@@ -318,6 +183,7 @@ class BriaTrainingTrigger(BaseTrigger):
     async def _wait(self) -> TriggerEvent:
         failures = 0
         polls = 0
+        first_wait = True
         last_status: str | None = None
         try:
             async with self._hook() as hook:
@@ -378,7 +244,11 @@ class BriaTrainingTrigger(BaseTrigger):
                             reason=reason,
                             model_status=last_status,
                         )
-                    await asyncio.sleep(max(0.0, min(self.poll_interval, self._next_deadline() - now)))
+                    interval = self.poll_interval
+                    if first_wait:  # de-synchronise triggers started together
+                        interval *= random.uniform(*FIRST_WAIT_JITTER)
+                        first_wait = False
+                    await asyncio.sleep(max(0.0, min(interval, self._next_deadline() - now)))
         except BriaError as err:
             return self._event(EVENT_ERROR, f"Polling model {self.model_id} failed: {err}", reason="unexpected",
                                model_status=last_status)
@@ -423,57 +293,24 @@ class BriaTrainingTrigger(BaseTrigger):
             return ModelStatus.STOPPING.value
 
 
-# --------------------------------------------------------------------------------------------
-# The event contract, shared by the operator and the sensor
-# --------------------------------------------------------------------------------------------
-
-
-def validate_training_event(event: Any) -> dict[str, Any]:
-    """Check a training event and return it as a dict.
-
-    :param event: the payload a deferred task resumed with.
-    :raises BriaTriggerEventError: when the event is missing, not a dict, lacks ``status``/``model_id`` or
-        carries an unknown status.
-    """
-    if event is None:
-        raise BriaTriggerEventError("The task resumed without a trigger event")
-    if not isinstance(event, Mapping):
-        raise BriaTriggerEventError(f"Trigger event must be a dict, got {type(event).__name__}")
-    status = event.get("status")
-    if status not in TRAINING_EVENT_STATUSES:
-        raise BriaTriggerEventError(
-            f"Unknown trigger event status {status!r}; expected one of {sorted(TRAINING_EVENT_STATUSES)}"
-        )
-    model_id = event.get("model_id")
-    if isinstance(model_id, bool) or not isinstance(model_id, int):
-        raise BriaTriggerEventError(f"Trigger event has no integer model_id: {model_id!r}")
-    return dict(event)
-
-
-def training_error_for_event(event: Mapping[str, Any]) -> BriaTrainingError | None:
-    """Return the exception matching a validated non-success event (``None`` for ``success``).
-
-    ``failed`` -> :class:`BriaTrainingFailedError`, ``stopped`` -> :class:`BriaTrainingStoppedError`,
-    ``timeout`` -> :class:`BriaTrainingTimeoutError`, ``error`` -> :class:`BriaTrainingError`.
-
-    :param event: a validated event.
-    """
-    status = event["status"]
-    if status == EVENT_SUCCESS:
-        return None
-    model_id = event["model_id"]
-    model_status = event.get("model_status")
-    message = str(event.get("message") or f"Training of model {model_id} ended with {status}")
-    if status == EVENT_FAILED:
-        return BriaTrainingFailedError(
-            f"{message}. A failed model cannot be restarted: create a new model.", model_id=model_id,
-            status=model_status,
-        )
-    if status == EVENT_STOPPED:
-        return BriaTrainingStoppedError(
-            f"{message}. A stopped model cannot be resumed: create a new model.", model_id=model_id,
-            status=model_status,
-        )
-    if status == EVENT_TIMEOUT:
-        return BriaTrainingTimeoutError(message, model_id=model_id, status=model_status)
-    return BriaTrainingError(message, model_id=model_id, status=model_status)
+__all__ = [
+    "EVENT_ERROR",
+    "EVENT_FAILED",
+    "EVENT_STOPPED",
+    "EVENT_SUCCESS",
+    "EVENT_TIMEOUT",
+    "FIRST_WAIT_JITTER",
+    "LOG_EVERY_N_POLLS",
+    "MODEL_SUMMARY_FIELDS",
+    "ON_KILL_TIMEOUT_SECONDS",
+    "REASON_EXECUTION_TIMEOUT",
+    "REASON_TIMEOUT",
+    "TRAINING_EVENT_STATUSES",
+    "TRANSIENT_ERRORS",
+    "BriaTrainingTrigger",
+    "check_trigger_kwargs",
+    "event_status_for_model",
+    "model_summary",
+    "training_error_for_event",
+    "validate_training_event",
+]

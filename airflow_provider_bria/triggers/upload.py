@@ -16,6 +16,7 @@ cancel a bulk upload, and a retry of the task resumes waiting for the same job.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -39,6 +40,10 @@ BULK_EVENT_STATUSES = frozenset({EVENT_DONE, EVENT_TIMEOUT, EVENT_ERROR})
 _TRANSIENT = (BriaServerError, BriaTransportError, BriaRateLimitError)
 #: A missing status this soon after the submit means "not visible yet", not "no job".
 _NOT_FOUND_GRACE_SECONDS = 30.0
+#: The first wait (after the immediate first poll) is ``poll_interval`` times a random factor in this range, so
+#: triggers started together (a triggerer restart, a backfill) spread their later polls over half an interval
+#: instead of polling in lock-step forever; later waits are the plain ``poll_interval``.
+FIRST_WAIT_JITTER = (0.5, 1.0)
 
 
 class BriaBulkUploadTrigger(BaseTrigger):
@@ -46,7 +51,9 @@ class BriaBulkUploadTrigger(BaseTrigger):
 
     :param dataset_id: the advanced dataset.
     :param bria_conn_id: the Bria connection id.
-    :param poll_interval: seconds between polls.
+    :param poll_interval: seconds between polls. The first poll is immediate; the wait after it is a random
+        50-100 % of ``poll_interval`` (so triggers started together do not poll in lock-step), every later wait
+        the full interval; no wait goes past ``end_time``.
     :param end_time: epoch seconds after which a ``timeout`` event is fired.
     :param hook_params: JSON-safe keyword arguments for the hook (``timeout``, ``retry_limit``...).
     :param max_consecutive_failures: transient poll errors tolerated in a row before an ``error`` event.
@@ -100,6 +107,7 @@ class BriaBulkUploadTrigger(BaseTrigger):
 
     async def _wait(self) -> TriggerEvent:
         failures = 0
+        first_wait = True
         started = time.monotonic()
         last: str | None = None
         try:
@@ -128,7 +136,11 @@ class BriaBulkUploadTrigger(BaseTrigger):
                     if time.time() >= self.end_time:
                         return self._event(EVENT_TIMEOUT, f"Bulk upload of dataset {self.dataset_id} still "
                                                           f"{last or 'not visible'} at the deadline", last)
-                    await asyncio.sleep(max(0.0, min(self.poll_interval, self.end_time - time.time())))
+                    interval = self.poll_interval
+                    if first_wait:  # de-synchronise triggers started together
+                        interval *= random.uniform(*FIRST_WAIT_JITTER)
+                        first_wait = False
+                    await asyncio.sleep(max(0.0, min(interval, self.end_time - time.time())))
         except BriaError as err:
             return self._event(EVENT_ERROR, f"Polling the bulk upload failed: {err}", last)
         except Exception as err:  # a bug or an unexpected body must end the wait with an event, not a dead trigger

@@ -156,3 +156,66 @@ async def test_polls_run_concurrently(monkeypatch: pytest.MonkeyPatch, bria_conn
     assert payload["status"] == "success"
     assert len(payload["outcomes"]) == 10
     assert 1 < peak <= 4
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record every ``asyncio.sleep`` delay without waiting it (each still yields to the loop)."""
+    real_sleep = asyncio.sleep
+    delays: list[float] = []
+
+    async def recording_sleep(delay: float, result: Any = None) -> Any:
+        delays.append(delay)
+        await real_sleep(0)
+        return result
+
+    monkeypatch.setattr(asyncio, "sleep", recording_sleep)
+    return delays
+
+
+async def test_first_round_is_immediate_and_only_the_first_wait_is_jittered(
+    monkeypatch: pytest.MonkeyPatch, bria_conn_env: None, waits: list[float]
+) -> None:
+    s = Script(monkeypatch, {"r1": [resp("IN_PROGRESS", "r1")] * 3 + [resp("COMPLETED", "r1")]})
+    payload = (await events(trigger(["r1"], poll_interval=30, end_time=time.time() + 3600)))[0].payload
+    assert payload["status"] == "success"
+    assert s.calls == ["r1"] * 4
+    assert len(waits) == 3  # nothing before the first round
+    assert 15 <= waits[0] <= 30
+    assert waits[1:] == [30.0, 30.0]
+
+
+async def test_triggers_started_together_do_not_poll_in_lock_step(
+    monkeypatch: pytest.MonkeyPatch, bria_conn_env: None, waits: list[float]
+) -> None:
+    for _ in range(20):
+        Script(monkeypatch, {"r1": [resp("IN_PROGRESS", "r1"), resp("COMPLETED", "r1")]})
+        payload = (await events(trigger(["r1"], poll_interval=10, end_time=time.time() + 3600)))[0].payload
+        assert payload["status"] == "success"
+    assert len(waits) == 20
+    assert all(5 <= w <= 10 for w in waits)
+    assert len({round(w, 6) for w in waits}) > 10
+
+
+async def test_jittered_first_wait_never_passes_the_deadline(
+    monkeypatch: pytest.MonkeyPatch, bria_conn_env: None
+) -> None:
+    import random
+
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)  # the longest possible first wait
+    real_sleep = asyncio.sleep
+    calls: list[tuple[float, float]] = []
+
+    async def recording_sleep(delay: float, result: Any = None) -> Any:
+        calls.append((delay, time.time()))
+        await real_sleep(min(delay, 0.5))  # a wait past the deadline fails the assertion, not the run time
+        return result
+
+    monkeypatch.setattr(asyncio, "sleep", recording_sleep)
+    Script(monkeypatch, {"r1": [resp("IN_PROGRESS", "r1")]})
+    end_time = time.time() + 0.2
+    payload = (await events(trigger(["r1"], poll_interval=3600, end_time=end_time)))[0].payload
+    assert payload["status"] == "timeout"
+    assert calls
+    for delay, at in calls:
+        assert 0 <= delay <= end_time - at + 0.01, (delay, end_time - at)

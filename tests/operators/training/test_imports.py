@@ -20,3 +20,34 @@ def test_training_modules_import_without_heavy_dependencies() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert json.loads(out.strip().splitlines()[-1]) == []
+
+
+def test_operator_and_sensor_do_not_import_the_trigger_machinery() -> None:
+    """DAG parsing imports the operator and the sensor; only deferring needs ``airflow.triggers.base``."""
+    code = (
+        "import json, sys\n"
+        "import airflow.sdk\n"
+        "sdk_loads_it = 'airflow.triggers.base' in sys.modules\n"
+        "from airflow_provider_bria.operators.training import BriaStartTrainingOperator, BriaStopTrainingOperator\n"
+        "from airflow_provider_bria.sensors.training import BriaTrainingSensor\n"
+        "BriaStartTrainingOperator(task_id='t', model_id=1, deferrable=True, poll_interval=5)\n"
+        "BriaStopTrainingOperator(task_id='s', model_id=1)\n"
+        "BriaTrainingSensor(task_id='w', model_id=1, deferrable=True)\n"
+        "print(json.dumps({'sdk_loads_it': sdk_loads_it,\n"
+        "                  'base': 'airflow.triggers.base' in sys.modules,\n"
+        "                  'trigger': 'airflow_provider_bria.triggers.training' in sys.modules}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    loaded = json.loads(out.strip().splitlines()[-1])
+    assert loaded["trigger"] is False
+    if not loaded["sdk_loads_it"]:  # true for Airflow 3.3; if airflow.sdk ever loads it, it is no longer our cost
+        assert loaded["base"] is False
+
+
+def test_trigger_module_re_exports_the_event_contract() -> None:
+    """Existing imports from ``triggers.training`` keep working and name the very same objects."""
+    from airflow_provider_bria.triggers import _training_events, training
+
+    for name in _training_events.__all__:
+        assert getattr(training, name) is getattr(_training_events, name), name
+        assert name in training.__all__

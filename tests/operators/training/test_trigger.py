@@ -351,6 +351,83 @@ async def test_unknown_model_status_becomes_an_error_event(monkeypatch: pytest.M
     assert [(e["status"], e["model_status"]) for e in events] == [("error", "Exploded")]
 
 
+# ------------------------------------------------------------------ polling rhythm (no lock-step)
+
+
+class _ScriptedHook(_FlakyHook):
+    """Answers ``InProgress`` ``in_progress`` times, then ``Completed``."""
+
+    def __init__(self, in_progress: int) -> None:
+        super().__init__(0, {}, RuntimeError())
+        self.in_progress = in_progress
+
+    async def aget_model(self, model_id: int) -> dict[str, Any]:
+        self.calls += 1
+        status = "InProgress" if self.calls <= self.in_progress else "Completed"
+        return {"id": model_id, "status": status, "name": "m"}
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record every ``asyncio.sleep`` delay without waiting it (each still yields to the loop)."""
+    real_sleep = asyncio.sleep
+    delays: list[float] = []
+
+    async def recording_sleep(delay: float, result: Any = None) -> Any:
+        delays.append(delay)
+        await real_sleep(0)
+        return result
+
+    monkeypatch.setattr(asyncio, "sleep", recording_sleep)
+    return delays
+
+
+async def test_first_poll_is_immediate_and_only_the_first_wait_is_jittered(
+    monkeypatch: pytest.MonkeyPatch, waits: list[float]
+) -> None:
+    hook = _ScriptedHook(in_progress=4)
+    trigger = _trigger(poll_interval=60, end_time=time.time() + 3600)
+    monkeypatch.setattr(trigger, "_hook", lambda: hook)
+    events = await _events(trigger)
+    assert [e["status"] for e in events] == ["success"]
+    assert hook.calls == 5
+    # No wait before the first poll; one wait between two polls.
+    assert len(waits) == 4
+    assert 30 <= waits[0] <= 60
+    assert waits[1:] == [60.0, 60.0, 60.0]
+
+
+async def test_triggers_started_together_do_not_poll_in_lock_step(
+    monkeypatch: pytest.MonkeyPatch, waits: list[float]
+) -> None:
+    """A triggerer restart re-creates many triggers at once: their first waits must differ."""
+    for _ in range(20):
+        hook = _ScriptedHook(in_progress=1)
+        trigger = _trigger(poll_interval=10, end_time=time.time() + 3600)
+        monkeypatch.setattr(trigger, "_hook", lambda hook=hook: hook)
+        assert [e["status"] for e in await _events(trigger)] == ["success"]
+    assert len(waits) == 20
+    assert all(5 <= w <= 10 for w in waits)
+    assert len({round(w, 6) for w in waits}) > 10  # spread over half an interval, not one shared phase
+
+
+async def test_jittered_first_wait_never_passes_the_deadline(
+    monkeypatch: pytest.MonkeyPatch, sleeps: list[tuple[float, float]]
+) -> None:
+    import random
+
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)  # the longest possible first wait
+    hook = _ScriptedHook(in_progress=10**6)
+    end_time = time.time() + 0.3
+    trigger = _trigger(poll_interval=3600, end_time=end_time)
+    monkeypatch.setattr(trigger, "_hook", lambda: hook)
+    events = await _events(trigger)
+    assert [(e["status"], e["reason"]) for e in events] == [("timeout", "timeout")]
+    assert sleeps
+    for delay, at in sleeps:
+        assert 0 <= delay <= end_time - at + 0.01, (delay, end_time - at)
+
+
 # ------------------------------------------------------------------ on_kill
 
 

@@ -184,3 +184,53 @@ def test_trigger_imports_nothing_while_running_on_the_event_loop() -> None:
     env = {**os.environ, "AIRFLOW_CONN_BRIA_DEFAULT": conn_json(HOST)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip().splitlines()[-1] == "done [] False"
+
+
+class _StatusScript:
+    """Scripted ``aget_bulk_upload_status`` answering ``processing`` ``busy`` times, then ``completed``; records
+    every ``asyncio.sleep`` delay without waiting it."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, busy: int) -> None:
+        from airflow_provider_bria.hooks.bria import BriaHook
+
+        self.calls = 0
+        self.waits: list[float] = []
+        real_sleep = asyncio.sleep
+
+        async def status(hook: BriaHook, dataset_id: int) -> dict[str, Any]:
+            self.calls += 1
+            return {"status": "processing" if self.calls <= busy else "completed", "progress_percentage": 50}
+
+        async def recording_sleep(delay: float, result: Any = None) -> Any:
+            self.waits.append(delay)
+            await real_sleep(0)
+            return result
+
+        monkeypatch.setenv("AIRFLOW_CONN_BRIA_DEFAULT", conn_json(HOST))
+        monkeypatch.setattr(BriaHook, "aget_bulk_upload_status", status)
+        monkeypatch.setattr(asyncio, "sleep", recording_sleep)
+
+
+async def test_trigger_polls_at_once_and_jitters_only_the_first_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    script = _StatusScript(monkeypatch, busy=3)
+    trigger = BriaBulkUploadTrigger(dataset_id=DS, bria_conn_id="bria_default", poll_interval=20,
+                                    end_time=time.time() + 3600)
+    event = await _first_event(trigger)
+    assert event["status"] == "done"
+    assert script.calls == 4
+    assert len(script.waits) == 3  # nothing before the first poll
+    assert 10 <= script.waits[0] <= 20
+    assert script.waits[1:] == [20.0, 20.0]
+
+
+async def test_triggers_started_together_do_not_poll_in_lock_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    script = _StatusScript(monkeypatch, busy=1)
+    for _ in range(20):
+        script.calls = 0  # each trigger sees "processing" once, then "completed"
+        trigger = BriaBulkUploadTrigger(dataset_id=DS, bria_conn_id="bria_default", poll_interval=10,
+                                        end_time=time.time() + 3600)
+        assert (await _first_event(trigger))["status"] == "done"
+    waits = script.waits
+    assert len(waits) == 20
+    assert all(5 <= w <= 10 for w in waits)
+    assert len({round(w, 6) for w in waits}) > 10

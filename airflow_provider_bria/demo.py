@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -444,9 +445,21 @@ def _admin_password(home: Path) -> str:
     return passwords["admin"]
 
 
-def _wait_http(url: str, timeout: float, procs: dict[str, subprocess.Popen[bytes]]) -> bool:
+def _wait_http(
+    url: str,
+    timeout: float,
+    procs: dict[str, subprocess.Popen[bytes]],
+    should_stop: Callable[[], bool] = lambda: False,
+) -> bool:
+    """Wait until ``url`` answers 200; ``False`` on timeout, when a component dies, or when asked to stop.
+
+    :param url: the health URL.
+    :param timeout: seconds to wait at most.
+    :param procs: the components started so far (an early exit of one ends the wait).
+    :param should_stop: polled every half second; ``True`` (Ctrl-C) ends the wait at once.
+    """
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not should_stop():
         for name, proc in procs.items():
             if proc.poll() is not None:
                 _say(f"{name} exited early with code {proc.returncode}")
@@ -533,18 +546,27 @@ def serve(args: argparse.Namespace) -> int:
     def _on_signal(signum: int, frame: Any) -> None:
         stopping["flag"] = True
 
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # SIGHUP too: closing the terminal must not leave Airflow running in the background.
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         for name in COMPONENTS:
             cmd = [sys.executable, "-m", "airflow", name]
             if name == "api-server":
                 cmd += ["--host", "127.0.0.1", "--port", str(port)]
+            elif name in ("scheduler", "triggerer"):
+                # Their log servers would listen on every interface at fixed ports (8793/8794); task and
+                # trigger logs are local files the API server reads directly.
+                cmd.append("--skip-serve-logs")
             with open(logs / f"{name}.log", "ab") as log_file:
                 procs[name] = subprocess.Popen(  # noqa: S603 - fixed argv
                     cmd, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
                 )
             _say(f"Started {name} (pid {procs[name].pid}); log: {logs / (name + '.log')}")
-        if not _wait_http(f"{base_url}/api/v2/monitor/health", args.startup_timeout, procs):
+        if not _wait_http(
+            f"{base_url}/api/v2/monitor/health", args.startup_timeout, procs, lambda: stopping["flag"]
+        ):
+            if stopping["flag"]:
+                return 130  # interrupted while starting: the conventional exit code of Ctrl-C
             _say(f"The API server did not answer in {args.startup_timeout:g} s; see the logs in {logs}")
             return 1
         print()

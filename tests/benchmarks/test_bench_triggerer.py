@@ -1,4 +1,8 @@
-"""3. Triggerer scale: 1,000 training triggers polling concurrently in one event loop against the emulator."""
+"""3. Triggerer scale: 1,000 training triggers polling concurrently in one event loop against the emulator.
+
+The provider's own ``BriaTrainingTrigger`` is measured as it is (shared SSL context, jittered first wait); nothing
+is patched.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import benchlib
-from benchlib import png_bytes, record
+from benchlib import png_bytes, record, rolling_max
 
 SECTION = "3. Triggerer scale"
 TRIGGERS = 1000
 POLL_INTERVAL = 5.0
-DURATION = 55.0
-FIXED_DURATION = 25.0
+DURATION = 80.0
+#: Window in which to count the polls sent together (lock-step polling puts every trigger into one).
+BURST_WINDOW = 0.1
 #: Loop lateness after which the triggerer's own watchdog warns ("the triggerer's async thread was blocked").
 BLOCK_THRESHOLD = 0.2
 MB = 1024 * 1024
@@ -48,10 +53,10 @@ def _training_models(emu: Any, n: int) -> list[int]:
             return list(pool.map(make, range(n)))
 
 
-def _run(emu: Any, ids_file: Path, variant: str, duration: float) -> dict[str, Any]:
+def _run(emu: Any, ids_file: Path, duration: float) -> dict[str, Any]:
     """Run the probe; return its figures: worst/steady block, blocks over the threshold, RSS, polls."""
     out = benchlib.run_probe(
-        "triggerer_probe.py", [str(ids_file), str(POLL_INTERVAL), str(duration), variant],
+        "triggerer_probe.py", [str(ids_file), str(POLL_INTERVAL), str(duration)],
         env=benchlib.probe_env({"AIRFLOW_CONN_BRIA_DEFAULT": benchlib.conn_json(emu.url, emu.token)}),
     )
     assert out["event_count"] == 0, f"a trigger fired although every training runs for an hour: {out['events']}"
@@ -83,6 +88,7 @@ def _run(emu: Any, ids_file: Path, variant: str, duration: float) -> dict[str, A
         "steady_no_gc": max((cpu - g for _, _, cpu, g in steady_blocks), default=0.0),
         "per_trigger": (max(running) - out["baseline_rss"]) / TRIGGERS if running else None,
         "per_min": len(window) / TRIGGERS / (span / 60),
+        "together": rolling_max([r["t"] for r in window], BURST_WINDOW) if window else 0,
         "errors": sum(1 for r in polls if r["status"] >= 400),
         "window": span,
         "gc": out["gc"],
@@ -96,43 +102,35 @@ def test_triggerer_scale(start_emulator: Callable[..., Any], tmp_path: Path) -> 
     assert emu.state()["counts"]["trainings_started"] == TRIGGERS
     ids_file = tmp_path / "models.json"
     ids_file.write_text(json.dumps(model_ids))
-    asis = _run(emu, ids_file, "asis", DURATION)
-    fixed = _run(emu, ids_file, "fixed", FIXED_DURATION)
-    out = asis["out"]
+    run = _run(emu, ids_file, DURATION)
+    out, gcs = run["out"], run["gc"]
     record(SECTION, f"Longest event-loop block, {TRIGGERS} triggers started at once (poll every "
-           f"{POLL_INTERVAL:g} s)", asis["worst"], "{:.2f} s", target=("<", BLOCK_THRESHOLD),
+           f"{POLL_INTERVAL:g} s)", run["worst"], "{:.2f} s", target=("<", BLOCK_THRESHOLD),
            notes=f"CPU time the loop thread spent between two ticks of a sleep(0.01) watchdog, over {DURATION:g} "
-                 f"s ({asis['over']} blocks over {BLOCK_THRESHOLD} s; wall-clock lateness, which also counts "
-                 f"waiting for a core, {asis['worst_wall']:.2f} s); {_burst(asis)}. With the proposed fix (shared "
-                 f"SSL context + first-poll jitter, measured the same way): {fixed['worst']:.2f} s, {fixed['over']} "
-                 f"blocks over {BLOCK_THRESHOLD} s (wall {fixed['worst_wall']:.2f} s); {_burst(fixed)}")
-    gc_a, gc_f = asis["gc"], fixed["gc"]
-    gc_text = (f"Full (gen-2) garbage collections: longest {gc_a['longest_full']:.2f} s as is, "
-               f"{gc_f['longest_full']:.2f} s with the fix, {gc_a['full_before']:.2f} s before the triggers started; "
-               f"tracked objects {gc_a['objects_before'] / 1000:.0f}k before, {gc_a['objects_during'] / 1000:.0f}k as "
-               f"is and {gc_f['objects_during'] / 1000:.0f}k with the fix while polling")
-    fixed_text = (f"with the proposed fix: {fixed['steady']:.2f} s (wall {fixed['steady_wall']:.2f} s, without "
-                  f"garbage collection {fixed['steady_no_gc']:.2f} s)" if fixed["reached"]
-                  else "not reached with the proposed fix either")
-    if asis["reached"]:
-        record(SECTION, "Longest event-loop block in steady polling (after the start-up burst)", asis["steady"],
+                 f"s ({run['over']} blocks over {BLOCK_THRESHOLD} s; wall-clock lateness, which also counts "
+                 f"waiting for a core, {run['worst_wall']:.2f} s); {_burst(run)}; every trigger polls at once and "
+                 "all are created in one loop iteration (Airflow's own create_triggers yields between two)")
+    gc_text = (f"Full (gen-2) garbage collections: {gcs['full']} while polling, longest {gcs['longest_full']:.2f} s "
+               f"({gcs['full_before']:.2f} s before the triggers started); tracked objects "
+               f"{gcs['objects_before'] / 1000:.0f}k before, {gcs['objects_during'] / 1000:.0f}k while polling")
+    if run["reached"]:
+        record(SECTION, "Longest event-loop block in steady polling (after the start-up burst)", run["steady"],
                "{:.2f} s", target=("<", BLOCK_THRESHOLD),
-               notes=f"wall {asis['steady_wall']:.2f} s, without garbage collection {asis['steady_no_gc']:.2f} s; "
-                     f"{fixed_text}. {gc_text}")
+               notes=f"over the last {run['window']:.0f} s; wall {run['steady_wall']:.2f} s, without garbage "
+                     f"collection {run['steady_no_gc']:.2f} s. {gc_text}")
     else:
         record(SECTION, "Longest event-loop block in steady polling (after the start-up burst)", None, "{:.2f} s",
                target=("<", BLOCK_THRESHOLD), none_text="not reached", none_status=benchlib.MISSED,
-               notes=f"the start-up burst outlasted the {DURATION:g} s run; {fixed_text}. {gc_text}")
-    per = asis["per_trigger"]
+               notes=f"the start-up burst outlasted the {DURATION:g} s run. {gc_text}")
+    per = run["per_trigger"]
     record(SECTION, "RSS per trigger", per / 1024 if per else None, "{:.0f} KiB",
            notes=f"(max RSS while polling − RSS before the triggers) / {TRIGGERS}; process baseline "
-                 f"{out['baseline_rss'] / MB:.0f} MB, peak {out['peak_rss'] / MB:.0f} MB; with the proposed fix: "
-                 f"{(fixed['per_trigger'] or 0) / 1024:.0f} KiB")
-    where = "steady state" if asis["reached"] else "the whole run (steady state not reached)"
-    record(SECTION, "API calls per trigger per minute", asis["per_min"], "{:.1f}",
-           notes=f"GET model polls counted by the emulator over {asis['window']:.0f} s of {where} (expected "
-                 f"60 / poll_interval = {60 / POLL_INTERVAL:.0f}); {asis['errors']} error answers; with the proposed "
-                 f"fix: {fixed['per_min']:.1f}")
+                 f"{out['baseline_rss'] / MB:.0f} MB, peak {out['peak_rss'] / MB:.0f} MB")
+    where = "steady state" if run["reached"] else "the whole run (steady state not reached)"
+    record(SECTION, "API calls per trigger per minute", run["per_min"], "{:.1f}",
+           notes=f"GET model polls counted by the emulator over {run['window']:.0f} s of {where} (expected "
+                 f"60 / poll_interval = {60 / POLL_INTERVAL:.0f}); at most {run['together']} polls in any "
+                 f"{BURST_WINDOW:g} s ({TRIGGERS} would mean lock-step); {run['errors']} error answers")
 
 
 def _burst(run: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ already exists; see ``docs/generation.md`` for the full behaviour (rate limits, 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -249,10 +250,14 @@ class BriaGenerateStructuredPromptOperator(GenerationBase):
     :param seed: base seed (templated); ``None`` derives a fixed seed per prompt.
     :param prompt_content_moderation: moderate prompts (Bria default ``True``).
     :param sync: ask Bria for the result in the submission response instead of polling.
+    :param output_path: optional folder path or URI (templated) where each result is kept as
+        ``<slug>-<sha12>.json`` (from model, prompt, structured prompt, seed): a retry or re-run reuses the
+        saved results and resumes submitted jobs instead of paying again. ``None``: nothing is stored.
+    :param output_conn_id: Airflow connection of the output store when not in the URI.
     """
 
     template_fields: Sequence[str] = ("bria_conn_id", "model_id", "prompt", "prompts_file", "structured_prompt",
-                                      "seed")
+                                      "seed", "output_path")
     template_fields_renderers = {"structured_prompt": "json", "prompt": "py"}
     _kind = "structured_prompt"
     _what = "structured prompts"
@@ -267,6 +272,8 @@ class BriaGenerateStructuredPromptOperator(GenerationBase):
         seed: int | str | None = None,
         prompt_content_moderation: bool | None = None,
         sync: bool = False,
+        output_path: str | None = None,
+        output_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -277,6 +284,32 @@ class BriaGenerateStructuredPromptOperator(GenerationBase):
         self.seed = seed
         self.prompt_content_moderation = optional_bool(prompt_content_moderation, "prompt_content_moderation")
         self.sync = bool(sync)
+        self.output_path = output_path
+        self.output_conn_id = output_conn_id
+
+    @staticmethod
+    def _saved_results(folder: OutputFolder, names: set[str], items: Sequence[WorkItem]) -> dict[str, str]:
+        """Structured prompts an earlier try saved, by item stem (sidecars read in parallel).
+
+        :param folder: the output folder.
+        :param names: the folder's file names.
+        :param items: the planned items.
+        """
+        stored = [i for i in items if f"{i.stem}.json" in names]
+
+        def one(item: WorkItem) -> str | None:
+            side = folder.read_json(f"{item.stem}.json") or {}
+            value = side.get("structured_prompt")
+            return value if side.get("status") == "completed" and isinstance(value, str) and value else None
+
+        if len(stored) <= 1:
+            found = [one(i) for i in stored]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(8, len(stored)), thread_name_prefix="bria-sidecar") as pool:
+                found = list(pool.map(one, stored))
+        return {i.stem: v for i, v in zip(stored, found, strict=True) if v is not None}
 
     def execute(self, context: Context) -> str | list[str] | None:
         """Generate one structured prompt per prompt."""
@@ -292,6 +325,20 @@ class BriaGenerateStructuredPromptOperator(GenerationBase):
             contract.validate_v2_generation(prompt=p, structured_prompt=structured, seed=seed)
         items = plan_items(model_id, [(p, structured) for p in prompts], kind=self._kind, per_request=1,
                            base_seed=seed)
+        folder: OutputFolder | None = None
+        saved: dict[str, str] = {}
+        names: set[str] = set()
+        if self.output_path is not None and str(self.output_path).strip():
+            folder = self._folder(context, self.output_path, self.output_conn_id)
+            context["ti"].xcom_push(key="output_path", value=folder.uri)
+            names = folder.names()
+            saved = self._saved_results(folder, names, items)
+        todo = [i for i in items if i.stem not in saved]
+        self.log.info("%d structured prompt(s) planned for model %s: %d saved by an earlier try, %d to generate",
+                      len(items), model_id, len(saved), len(todo))
+        order = [i.stem for i in items]
+        if not todo:
+            return self._shape([saved[s] for s in order])
         self._check_model(model_id)
 
         def submit(item: WorkItem) -> V2Response:
@@ -304,11 +351,30 @@ class BriaGenerateStructuredPromptOperator(GenerationBase):
             if not response.structured_prompt:
                 raise ItemFailed("job_failed", "the job completed without a structured_prompt",
                                  request_id=response.request_id)
+            if folder is not None:
+                folder.write_json(f"{item.stem}.json", {
+                    "status": "completed", "structured_prompt": response.structured_prompt, "model_id": model_id,
+                    "prompt": item.prompt, "input_structured_prompt": item.structured_prompt,
+                    "seed": response.seed if response.seed is not None else item.seed,
+                    "request_id": response.request_id,
+                })
             return response.structured_prompt
 
-        runner = self._runner_for(submit=submit, finish=finish)
-        done, failures = runner.run(items)
-        results = self._conclude(context, [i.stem for i in items], done, failures, None)
+        if folder is None:
+            runner = self._runner_for(submit=submit, finish=finish)
+        else:
+            out = folder
+            runner = self._runner_for(
+                submit=submit, finish=finish, name_of=lambda item: f"{item.stem}.json",
+                resume=lambda item: OutputsMixin._saved_handle(out, names, item),
+                on_submitted=lambda item, resp: OutputsMixin._save_submitted(out, item, resp, model_id),
+            )
+        done, failures = runner.run(todo)
+        results = self._conclude(context, order, {**saved, **done}, failures, folder.uri if folder else None)
+        return self._shape(results)
+
+    def _shape(self, results: list[str]) -> str | list[str] | None:
+        """One structured prompt for a single ``prompt`` string, else the list in prompt order."""
         if isinstance(self.prompt, str) and not self.prompts_file:
             return results[0] if results else None  # one prompt in, one structured prompt out
         return results
@@ -426,7 +492,9 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
     """Generate images with a legacy tailored model (v1 ``/text-to-image/tailored/{model_id}``, synchronous).
 
     One request per prompt returns ``num_results`` images, saved as ``<slug>-<sha12>-<k>.png`` (+ one sidecar
-    per request); a prompt whose images all exist is not requested again. Returns one
+    per request); a prompt whose images all exist is not requested again. The image URLs are saved in the
+    sidecar as soon as Bria answers, so a retry downloads them instead of paying for the prompt again (unless
+    they stopped working, e.g. expired). Returns one
     ``{uri, seed, structured_prompt (None), request_id (None), prompt, index, existing}`` per image.
 
     :param model_id: a ``Completed`` legacy model (templated).
@@ -506,8 +574,8 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
     def _names(self, item: WorkItem) -> list[str]:
         return [f"{item.stem}-{k}{self._ext}" for k in range(self.num_results)]
 
-    def _generate(self, folder: OutputFolder, model_id: int, item: WorkItem, runner: JobRunner) -> list[dict[str, Any]]:
-        from airflow_provider_bria.operators._outputs import check_image
+    def _request(self, model_id: int, item: WorkItem, runner: JobRunner) -> list[tuple[str, int | None]]:
+        """The one billable v1 request of a prompt: its image URLs with their seeds."""
         from airflow_provider_bria.responses import normalize_v1_result
 
         runner.acquire()
@@ -518,23 +586,84 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
             prompt_enhancement=self.prompt_enhancement, content_moderation=self.content_moderation,
             **self.extra_params,
         )
-        urls = [(u, r.get("seed")) for r in normalize_v1_result(body) for u in r["urls"]]
+        urls = [(str(u), r.get("seed")) for r in normalize_v1_result(body) for u in r["urls"]]
         self.log.info("Legacy request for %s returned %d image URL(s)", item.label(), len(urls))
         if not urls:
             raise ItemFailed("job_failed", f"the v1 response had no image URLs: {str(body)[:300]}")
+        return urls
+
+    def _saved_urls(self, folder: OutputFolder, names: set[str], item: WorkItem) -> list[tuple[str, int | None]]:
+        """The image URLs an earlier try got from Bria for this prompt, if some of their files are missing."""
+        if f"{item.stem}.json" not in names:
+            return []
+        side = folder.read_json(f"{item.stem}.json") or {}
+        urls = side.get("urls")
+        if side.get("status") not in ("generated", "completed") or not isinstance(urls, list) or not urls:
+            return []
+        seeds = side.get("seeds") if isinstance(side.get("seeds"), list) else []
+        saved = [(str(u), seeds[k] if k < len(seeds) else None) for k, u in enumerate(urls) if u]
+        if all(n in names for n in self._names(item)[: len(saved)]):
+            return []  # every saved image is there: the earlier response was short, so request again
+        return saved
+
+    def _save_images(self, folder: OutputFolder, model_id: int, item: WorkItem, urls: list[tuple[str, int | None]],
+                     names: set[str]) -> list[dict[str, Any]]:
+        """Download the images of one v1 response that are not in the folder yet, then mark the prompt done."""
+        from airflow_provider_bria.operators._outputs import check_image
+
         records = []
         for k, name in enumerate(self._names(item)[: len(urls)]):
             url, seed = urls[k]
-            self._download(folder, name, url, None,
-                           check=lambda data, n=name: check_image(data, self.aspect_ratio, name=n))
+            existing = name in names
+            if not existing:
+                self._download(folder, name, url, None,
+                               check=lambda data, n=name: check_image(data, self.aspect_ratio, name=n))
             records.append({"uri": folder.uri_of(name), "seed": seed if seed is not None else item.seed,
                             "structured_prompt": None, "request_id": None, "prompt": item.prompt, "index": k,
-                            "existing": False})
+                            "existing": existing})
         folder.write_json(f"{item.stem}.json", {"status": "completed", "model_id": model_id, "prompt": item.prompt,
-                                                 "seed": item.seed, "outputs": records})
+                                                 "seed": item.seed, "urls": [u for u, _ in urls],
+                                                 "seeds": [s for _, s in urls], "outputs": records})
         if len(urls) < self.num_results:
             raise ItemFailed("job_failed", f"asked for {self.num_results} images, got {len(urls)} (kept)")
         return records
+
+    def _generate(self, folder: OutputFolder, model_id: int, item: WorkItem, runner: JobRunner,
+                  names: set[str]) -> list[dict[str, Any]]:
+        """Produce one prompt's images: from the URLs an earlier try saved, else with one new v1 request.
+
+        The URLs are saved (sidecar ``status: generated``) right after Bria answers and before any download,
+        so a failed download or a killed task never pays for the prompt twice; only URLs that stopped working
+        (4xx, e.g. an expired pre-signed URL) make the prompt be requested again.
+        """
+        saved = self._saved_urls(folder, names, item)
+        if saved:
+            self.log.info("Downloading the %d image(s) an earlier try got for %s (no new request)", len(saved),
+                          item.label())
+            try:
+                return self._save_images(folder, model_id, item, saved, names)
+            except ItemFailed as err:
+                if err.kind != "download" or err.status_code is None or not 400 <= err.status_code < 500:
+                    raise  # transient: keep the saved URLs for the next try
+                self.log.warning("The saved image URLs of %s no longer work (%s): requesting it again",
+                                 item.label(), err)
+                folder.write_json(f"{item.stem}.json", {"status": "url_unusable", "model_id": model_id,
+                                                         "prompt": item.prompt, "seed": item.seed})
+                names = folder.names()
+        urls = self._request(model_id, item, runner)
+        folder.write_json(f"{item.stem}.json", {"status": "generated", "model_id": model_id, "prompt": item.prompt,
+                                                 "seed": item.seed, "urls": [u for u, _ in urls],
+                                                 "seeds": [s for _, s in urls], "generated_at": time.time()})
+        return self._save_images(folder, model_id, item, urls, names)
+
+    def _existing(self, folder: OutputFolder, item: WorkItem) -> list[dict[str, Any]]:
+        """Records of a prompt whose images all exist (seeds from its sidecar when it has them)."""
+        side = folder.read_json(f"{item.stem}.json") or {}
+        seeds = side.get("seeds") if side.get("status") == "completed" and isinstance(side.get("seeds"), list) else []
+        base = self._existing_record(folder, item)
+        return [{**base, "uri": folder.uri_of(n), "index": k,
+                 "seed": seeds[k] if k < len(seeds) and seeds[k] is not None else base["seed"]}
+                for k, n in enumerate(self._names(item))]
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Generate every prompt's images that do not exist yet."""
@@ -550,9 +679,7 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
         folder = self._folder(context, self.output_path, self.output_conn_id)
         context["ti"].xcom_push(key="output_path", value=folder.uri)
         names = folder.names()
-        existing = {i.stem: [{**self._existing_record(folder, i), "uri": folder.uri_of(n), "index": k}
-                             for k, n in enumerate(self._names(i))]
-                    for i in items if all(n in names for n in self._names(i))}
+        existing = {i.stem: self._existing(folder, i) for i in items if all(n in names for n in self._names(i))}
         todo = [i for i in items if i.stem not in existing]
         self.log.info("%d prompt(s) for legacy model %s: %d already generated, %d to request", len(items), model_id,
                       len(existing), len(todo))
@@ -562,7 +689,7 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
             self._check_model(model_id)
             runner = self._runner_for(submit=lambda item: None, finish=lambda item, resp: {},
                                       name_of=lambda item: item.stem + self._ext)
-            done, failures = runner.run_each(todo, lambda item: self._generate(folder, model_id, item, runner))
+            done, failures = runner.run_each(todo, lambda item: self._generate(folder, model_id, item, runner, names))
         flat = {f"{stem}#{r['index']}": r for stem, recs in {**existing, **done}.items() for r in recs}
         order = [f"{i.stem}#{k}" for i in items for k in range(self.num_results)]
         return self._conclude(context, order, flat, failures, folder.uri)

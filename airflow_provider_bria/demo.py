@@ -335,8 +335,131 @@ def _quiet_airflow(verbose: bool) -> None:
     logging.getLogger("airflow.sdk.definitions.dag").setLevel(logging.ERROR)
 
 
+#: Signals that end ``make demo`` cleanly: ``kill <pid>`` and closing the terminal (Ctrl-C included, see below).
+DEMO_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
+class DemoStopper:
+    """Signal handler of ``make demo``: however the demo is ended, the emulator it started is stopped.
+
+    Outside ``dag.test()`` it raises :class:`SystemExit` (``128 + signal number``: 143 for SIGTERM) so that
+    ``run_demo``'s ``finally`` prints the summary and stops the emulator. Inside ``dag.test()`` an exception
+    only fails the running task (the in-process task runner turns even ``SystemExit`` and ``KeyboardInterrupt``
+    into a task failure and the run goes on, retries included), so the handler stops the emulator itself and
+    exits at once. While the emulator starts, a signal is held back until :meth:`release`, so a half-started
+    emulator is never orphaned.
+
+    The task runner installs its own SIGTERM handler (which calls the task's ``on_kill``) for every task:
+    :meth:`listener` gives an Airflow listener that puts this handler back on top of it at each task start,
+    still calling it first so the running operator's ``on_kill`` runs.
+    """
+
+    def __init__(self) -> None:
+        self.backend: Backend | None = None
+        self.in_dag_test = False
+        self._pid = os.getpid()
+        self._previous: dict[int, Any] = {}
+        self._chained: dict[int, Callable[[int, Any], Any]] = {}
+        self._holding = False
+        self._pending: int | None = None
+
+    def install(self) -> None:
+        """Handle :data:`DEMO_STOP_SIGNALS` (the previous handlers are kept for :meth:`uninstall`)."""
+        for sig in DEMO_STOP_SIGNALS:
+            self._previous[sig] = signal.signal(sig, self)
+
+    def uninstall(self) -> None:
+        """Put the handlers found by :meth:`install` back."""
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        self._previous.clear()
+        self._chained.clear()
+
+    @contextlib.contextmanager
+    def holding(self) -> Any:
+        """Hold a signal back while the block runs (starting the emulator); act on it right after."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+        self.release()
+
+    def release(self) -> None:
+        """Act on a signal held back by :meth:`holding`."""
+        if self._pending is not None:
+            signum, self._pending = self._pending, None
+            self(signum, None)
+
+    def reinstall(self) -> None:
+        """Take the stop signals back from a handler installed since (the task runner's), chaining to it."""
+        for sig in self._previous:
+            current = signal.getsignal(sig)
+            if current is not self:
+                if callable(current):
+                    self._chained[sig] = current
+                signal.signal(sig, self)
+
+    def task_done(self) -> None:
+        """Forget the handlers chained for the task that just ended (its ``on_kill`` must not run later)."""
+        self._chained.clear()
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        """The handler itself."""
+        if os.getpid() != self._pid:  # a forked child inherited the handler: die the default way
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        if self._holding:
+            self._pending = signum
+            return
+        chained = self._chained.pop(signum, None)
+        if chained is not None:
+            with contextlib.suppress(Exception):
+                chained(signum, frame)  # the running task's on_kill
+        code = 128 + signum
+        name = signal.Signals(signum).name
+        if not self.in_dag_test:
+            _say(f"{name} received: stopping")
+            raise SystemExit(code)
+        _say(f"{name} received during a DAG run: stopping the emulator and exiting")
+        if self.backend is not None:
+            with contextlib.suppress(Exception):
+                self.backend.stop()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+    def listener(self) -> Any:
+        """An Airflow task-instance listener calling :meth:`reinstall` / :meth:`task_done` (imports Airflow)."""
+        from airflow.listeners import hookimpl
+
+        stopper = self
+
+        class _Listener:
+            @hookimpl
+            def on_task_instance_running(self, previous_state: Any, task_instance: Any) -> None:
+                stopper.reinstall()
+
+            @hookimpl
+            def on_task_instance_success(self, previous_state: Any, task_instance: Any) -> None:
+                stopper.task_done()
+
+            @hookimpl
+            def on_task_instance_failed(self, previous_state: Any, task_instance: Any, error: Any) -> None:
+                stopper.task_done()
+
+            @hookimpl
+            def on_task_instance_skipped(self, previous_state: Any, task_instance: Any) -> None:
+                stopper.task_done()
+
+        return _Listener()
+
+
 def run_demo(args: argparse.Namespace) -> int:
     """The ``make demo`` flow; returns the process exit code.
+
+    SIGTERM, SIGHUP and Ctrl-C stop it cleanly: the emulator never outlives it (see :class:`DemoStopper`).
 
     :param args: parsed command-line arguments.
     """
@@ -351,22 +474,31 @@ def run_demo(args: argparse.Namespace) -> int:
     os.environ.pop("AIRFLOW_CONN_BRIA_DEFAULT", None)
     ensure_db(home, dict(os.environ))
 
-    backend = start_backend(
-        training_seconds=args.training_seconds or DEMO_TRAINING_SECONDS, job_seconds=DEMO_JOB_SECONDS
-    )
-    if backend.emulator is not None:
-        # A fresh emulator has no objects: start from clean outputs and new-image folders too.
-        import shutil
-
-        for sub in ("outputs", "new-images"):
-            shutil.rmtree(data / sub, ignore_errors=True)
+    stopper = DemoStopper()
+    stopper.install()
+    backend: Backend | None = None
+    listener: Any = None
     results: list[RunResult] = []
     try:
+        with stopper.holding():
+            backend = start_backend(
+                training_seconds=args.training_seconds or DEMO_TRAINING_SECONDS, job_seconds=DEMO_JOB_SECONDS
+            )
+            stopper.backend = backend
+        if backend.emulator is not None:
+            # A fresh emulator has no objects: start from clean outputs and new-image folders too.
+            import shutil
+
+            for sub in ("outputs", "new-images"):
+                shutil.rmtree(data / sub, ignore_errors=True)
         os.environ["AIRFLOW_CONN_BRIA_DEFAULT"] = conn_json(backend.url, backend.token)
         _say("Loading the example DAGs...")
         from airflow.dag_processing.dagbag import DagBag
+        from airflow.sdk.listener import get_listener_manager
 
         _quiet_airflow(args.verbose)  # after importing Airflow, which configures logging
+        listener = stopper.listener()
+        get_listener_manager().add_listener(listener)
 
         bag = DagBag(dag_folder=str(root / "dags"))
         if bag.import_errors:
@@ -376,7 +508,13 @@ def run_demo(args: argparse.Namespace) -> int:
         confs = demo_run_conf(data, real_api=backend.real_api)
         for index, dag_id in enumerate(DAG_ORDER, start=1):
             _say(f"[{index}/{len(DAG_ORDER)}] dag.test() {dag_id} ...")
-            result = run_dag(bag.dags[dag_id], confs[dag_id])
+            stopper.in_dag_test = True
+            try:
+                result = run_dag(bag.dags[dag_id], confs[dag_id])
+            finally:
+                stopper.in_dag_test = False
+                stopper.reinstall()  # the last task's runner left its SIGTERM handler installed
+                stopper.task_done()
             results.append(result)
             _say(f"[{index}/{len(DAG_ORDER)}] {dag_id}: {result.state} in {result.seconds:.1f} s")
             if not result.ok:
@@ -384,8 +522,16 @@ def run_demo(args: argparse.Namespace) -> int:
                 _say("Re-run with --verbose for Airflow's task logs.")
                 break
     finally:
-        images = print_summary(results, backend, time.monotonic() - total_start)
-        backend.stop()
+        images: list[Path] = []
+        if backend is not None:
+            images = print_summary(results, backend, time.monotonic() - total_start)
+            backend.stop()
+        if listener is not None:
+            from airflow.sdk.listener import get_listener_manager
+
+            with contextlib.suppress(Exception):
+                get_listener_manager().pm.unregister(listener)
+        stopper.uninstall()
     return demo_exit_code(results, images)
 
 
@@ -475,7 +621,7 @@ def _wait_http(
 
 
 def stop_processes(procs: dict[str, subprocess.Popen[bytes]], grace: float = STOP_GRACE_SECONDS) -> None:
-    """SIGTERM each child (by PID), then SIGKILL its process group if it is still alive after ``grace``.
+    """SIGTERM each child (by PID), wait up to ``grace``, then SIGKILL each child's whole process group.
 
     :param procs: the processes started by ``--serve`` (each leads its own session/process group).
     :param grace: seconds to wait for a clean exit.
@@ -491,11 +637,15 @@ def stop_processes(procs: dict[str, subprocess.Popen[bytes]], grace: float = STO
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=remaining)
     for name, proc in procs.items():
-        if proc.poll() is None:
+        alive = proc.poll() is None
+        if alive:
             _say(f"{name} (pid {proc.pid}) did not stop in {grace:g} s: killing its process group")
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)  # the group this script created for that child
-            proc.wait(timeout=5)
+        # Always: a leader that exited cleanly can leave executor workers or task supervisors in its group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the group this script created for that child
+        if alive:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -532,16 +682,11 @@ def serve(args: argparse.Namespace) -> int:
     )
     ensure_db(home, env)
     password = _admin_password(home)
-    backend = start_backend(
-        training_seconds=args.training_seconds or SERVE_TRAINING_SECONDS,
-        job_seconds=1.0,
-        state_file=home / "emulator.sqlite",
-    )
-    env["AIRFLOW_CONN_BRIA_DEFAULT"] = conn_json(backend.url, backend.token)
     logs = home / "component-logs"
     logs.mkdir(exist_ok=True)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     stopping = {"flag": False}
+    backend: Backend | None = None
 
     def _on_signal(signum: int, frame: Any) -> None:
         stopping["flag"] = True
@@ -549,6 +694,14 @@ def serve(args: argparse.Namespace) -> int:
     # SIGHUP too: closing the terminal must not leave Airflow running in the background.
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
+        backend = start_backend(
+            training_seconds=args.training_seconds or SERVE_TRAINING_SECONDS,
+            job_seconds=1.0,
+            state_file=home / "emulator.sqlite",
+        )
+        if stopping["flag"]:
+            return 130
+        env["AIRFLOW_CONN_BRIA_DEFAULT"] = conn_json(backend.url, backend.token)
         for name in COMPONENTS:
             cmd = [sys.executable, "-m", "airflow", name]
             if name == "api-server":
@@ -589,7 +742,8 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         _say("Shutting down...")
         stop_processes(procs)
-        backend.stop()
+        if backend is not None:
+            backend.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _say("Stopped.")

@@ -207,18 +207,31 @@ def ensure_demo_images(
 ) -> list[str]:
     """Return the images in ``location``, first drawing ``count`` demo images there if it has none.
 
+    A folder that holds only part of this series (``demo-{seed}-NNN.png``: a run killed while drawing) is
+    completed too, so a retry recovers; a folder holding any other image is the user's and is never touched.
+
     :param location: folder or object-storage URI.
-    :param count: how many demo images to draw when the folder is empty.
+    :param count: how many demo images to draw when the folder is empty (or holds a partial series).
     :param seed: series seed for the demo images.
     :param generate: when ``False`` an empty folder stays empty (the caller decides what that means).
     :param size: width and height of drawn images.
     :return: the image paths/URIs found (or written), sorted by name.
     """
     found = list_images(location)
-    if found or not generate:
+    if not generate or len(found) >= count:
         return found
-    write_demo_images(location, count, seed=seed, size=size)
+    if found and not all(_is_own_demo_image(path, seed) for path in found):
+        return found
+    write_demo_images(location, count, seed=seed, size=size)  # skips the files a killed attempt already wrote
     return list_images(location)
+
+
+def _is_own_demo_image(path: str, seed: int) -> bool:
+    """Whether ``path`` (local path or URI) names an image of the demo series ``seed`` (``demo-{seed}-NNN.png``)."""
+    import re
+
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    return re.fullmatch(rf"{re.escape(DEFAULT_PREFIX)}-{int(seed)}-\d{{3,}}\.png", name) is not None
 
 
 def examples_data_root() -> str:

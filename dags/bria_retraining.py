@@ -63,7 +63,9 @@ with DAG(
     dag_id="bria_retraining",
     description="Clone the dataset as draft, add new images, complete, train a new model, publish it",
     schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("0 3 * * 1", timezone="UTC"),
+        # run_immediately=timedelta(0): unpausing just after '0 3 * * 1' waits for the next time instead of
+        # starting a "just missed" run at once (False would still run within 10% of the interval).
+        timetable=CronTriggerTimetable("0 3 * * 1", timezone="UTC", run_immediately=timedelta(0)),
         assets=NEW_IMAGES_ASSET,
     ),
     catchup=False,

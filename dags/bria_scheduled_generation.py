@@ -55,7 +55,9 @@ with DAG(
     dag_id="bria_scheduled_generation",
     description="Daily (and on every new model) batch generation into object storage",
     schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("0 6 * * *", timezone="UTC"),
+        # run_immediately=timedelta(0): unpausing just after '0 6 * * *' waits for the next time instead of
+        # starting a "just missed" run at once (False would still run within 10% of the interval).
+        timetable=CronTriggerTimetable("0 6 * * *", timezone="UTC", run_immediately=timedelta(0)),
         assets=MODEL_ASSET,
     ),
     catchup=False,
@@ -114,12 +116,14 @@ with DAG(
         if "://" not in output:
             output = "file://" + output
         prompts_file = (params["prompts_file"] or "").strip()
-        if prompts_file:
-            prompts = read_prompts_file(prompts_file)
-        else:
-            prompts = [p.strip() for p in params["prompts"] if p and p.strip()]
+        given = read_prompts_file(prompts_file) if prompts_file else params["prompts"]
+        # Each prompt once, in order: a repeated prompt would be generated (and paid) twice, concurrently,
+        # under the same output names.
+        prompts = list(dict.fromkeys(p.strip() for p in given if p and p.strip()))
         if not prompts:
             raise BriaInputError(f"No prompts to generate (prompts file: {prompts_file or 'none'})")
+        if len(prompts) < len(given):
+            print(f"{len(given) - len(prompts)} empty or repeated prompt(s) skipped")
         size = int(params["batch_size"])
         batches = [prompts[i : i + size] for i in range(0, len(prompts), size)]
         share = float(params["requests_per_minute"]) / min(len(batches), MAX_PARALLEL_BATCHES)

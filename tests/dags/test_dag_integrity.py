@@ -185,3 +185,28 @@ def test_no_catchup_and_single_active_run(example_dags: dict[str, Any]) -> None:
     for dag in example_dags.values():
         assert dag.catchup is False
         assert dag.max_active_runs == 1
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "unpaused_at", "first_run"),
+    [
+        # 1 h after the daily 06:00 (within 10% of the 24 h gap): tomorrow 06:00, not an immediate run.
+        ("bria_scheduled_generation", "2025-06-10T07:00:00+00:00", "2025-06-11T06:00:00+00:00"),
+        ("bria_scheduled_generation", "2025-06-10T05:59:00+00:00", "2025-06-10T06:00:00+00:00"),
+        # 2 h after Monday 03:00 (within 10% of the week): next Monday 03:00.
+        ("bria_retraining", "2025-06-09T05:00:00+00:00", "2025-06-16T03:00:00+00:00"),
+    ],
+)
+def test_unpausing_after_a_cron_time_waits_for_the_next_one(
+    example_dags: dict[str, Any], monkeypatch: pytest.MonkeyPatch, dag_id: str, unpaused_at: str, first_run: str
+) -> None:
+    """The scheduler's view (the serialized DAG) of the first run: never a "just missed" one."""
+    import pendulum
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.timetables import trigger
+
+    serialized = DagSerialization.from_dict(DagSerialization.to_dict(example_dags[dag_id]))
+    monkeypatch.setattr(trigger, "utcnow", lambda: pendulum.parse(unpaused_at))
+    info = serialized.next_dagrun_info(last_automated_run_info=None)
+    assert info is not None
+    assert info.run_after == pendulum.parse(first_run)

@@ -138,6 +138,24 @@ def test_generation_prompts_file_replaces_prompts(gen: Any, tmp_path: Path) -> N
     ]
 
 
+def test_generation_generates_each_prompt_once(gen: Any) -> None:
+    prompts = ["a cat", " b dog", "a cat", "", "c bird ", "b dog", "d fish", "a cat  "]
+    batches = call(gen, "plan", **context(gen, model_id=5, prompts=prompts, batch_size=2))
+    assert [b["prompt"] for b in batches] == [["a cat", "b dog"], ["c bird", "d fish"]]
+
+
+def test_generation_prompts_file_duplicates_are_dropped(gen: Any, tmp_path: Path) -> None:
+    path = tmp_path / "prompts.json"
+    path.write_text(json.dumps(["one", "two", "one", "three", "two"]))
+    batches = call(gen, "plan", **context(gen, model_id=5, prompts_file=str(path), batch_size=2))
+    assert [b["prompt"] for b in batches] == [["one", "two"], ["three"]]
+
+
+def test_generation_only_blank_prompts_fail_before_any_call(gen: Any) -> None:
+    with pytest.raises(BriaInputError, match="No prompts"):
+        call(gen, "plan", **context(gen, model_id=5, prompts=[" ", ""]))
+
+
 # ------------------------------------------------------------------ training: resolve_dataset
 
 
@@ -234,6 +252,16 @@ def test_prepare_images_spreads_the_samples(prep: Any, tmp_path: Path) -> None:
     )
     assert out["count"] == 10
     assert [Path(s).name for s in out["samples"]] == [f"demo-0-{i:03d}.png" for i in (0, 2, 4, 6, 8)]
+
+
+def test_prepare_images_completes_demo_images_of_a_killed_attempt(prep: Any, tmp_path: Path) -> None:
+    from airflow_provider_bria.demo_images import write_demo_images
+
+    src = tmp_path / "partial"
+    write_demo_images(src, 3, size=32)  # the first attempt was killed after 3 of 8
+    out = call(prep, "prepare_images", str(src), **context(prep, num_demo_images=8, schema_sample_size=5))
+    assert out["count"] == 8
+    assert sorted(p.name for p in src.iterdir()) == [f"demo-0-{i:03d}.png" for i in range(8)]
 
 
 def test_review_captions_applies_overrides(prep: Any, bria_conn: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -20,10 +21,20 @@ from airflow_provider_bria import demo
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_demo_runs_the_four_dags_and_lists_existing_pngs(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One Airflow home for this module's demo subprocesses (migrated by the first one only)."""
+    return tmp_path_factory.mktemp("demo-home")
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BRIA_"))}
+
+
+def test_demo_runs_the_four_dags_and_lists_existing_pngs(tmp_path: Path, demo_home: Path) -> None:
     """The real thing, in a subprocess with its own Airflow home and data folder (like ``make demo``)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BRIA_"))}
-    home, data = tmp_path / "home", tmp_path / "data"
+    env = _clean_env()
+    home, data = demo_home, tmp_path / "data"
     argv = [sys.executable, "-m", "airflow_provider_bria.demo", "--home", str(home), "--data", str(data)]
     # Its own session, so a timeout can end the demo *and* the emulator it started (by process group id).
     proc = subprocess.Popen(
@@ -161,3 +172,171 @@ def test_stop_processes_terminates_then_kills(tmp_path: Path) -> None:
     assert polite.returncode == -signal.SIGTERM
     assert stubborn.returncode == -signal.SIGKILL
     assert time.monotonic() - started < 30
+
+
+def _wait_gone(pids: list[int], timeout: float = 15.0) -> list[int]:
+    """The processes of ``pids`` still running (zombies count as gone) after waiting up to ``timeout``."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = []
+        for pid in pids:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_killing_the_demo_during_a_dag_run_stops_the_emulator(
+    tmp_path: Path, demo_home: Path, sig: signal.Signals
+) -> None:
+    """``kill <pid>`` (or Ctrl-C) while a task runs: the demo exits with 128+signal and its emulator is gone."""
+    import psutil
+
+    argv = [sys.executable, "-m", "airflow_provider_bria.demo", "--home", str(demo_home), "--data", str(tmp_path)]
+    proc = subprocess.Popen(
+        [*argv, "--training-seconds", "60"],  # training outlasts the test: the signal lands inside dag.test()
+        cwd=REPO,
+        env=_clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "[2/4] dag.test() bria_training" in line:
+                break
+        else:
+            pytest.fail("the demo ended before training:\n" + "".join(lines[-60:]))
+        url = re.search(r"listening on (http://\S+)", "".join(lines)).group(1)
+        children = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+        assert children, "the emulator runs as a child of the demo"
+        time.sleep(3)  # inside the training task (deferred: the in-process triggerer polls the emulator)
+        proc.send_signal(sig)
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    out = "".join(lines) + rest
+    assert proc.returncode == 128 + sig, out[-4000:]
+    assert f"{signal.Signals(sig).name} received during a DAG run" in out
+    assert _wait_gone(children) == []
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0  # nothing listens there any more
+
+
+class _FakeBackend:
+    def __init__(self) -> None:
+        self.stopped = 0
+
+    def stop(self) -> None:
+        self.stopped += 1
+
+
+def test_stopper_outside_a_dag_run_raises_system_exit() -> None:
+    stopper = demo.DemoStopper()
+    with pytest.raises(SystemExit) as info:
+        stopper(signal.SIGTERM, None)
+    assert info.value.code == 143
+    with pytest.raises(SystemExit) as info:
+        stopper(signal.SIGHUP, None)
+    assert info.value.code == 129
+
+
+def test_stopper_holds_a_signal_while_the_emulator_starts() -> None:
+    stopper = demo.DemoStopper()
+    started: list[str] = []
+
+    def start() -> None:
+        with stopper.holding():
+            stopper(signal.SIGTERM, None)  # arrives mid-start: held back
+            started.append("backend")  # the start completes, so the caller can stop what it started
+
+    with pytest.raises(SystemExit) as info:
+        start()
+    assert started == ["backend"]
+    assert info.value.code == 143
+    with stopper.holding():
+        pass  # nothing pending: nothing raised
+
+
+def test_stopper_takes_signals_back_from_the_task_runner_and_chains_to_it() -> None:
+    """The in-process task runner installs its SIGTERM handler per task; the stopper goes back on top of it."""
+    stopper = demo.DemoStopper()
+    calls: list[int] = []
+    previous = signal.getsignal(signal.SIGTERM)
+    stopper.install()
+    try:
+        assert signal.getsignal(signal.SIGTERM) is stopper
+        signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(signum))  # what the task runner does
+        stopper.reinstall()  # the listener, at task start
+        assert signal.getsignal(signal.SIGTERM) is stopper
+        with pytest.raises(SystemExit):
+            stopper(signal.SIGTERM, None)
+        assert calls == [signal.SIGTERM]  # the task's on_kill ran first
+        signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(-signum))
+        stopper.reinstall()
+        stopper.task_done()  # that task ended: its on_kill must not run later
+        with pytest.raises(SystemExit):
+            stopper(signal.SIGTERM, None)
+        assert calls == [signal.SIGTERM]
+    finally:
+        stopper.uninstall()
+    assert signal.getsignal(signal.SIGTERM) == previous
+
+
+def test_stopper_listener_is_an_airflow_listener() -> None:
+    from airflow.sdk.listener import get_listener_manager
+
+    stopper = demo.DemoStopper()
+    listener = stopper.listener()
+    manager = get_listener_manager()
+    manager.add_listener(listener)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        stopper._previous[signal.SIGTERM] = previous  # as after install()
+        signal.signal(signal.SIGTERM, lambda signum, frame: None)
+        manager.hook.on_task_instance_running(previous_state=None, task_instance=SimpleNamespace())
+        assert signal.getsignal(signal.SIGTERM) is stopper
+        manager.hook.on_task_instance_success(previous_state=None, task_instance=SimpleNamespace())
+        assert stopper._chained == {}
+    finally:
+        manager.pm.unregister(listener)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_stop_processes_kills_what_a_cleanly_exited_leader_left_behind() -> None:
+    """A component that exits on SIGTERM can leave workers in its process group: they are killed too."""
+    leader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time; "
+            "w = subprocess.Popen([sys.executable, '-c', 'import signal, time; "
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)']); "
+            "print(w.pid, flush=True); time.sleep(60)",
+        ],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    worker = int(leader.stdout.readline())
+    try:
+        demo.stop_processes({"leader": leader}, grace=5.0)
+        assert leader.returncode == -signal.SIGTERM  # the leader itself stopped on SIGTERM
+        assert _wait_gone([worker]) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker, signal.SIGKILL)

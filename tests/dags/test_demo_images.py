@@ -82,13 +82,46 @@ def test_object_storage_uri(airflow_home: Path) -> None:
     assert all(w.startswith("memory://") for w in written)
     assert ObjectStoragePath(written[1]).read_bytes() == demo_images.demo_image_png(1, size=64)
     assert demo_images.list_images(uri) == sorted(written)
-    assert demo_images.ensure_demo_images(uri, 5, size=64) == sorted(written)  # not empty: nothing drawn
+    assert demo_images.ensure_demo_images(uri, 2, size=64) == sorted(written)  # complete: nothing drawn
+    completed = demo_images.ensure_demo_images(uri, 3, size=64)  # a partial series is completed
+    assert completed == sorted(written) + [f"{uri}/demo-0-002.png"]
+    assert ObjectStoragePath(completed[2]).read_bytes() == demo_images.demo_image_png(2, size=64)
 
 
 def test_ensure_draws_only_into_an_empty_source(tmp_path: Path) -> None:
     assert demo_images.ensure_demo_images(tmp_path / "a", 4, generate=False) == []
     drawn = demo_images.ensure_demo_images(tmp_path / "b", 2, size=64)
     assert len(drawn) == 2
+
+
+def test_ensure_completes_a_partial_series_left_by_a_killed_attempt(tmp_path: Path) -> None:
+    folder = tmp_path / "partial"
+    first = demo_images.write_demo_images(folder, 3, seed=4, size=64)  # killed after 3 of 5
+    kept = [Path(p).stat().st_mtime_ns for p in first]
+    Path(first[1]).write_bytes(b"already there")  # existing files are not redrawn
+    found = demo_images.ensure_demo_images(folder, 5, seed=4, size=64)
+    assert [Path(p).name for p in found] == [f"demo-4-{i:03d}.png" for i in range(5)]
+    assert Path(found[4]).read_bytes() == demo_images.demo_image_png(4, seed=4, size=64)
+    assert Path(first[1]).read_bytes() == b"already there"
+    assert Path(first[0]).stat().st_mtime_ns == kept[0]
+    assert demo_images.ensure_demo_images(folder, 5, seed=4, generate=False) == found
+
+
+def test_ensure_never_adds_to_a_folder_with_other_images(tmp_path: Path) -> None:
+    (tmp_path / "brand-photo.jpg").write_bytes(b"x")
+    demo_images.write_demo_images(tmp_path, 1, seed=0, size=64)
+    assert [Path(p).name for p in demo_images.ensure_demo_images(tmp_path, 4, size=64)] == [
+        "brand-photo.jpg",
+        "demo-0-000.png",
+    ]
+    other_seed = tmp_path / "other-seed"
+    demo_images.write_demo_images(other_seed, 1, seed=1, size=64)
+    assert len(demo_images.ensure_demo_images(other_seed, 4, seed=2, size=64)) == 1  # another series: not ours
+
+
+def test_ensure_leaves_a_partial_series_alone_when_generation_is_off(tmp_path: Path) -> None:
+    demo_images.write_demo_images(tmp_path, 2, size=64)
+    assert len(demo_images.ensure_demo_images(tmp_path, 5, generate=False)) == 2
 
 
 def test_examples_data_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

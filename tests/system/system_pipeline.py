@@ -132,7 +132,7 @@ def run_example_pipeline(client: AirflowClient, stack: AirflowStack, emulator: A
     train_tis = client.task_instances(TRAIN, train["dag_run_id"])
     assert train_run["state"] == "success", {t["task_id"]: t["state"] for t in train_tis}
 
-    gen = client.wait_for_new_run(GEN, run_type="asset_triggered", known=known_gen, timeout=120,
+    gen = client.wait_for_new_run(GEN, run_type="asset_triggered", known=known_gen, timeout=300,
                                   on_poll=stack.check_alive)
     gen_run = client.wait_for_run(GEN, gen["dag_run_id"], timeout=300, on_poll=stack.check_alive)
     gen_tis = client.task_instances(GEN, gen["dag_run_id"])

@@ -83,10 +83,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(benchlib.render_markdown(machine, benchlib.RESULTS, duration=duration, findings=findings))
         print(f"Report written to {target}", flush=True)
-    with contextlib.suppress(OSError):
-        ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
-        ARTIFACT.write_text(json.dumps({"machine": machine, "duration_s": duration,
-                                        "results": [vars(r) for r in benchlib.RESULTS]}, indent=2))
+    # the machine-readable copy goes with the page: a partial run never overwrites the complete run's copy
+    artifact = ARTIFACT if target == DOC else (target.with_suffix(".json") if target is not None else None)
+    if artifact is not None:
+        with contextlib.suppress(OSError):
+            artifact.parent.mkdir(parents=True, exist_ok=True)
+            artifact.write_text(json.dumps({"machine": machine, "duration_s": duration,
+                                            "results": [vars(r) for r in benchlib.RESULTS]}, indent=2))
     if session.config.getoption("--bench-strict") and any(r.status != benchlib.MET and r.target
                                                           for r in benchlib.RESULTS):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -11,14 +11,13 @@ import re
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from airflow_provider_bria import contract
 from airflow_provider_bria.contract import JobStatus, Paths
 from airflow_provider_bria.exceptions import BriaInputError, BriaJobError
 from airflow_provider_bria.hooks import _inputs as inp
 from airflow_provider_bria.hooks._api_data import as_dict
-from airflow_provider_bria.hooks._connection import Origin, url_origin
+from airflow_provider_bria.hooks._connection import Origin, is_absolute, strict_split
 from airflow_provider_bria.responses import V2Response
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]+$")
@@ -37,28 +36,29 @@ def request_id_of(value: str) -> str:
     :raises BriaInputError: when no valid request id can be found.
     """
     text = inp.non_empty(value, "request_id_or_status_url").strip()
-    if text.lower().startswith(("http://", "https://")):
-        text = urlsplit(text).path.rstrip("/").rsplit("/", 1)[-1]
-    if not _REQUEST_ID.match(text or ""):
-        raise BriaInputError(f"Invalid Bria request id {value!r}")
+    if is_absolute(text):
+        text = strict_split(text, what="status URL").path.rstrip("/").rsplit("/", 1)[-1]
+    if not _REQUEST_ID.match(text or "") or not text.strip("."):
+        raise BriaInputError(
+            f"Invalid Bria request id {value!r}: pass the request_id (letters, digits, '.', '_', ':', '-') or "
+            "the status_url returned by the submission"
+        )
     return text
 
 
 def status_target(value: str, api_origin: Origin) -> tuple[str, str]:
-    """Decide what to poll for a request id or status URL.
+    """Decide what to poll for a request id or status URL: always ``/v2/status/{request_id}`` on the API.
 
-    A status URL with the API's own origin (scheme, host and port) is polled as given; any other status URL
-    is never contacted (the ``api_token`` would go to another host, or over plain HTTP to an HTTPS API): its
-    request id is polled on the configured API base URL instead.
+    A status URL is never contacted as given, whatever its host: only its request id is taken from it (the
+    ``api_token`` goes to the configured origin only; status URLs can come from files anyone with write access
+    to an output folder can change).
 
     :param value: a request id or an absolute status URL.
-    :param api_origin: ``(scheme, host, port)`` of the configured API (``BriaConnectionSettings.origin``).
-    :returns: ``(path_or_url, request_id)``.
+    :param api_origin: ``(scheme, host, port)`` of the configured API (kept for callers; not needed).
+    :returns: ``(path, request_id)``.
     """
+    del api_origin
     rid = request_id_of(value)
-    text = value.strip()
-    if text.lower().startswith(("http://", "https://")) and url_origin(text) == api_origin:
-        return text, rid
     return Paths.v2_status(rid), rid
 
 

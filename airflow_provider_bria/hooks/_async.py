@@ -18,6 +18,7 @@ from airflow_provider_bria.exceptions import BriaNotFoundError, BriaTransportErr
 from airflow_provider_bria.hooks import _inputs as inp
 from airflow_provider_bria.hooks._api_generation import STATUS_EXPECTED, status_target
 from airflow_provider_bria.hooks._connection import BriaConnectionSettings, settings_for_connection
+from airflow_provider_bria.hooks._redact import HEADER_ERRORS, transport_message
 from airflow_provider_bria.hooks._retry import (
     build_retrying,
     classify_exception,
@@ -99,9 +100,6 @@ class BriaAsyncMixin:
 
         def _resolve_url(self, settings: BriaConnectionSettings, path: str) -> tuple[str, str]: ...
 
-        @staticmethod
-        def _sanitize(text: str) -> str: ...
-
     async def aget_settings(self) -> BriaConnectionSettings:
         """Resolve the connection without blocking (shares the cache with the sync side)."""
         if self._settings is None:
@@ -174,14 +172,14 @@ class BriaAsyncMixin:
         try:
             response = await retrying(attempt)
         except Exception as exc:
-            if is_transport_exception(exc):
+            if is_transport_exception(exc) or type(exc).__name__ in HEADER_ERRORS:
                 attempts = retrying.statistics.get("attempt_number", 1)
                 kind = classify_exception(exc) or "fatal"
-                raise BriaTransportError(
-                    self._sanitize(f"{type(exc).__name__} after {attempts} attempt(s) ({kind}): {exc}"),
-                    method=method,
-                    path=shown,
-                ) from exc
+                text, chain = transport_message(exc, attempts, kind, settings.token)
+                error = BriaTransportError(text, method=method, path=shown)
+                if chain:
+                    raise error from exc
+                raise error from None
             raise
         body = decode_body(response.content)
         status = response.status_code

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from airflow_provider_bria.contract import DEFAULT_CONSOLE_URL, DEFAULT_HOST
-from airflow_provider_bria.exceptions import BriaConnectionConfigError
+from airflow_provider_bria.exceptions import BriaConnectionConfigError, BriaInputError
 
 DEFAULT_READ_TIMEOUT = 60.0
 CONNECT_TIMEOUT = 10.0
@@ -25,24 +26,101 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 Origin = tuple[str, str, int]
 
 
+#: Characters no URL the provider sends may contain: whitespace (any Unicode space), C0 and C1 controls.
+_UNSAFE_URL_CHARS = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+#: Characters an authority (``host[:port]``) may not contain: a backslash (WHATWG parsers read it as ``/``,
+#: ``urlsplit`` does not) and ``@`` (user-info: ``urlsplit`` and urllib3 split ``a\@b`` differently).
+_UNSAFE_AUTHORITY_CHARS = frozenset("\\@")
+#: A path segment made of dots only (``.``, ``..``, also percent-encoded): transports may normalise it away.
+_DOT_SEGMENT = re.compile(r"(?:^|/)(?:\.|%2e)+(?:/|$)", re.IGNORECASE)
+#: A token may hold printable ASCII only: anything else would end up in (or break) the HTTP header.
+_TOKEN_CHARS = re.compile(r"^[\x21-\x7e]+$")
+#: ``scheme:`` at the start: an absolute URL (``file:``, ``javascript:`` included), not a path.
+_ABSOLUTE = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.\-]*:")
+
+
+def is_absolute(target: str) -> bool:
+    """Whether ``target`` starts with a URL scheme (``https:``, ``file:``...), i.e. is not a path.
+
+    :param target: a URL or a path.
+    """
+    return bool(_ABSOLUTE.match(target))
+
+
+def _authority(text: str) -> str:
+    """The raw authority of ``scheme://authority/...``: up to the first ``/``, ``?`` or ``#`` (as ``urlsplit``)."""
+    rest = text.partition("://")[2]
+    return re.split(r"[/?#]", rest, maxsplit=1)[0]
+
+
+def strict_split(url: str, *, what: str = "URL") -> SplitResult:
+    """Parse an absolute http(s) URL that every parser reads the same way, or raise.
+
+    ``urlsplit``, urllib3/requests and httpx disagree on URLs with a backslash or ``@`` in the authority
+    (``http://EVIL\\@API-HOST/x``: ``urlsplit`` sees ``API-HOST``, the transport connects to ``EVIL``), and
+    ``urlsplit`` silently drops tabs and newlines. Such URLs are refused, so a host check done here is the
+    host the transport connects to.
+
+    :param url: the URL.
+    :param what: what the URL is, for the message (``status URL``, ``download URL``...).
+    :raises BriaInputError: for anything but a plain ``http(s)://host[:port]/path?query`` URL.
+    """
+    text = str(url)
+    if _UNSAFE_URL_CHARS.search(text):
+        raise BriaInputError(f"{what} contains whitespace or control characters: refusing to use it")
+    scheme, sep, _ = text.partition("://")
+    if not sep or scheme.lower() not in _DEFAULT_PORTS:
+        raise BriaInputError(f"{what} must be an absolute http(s) URL")
+    authority = _authority(text)
+    if _UNSAFE_AUTHORITY_CHARS.intersection(authority):
+        raise BriaInputError(
+            f"{what} has a backslash or user-info ('@') in its host part: refusing to use it (parsers disagree "
+            "on which host such a URL names)"
+        )
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        raise BriaInputError(f"{what} has a malformed host or port") from None
+    if not parts.hostname:
+        raise BriaInputError(f"{what} has no host")
+    return parts
+
+
 def url_origin(url: str) -> Origin | None:
     """Return the origin ``(scheme, host, port)`` of an absolute http(s) URL, ``None`` for anything else.
 
     The default port is filled in, so ``https://h`` and ``https://h:443`` are the same origin, while
     ``http://h`` and ``https://h`` are not: the scheme is part of the origin, so the ``api_token`` is
-    never sent over plain HTTP to a host configured as HTTPS.
+    never sent over plain HTTP to a host configured as HTTPS. URLs that parsers could read differently
+    (see :func:`strict_split`) and non-ASCII (IDN) host names have no origin: they never match the API's.
 
     :param url: the URL to inspect.
     """
     try:
-        parts = urlsplit(str(url).strip())
-        port = parts.port
-    except ValueError:
+        parts = strict_split(str(url).strip())
+    except BriaInputError:
+        return None
+    if not _authority(str(url).strip()).isascii():
         return None
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
-        return None
-    return scheme, parts.hostname.lower(), port if port is not None else _DEFAULT_PORTS[scheme]
+    port = parts.port
+    return scheme, str(parts.hostname).lower(), port if port is not None else _DEFAULT_PORTS[scheme]
+
+
+def safe_path(path: str, query: str = "", *, what: str = "request path") -> str:
+    """Check a path (+ query) that is appended to the configured origin; return ``path[?query]``.
+
+    :param path: an absolute path (``/v2/status/x``).
+    :param query: the query string, without ``?``.
+    :param what: what it is, for the message.
+    :raises BriaInputError: for whitespace/control characters, backslashes or dot segments (``..``).
+    """
+    if _UNSAFE_URL_CHARS.search(path + query) or "\\" in path:
+        raise BriaInputError(f"Invalid {what} {path!r}: whitespace, control characters or backslashes")
+    if _DOT_SEGMENT.search(path):
+        raise BriaInputError(f"Invalid {what} {path!r}: '.' and '..' segments are not allowed")
+    return path + (f"?{query}" if query else "")
 
 
 @dataclass(frozen=True)
@@ -70,12 +148,44 @@ class BriaConnectionSettings:
             raise BriaConnectionConfigError("The Bria API base URL is not an http(s) URL")
         return origin
 
+    @property
+    def origin_url(self) -> str:
+        """``scheme://host[:port]`` of :attr:`base_url` (no path prefix)."""
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
     def is_api_origin(self, url: str) -> bool:
         """Whether an absolute URL has the API's origin (same scheme, host and port), so it may get the token.
 
         :param url: an absolute URL.
         """
         return url_origin(url) == self.origin
+
+    def api_url(self, target: str) -> tuple[str, str]:
+        """The URL that carries the ``api_token`` for an API path, or for an absolute URL with the API's origin.
+
+        The URL is always rebuilt as *configured origin + path + query*: whatever the caller passed, the host
+        part comes from the connection, never from the argument.
+
+        :param target: a path under :attr:`base_url` (``/v2/status/x``) or an absolute URL with the API origin.
+        :returns: ``(url, path)``; ``path`` is safe to show in messages (no query: it may hold signatures).
+        :raises BriaInputError: for an absolute URL with another origin or a malformed one, or an unsafe path.
+        """
+        if not isinstance(target, str) or not target.strip():
+            raise BriaInputError(f"Invalid request path {target!r}")
+        if is_absolute(target):
+            parts = strict_split(target, what="URL to send the api_token to")
+            if not self.is_api_origin(target):
+                scheme, host, port = self.origin
+                raise BriaInputError(
+                    f"Refusing to send the api_token to {parts.scheme.lower()}://{parts.hostname}: it is not the "
+                    f"configured Bria API origin {scheme}://{host}:{port}"
+                )
+            path = parts.path or "/"
+            return self.origin_url + safe_path(path, parts.query), path
+        path, _, query = target.partition("?")
+        path = path if path.startswith("/") else "/" + path
+        return self.base_url + safe_path(path, query), path
 
 
 def parse_extra(extra: Any) -> dict[str, Any]:
@@ -133,7 +243,18 @@ def build_base_url(host: str | None, *, schema: str | None = None, port: int | N
                 f"Connection schema must be 'http' or 'https' when host is a bare host name, got {scheme!r}"
             )
         text = f"{scheme}://{text}"
-    parts = urlsplit(text)
+    if _UNSAFE_URL_CHARS.search(text) or "\\" in text:
+        raise BriaConnectionConfigError(
+            "Connection host contains whitespace, control characters or a backslash: use a URL such as "
+            "https://engine.prod.bria-api.com"
+        )
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        raise BriaConnectionConfigError(
+            "Connection host is not a valid URL (an unclosed '[' of an IPv6 address?): use a URL such as "
+            "https://engine.prod.bria-api.com or http://[::1]:8765"
+        ) from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise BriaConnectionConfigError(
             "Connection host must be an http(s) URL such as https://engine.prod.bria-api.com "
@@ -217,6 +338,11 @@ def settings_from_connection(
         raise BriaConnectionConfigError(
             f"Connection {conn_id!r} has no API token: put the Bria api_token in the connection password "
             "(or in the extra field 'api_token')"
+        )
+    if not _TOKEN_CHARS.match(token):
+        raise BriaConnectionConfigError(
+            f"Connection {conn_id!r} has an api_token with whitespace, control or non-ASCII characters inside: "
+            "re-enter the token exactly as Bria shows it (the value is not shown here)"
         )
     if timeout is not None:
         read_timeout = parse_timeout(timeout, source="timeout")

@@ -8,7 +8,8 @@ import ``requests``, the emulator or FastAPI.
 
 from __future__ import annotations
 
-import re
+import hashlib
+import hmac
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
@@ -33,9 +34,13 @@ from airflow_provider_bria.hooks._async import BriaAsyncMixin, decode_body
 from airflow_provider_bria.hooks._connection import (
     BriaConnectionSettings,
     Origin,
+    is_absolute,
     parse_timeout,
+    safe_path,
     settings_for_connection,
+    strict_split,
 )
+from airflow_provider_bria.hooks._redact import HEADER_ERRORS, drop_queries, transport_message
 from airflow_provider_bria.hooks._retry import (
     AMBIGUOUS,
     RetryPolicy,
@@ -52,9 +57,6 @@ if TYPE_CHECKING:
 
 USER_AGENT = f"airflow-provider-bria/{__version__}"
 MAX_REDIRECTS = 5
-_QUERY = re.compile(r"\?[^\s'\")]*")
-
-
 def mask(secret: str) -> None:
     """Register a secret with Airflow's secrets masker (guarded across Airflow versions).
 
@@ -184,30 +186,21 @@ class BriaHook(BriaDataApiMixin, BriaModelApiMixin, BriaGenerationApiMixin, Bria
     @staticmethod
     def _sanitize(text: str) -> str:
         """Drop query strings from exception text (pre-signed URLs carry signatures there)."""
-        return _QUERY.sub("?...", text)
+        return drop_queries(text)
 
     def _resolve_url(self, settings: BriaConnectionSettings, path: str) -> tuple[str, str]:
         """Return ``(url, shown_path)`` for an API path or an absolute URL with the API's origin.
 
+        The URL is rebuilt as configured origin + path + query (see
+        :meth:`~airflow_provider_bria.hooks._connection.BriaConnectionSettings.api_url`).
+
         :param settings: the connection settings.
         :param path: ``/v1/...`` path or absolute URL.
         :raises BriaInputError: for an absolute URL with another origin (host, port or scheme: the token must
-            not go to another host, nor over plain HTTP when the API is configured as HTTPS).
+            not go to another host, nor over plain HTTP when the API is configured as HTTPS), a URL parsers
+            could read differently, or an unsafe path.
         """
-        if not isinstance(path, str) or not path:
-            raise BriaInputError(f"Invalid request path {path!r}")
-        if path.lower().startswith(("http://", "https://")):
-            parts = urlsplit(path)
-            if not settings.is_api_origin(path):
-                scheme, host, port = settings.origin
-                raise BriaInputError(
-                    f"Refusing to send the api_token to {parts.scheme.lower()}://{parts.hostname}: it is not the "
-                    f"configured Bria API origin {scheme}://{host}:{port}"
-                )
-            return path, parts.path or "/"
-        if not path.startswith("/"):
-            path = "/" + path
-        return settings.base_url + path, path.split("?", 1)[0]
+        return settings.api_url(path)
 
     def _send(
         self,
@@ -249,13 +242,13 @@ class BriaHook(BriaDataApiMixin, BriaModelApiMixin, BriaGenerationApiMixin, Bria
         try:
             response = retrying(attempt)
         except Exception as exc:
-            if is_transport_exception(exc):
+            if is_transport_exception(exc) or type(exc).__name__ in HEADER_ERRORS:
                 kind = classify_exception(exc) or "fatal"
-                raise BriaTransportError(
-                    self._sanitize(f"{type(exc).__name__} after {len(history)} attempt(s) ({kind}): {exc}"),
-                    method=method,
-                    path=shown,
-                ) from exc
+                text, chain = transport_message(exc, len(history), kind, settings.token)
+                error = BriaTransportError(text, method=method, path=shown)
+                if chain:
+                    raise error from exc
+                raise error from None
             raise
         return response, history
 
@@ -328,28 +321,61 @@ class BriaHook(BriaDataApiMixin, BriaModelApiMixin, BriaGenerationApiMixin, Bria
         )
         return body
 
-    def open_download(self, url: str) -> requests.Response:
+    def url_tag(self, url: str) -> str:
+        """A keyed digest of a result URL, saved next to it so a later try can tell it wrote the URL itself.
+
+        A URL read back from an output folder may get the ``api_token`` (when it is on the API origin) only if
+        its tag matches: anyone who can write to a shared output prefix could otherwise pick the API path the
+        token is sent to. The tag is an HMAC keyed by the token; it does not reveal the token.
+
+        :param url: the result URL.
+        """
+        key = self.settings.token.encode("utf-8")
+        return hmac.new(key, b"bria-result-url\0" + str(url).encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+    def trusts_url(self, url: str, tag: Any) -> bool:
+        """Whether ``tag`` is :meth:`url_tag` of ``url`` (constant-time comparison).
+
+        :param url: a URL read back from a file.
+        :param tag: the tag saved with it (anything: files are data).
+        """
+        return isinstance(tag, str) and hmac.compare_digest(tag, self.url_tag(url))
+
+    def open_download(self, url: str, *, trusted: bool = True) -> requests.Response:
         """Open a generated file or pre-signed URL for streaming (``stream=True``; the caller closes it).
 
-        A relative URL is joined to the API base URL. The ``api_token`` header is sent only to the API's own
-        origin (same scheme, host and port), never to other hosts (pre-signed URLs) nor over plain HTTP to an
-        HTTPS API host, also across redirects, which are followed manually (an https -> http redirect on the
-        API host is followed without the token).
+        A relative URL is joined to the API base URL. The ``api_token`` header goes only to the API's own
+        origin (same scheme, host and port; the URL is rebuilt from the configured origin), never to other
+        hosts (pre-signed URLs) nor over plain HTTP to an HTTPS API host. Redirects are followed manually:
+        once a redirect has left the API origin, no later hop gets the token, even one back on the API host.
+        URLs that parsers could read differently (backslash or ``@`` in the host part, whitespace or control
+        characters) are refused before any request.
 
         :param url: absolute URL (any host; the token only goes to the API origin) or a path under the base URL.
+        :param trusted: ``False`` for a URL read back from a file without a valid :meth:`url_tag`: it never
+            gets the token, whatever its host.
+        :raises BriaInputError: for a malformed or ambiguous URL (also in a redirect's ``Location``).
         :raises BriaAPIError: on an error status (the response is closed first).
         """
         settings = self.settings
         target = str(url or "").strip()
         if not target:
             raise BriaInputError("open_download needs a URL")
-        if not target.lower().startswith(("http://", "https://")):
-            target = settings.base_url + ("" if target.startswith("/") else "/") + target
+        if not is_absolute(target):
+            if not trusted:
+                raise BriaInputError("open_download needs an absolute URL for an untrusted (saved) URL")
+            target = settings.base_url + safe_path(target if target.startswith("/") else "/" + target,
+                                                   what="download path")
+        authenticated = trusted
         for _ in range(MAX_REDIRECTS + 1):
-            parts = urlsplit(target)
-            same_origin = settings.is_api_origin(target)
-            headers = {API_TOKEN_HEADER: settings.token} if same_origin else {"Accept": "*/*"}
+            parts = strict_split(target, what="Download URL")
             shown = parts.path or "/"
+            if authenticated and settings.is_api_origin(target):
+                target, shown = settings.api_url(target)
+                headers = {API_TOKEN_HEADER: settings.token}
+            else:
+                authenticated = False  # left the API origin: the rest of the chain is someone else's
+                headers = {"Accept": "*/*"}
             response, _ = self._send("GET", target, shown, retry=None, headers=headers, stream=True)
             if response.is_redirect and response.headers.get("Location"):
                 target = urljoin(target, response.headers["Location"])

@@ -279,11 +279,24 @@ class OutputsMixin:
 
     @staticmethod
     def _saved_handle(folder: OutputFolder, names: set[str], item: WorkItem) -> str | None:
+        """The request id an earlier try saved for ``item`` (``None``: none, or not a valid request id).
+
+        Only the request id is used: a sidecar is data anyone with write access to the folder can change, so
+        its ``status_url`` is never contacted (the job is polled on the configured API origin).
+        """
+        from airflow_provider_bria.hooks._api_generation import request_id_of
+
         if f"{item.stem}.json" not in names:
             return None
         side = folder.read_json(f"{item.stem}.json") or {}
         # "submitted": an earlier try submitted the job; "completed": it finished but the file was not committed
-        return side.get("status_url") or side.get("request_id") or None
+        rid = side.get("request_id")
+        if not isinstance(rid, str) or not rid:
+            return None
+        try:
+            return request_id_of(rid)
+        except BriaInputError:
+            return None
 
     def _download_or_forget(self, folder: OutputFolder, item: WorkItem, name: str, url: str | None,
                             request_id: str | None, check: Any = None) -> tuple[int, bytes | None]:

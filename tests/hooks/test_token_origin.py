@@ -49,18 +49,71 @@ def test_settings_origin_includes_scheme_and_port() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "polled"),
+    "value",
     [
-        (f"{BASE}/v2/status/r-1", f"{BASE}/v2/status/r-1"),
-        ("https://bria.test:443/v2/status/r-1", "https://bria.test:443/v2/status/r-1"),
-        (f"{PLAIN}/v2/status/r-1", "/v2/status/r-1"),
-        ("https://bria.test:8443/v2/status/r-1", "/v2/status/r-1"),
-        ("https://evil.example/v2/status/r-1", "/v2/status/r-1"),
-        ("r-1", "/v2/status/r-1"),
+        f"{BASE}/v2/status/r-1",
+        "https://bria.test:443/v2/status/r-1",
+        "HTTPS://BRIA.TEST/v2/status/r-1",
+        f"{PLAIN}/v2/status/r-1",
+        "https://bria.test:8443/v2/status/r-1",
+        "https://evil.example/v2/status/r-1",
+        "https://bría.test/v2/status/r-1",
+        "r-1",
     ],
 )
-def test_status_target_polls_only_the_api_origin(value: str, polled: str) -> None:
-    assert status_target(value, ("https", "bria.test", 443)) == (polled, "r-1")
+def test_status_target_is_always_the_status_path_on_the_configured_origin(value: str) -> None:
+    assert status_target(value, ("https", "bria.test", 443)) == ("/v2/status/r-1", "r-1")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "http://evil.example\\@bria.test/v2/status/r-1",
+        "https://EVIL.example\\@BRIA.test:443/v2/status/r-1",
+        "https://user@bria.test/v2/status/r-1",
+        "https://bria.test\\evil.example/v2/status/r-1",
+        "https://bria .test/v2/status/r-1",
+        "https://bria.test\t/v2/status/r-1",
+        "https://bria.test:99999/v2/status/r-1",
+        "https://[::1/v2/status/r-1",
+        "..",
+        "../../v1/tailored-gen/projects",
+        "file:///etc/passwd",
+    ],
+)
+def test_malformed_status_urls_and_ids_are_refused(value: str) -> None:
+    with pytest.raises(BriaInputError):
+        status_target(value, ("https", "bria.test", 443))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://evil.example\\@bria.test/v1/tailored-gen/projects",
+        "https://evil.example\\@bria.test/v1/tailored-gen/projects",
+        "https://Evil.Example\\@Bria.Test:443/v1/tailored-gen/projects",
+        "https://user:pw@bria.test/v1/tailored-gen/projects",
+        "https://bría.test/v1/tailored-gen/projects",
+        "https://xn--bra-mpa.test/v1/tailored-gen/projects",
+        "https://bria.test.evil.example/v1/tailored-gen/projects",
+        "https://bria.test:8443/v1/tailored-gen/projects",
+        "https://bria.test/v1/tailored-gen/../../admin",
+        "https://bria.test/v1/%2e%2e/admin",
+    ],
+)
+def test_request_to_a_foreign_or_ambiguous_url_is_refused_before_sending(hook: Any, api: rm.Mocker, url: str) -> None:
+    api.register_uri(rm.ANY, rm.ANY, json=[])
+    with pytest.raises(BriaInputError) as info:
+        hook.request("GET", url)
+    assert TOKEN not in str(info.value)
+    assert api.call_count == 0
+
+
+def test_api_origin_url_is_rebuilt_from_the_configured_origin(hook: Any, api: rm.Mocker) -> None:
+    api.get(f"{BASE}/v1/tailored-gen/projects", json=[])
+    hook.request("GET", "HTTPS://BRIA.TEST:443/v1/tailored-gen/projects?x=1")
+    assert api.last_request.url == f"{BASE}/v1/tailored-gen/projects?x=1"
+    assert api.last_request.headers["api_token"] == TOKEN
 
 
 def test_http_status_url_on_api_host_is_polled_over_https(hook: Any, api: rm.Mocker) -> None:
@@ -103,7 +156,7 @@ def test_open_download_drops_token_on_https_to_http_redirect(hook: Any, api: rm.
     assert (first.scheme, first.headers["api_token"]) == ("https", TOKEN)
     assert plain.scheme == "http"
     assert "api_token" not in plain.headers
-    assert (back.scheme, back.headers["api_token"]) == ("https", TOKEN)  # back on the API origin
+    assert "api_token" not in back.headers  # back on the API host, but the chain left the origin: no token
 
 
 def test_open_download_drops_token_on_redirect_to_other_port(hook: Any, api: rm.Mocker) -> None:
@@ -125,3 +178,51 @@ def test_http_api_connection_still_sends_token_over_http(monkeypatch: pytest.Mon
         assert hook.get_status("http://127.0.0.1:8765/v2/status/r-4").status is JobStatus.COMPLETED
         assert api.last_request.headers["api_token"] == TOKEN
     hook.close()
+
+
+def test_open_download_sends_no_token_after_a_foreign_redirect_back_to_the_api(hook: Any, api: rm.Mocker) -> None:
+    api.get("https://cdn.example/o.png", status_code=302, headers={"Location": f"{BASE}/v1/tailored-gen/projects"})
+    api.get(f"{BASE}/v1/tailored-gen/projects", content=b"[]")
+    with hook.open_download("https://cdn.example/o.png") as resp:
+        assert resp.content == b"[]"
+    assert all("api_token" not in r.headers for r in api.request_history)
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://evil.example\\@bria.test/files/1",
+        "https://evil.example\\@BRIA.TEST/files/1",
+        "https://u:p@bria.test/files/1",
+        "https://bria.test\\@evil.example/files/1",
+    ],
+)
+def test_open_download_refuses_an_ambiguous_redirect(hook: Any, api: rm.Mocker, location: str) -> None:
+    api.get(rm.ANY, content=b"X")  # registered first: later registrations take precedence
+    api.get(f"{BASE}/files/1", status_code=302, headers={"Location": location})
+    with pytest.raises(BriaInputError, match="Download URL"):
+        hook.open_download(f"{BASE}/files/1")
+    assert api.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://evil.example\\@bria.test/files/1", "https://EVIL.example\\@bria.test:443/files/1", "file:///etc/passwd"],
+)
+def test_open_download_refuses_an_ambiguous_url(hook: Any, api: rm.Mocker, url: str) -> None:
+    api.get(rm.ANY, content=b"X")
+    with pytest.raises(BriaInputError):
+        hook.open_download(url)
+    assert api.call_count == 0
+
+
+def test_untrusted_download_on_the_api_origin_gets_no_token(hook: Any, api: rm.Mocker) -> None:
+    api.get(f"{BASE}/files/9", content=b"X")
+    with hook.open_download(f"{BASE}/files/9", trusted=False) as resp:
+        assert resp.content == b"X"
+    assert "api_token" not in api.last_request.headers
+    tag = hook.url_tag(f"{BASE}/files/9")
+    assert TOKEN not in tag
+    assert hook.trusts_url(f"{BASE}/files/9", tag)
+    assert not hook.trusts_url(f"{BASE}/files/10", tag)
+    assert not hook.trusts_url(f"{BASE}/files/9", None)

@@ -13,6 +13,14 @@ from airflow.sdk import conf
 from airflow_provider_bria.exceptions import BriaGenerationError, BriaInputError, BriaTriggerEventError
 from airflow_provider_bria.operators._generation_engine import ItemFailed, JobRunner, Submitted
 from airflow_provider_bria.operators._generation_plan import WorkItem, as_int
+from airflow_provider_bria.operators._outputs import (
+    DEFAULT_DOWNLOAD_TIMEOUT,
+    DEFAULT_MAX_IMAGE_BYTES,
+    DEFAULT_MAX_PIXELS,
+    OutputLimitError,
+    OutputValidationError,
+    bounded_chunks,
+)
 from airflow_provider_bria.operators._rate_limit import RateLimiter, validate_requests_per_minute
 from airflow_provider_bria.operators.base import BriaBaseOperator
 
@@ -25,7 +33,6 @@ if TYPE_CHECKING:
 _DOWNLOAD_ATTEMPTS = 3
 #: Base delay (seconds) between download attempts of one output (grows linearly, capped at 5 s).
 DOWNLOAD_RETRY_DELAY = 2.0
-_CHUNK = 1024 * 256
 
 
 def default_deferrable() -> bool:
@@ -78,11 +85,15 @@ class GenerationBase(BriaBaseOperator):
     :param timeout: seconds to wait for a job after submitting it (deferrable: after deferring).
     :param fail_on_error: raise :class:`~airflow_provider_bria.exceptions.BriaGenerationError` when items fail.
     :param check_model: check the model before spending any generation request.
+    :param max_download_bytes: byte cap of one downloaded output (default 50 MiB per image, 1 GiB per video).
+    :param download_timeout: overall deadline of one output's download in seconds, attempts included.
+    :param max_output_pixels: pixel budget of one generated image, checked from its header before decoding.
     """
 
     _kind = "image"
     _api = "v2"
     _what = "outputs"
+    _default_max_bytes = DEFAULT_MAX_IMAGE_BYTES
 
     def __init__(
         self,
@@ -93,9 +104,16 @@ class GenerationBase(BriaBaseOperator):
         timeout: float = 600.0,
         fail_on_error: bool = True,
         check_model: bool = True,
+        max_download_bytes: int | None = None,
+        download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
+        max_output_pixels: int = DEFAULT_MAX_PIXELS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.max_download_bytes = as_int(self._default_max_bytes if max_download_bytes is None
+                                         else max_download_bytes, "max_download_bytes", minimum=1)
+        self.download_timeout = positive(download_timeout, "download_timeout")
+        self.max_output_pixels = as_int(max_output_pixels, "max_output_pixels", minimum=1)
         self.max_concurrency = as_int(max_concurrency, "max_concurrency", minimum=1, maximum=64)
         self.requests_per_minute = validate_requests_per_minute(requests_per_minute)
         self.poll_interval = positive(poll_interval, "poll_interval")
@@ -133,23 +151,36 @@ class GenerationBase(BriaBaseOperator):
         return self._runner
 
     def _download(self, folder: OutputFolder, name: str, url: str | None, request_id: str | None,
-                  check: Any = None) -> tuple[int, bytes | None]:
-        """Stream ``url`` into ``folder/name`` (atomic-ish), retrying interrupted streams."""
+                  check: Any = None, *, trusted: bool = True) -> tuple[int, bytes | None]:
+        """Stream ``url`` into ``folder/name`` (atomic-ish), retrying interrupted streams.
+
+        Bounded by ``max_download_bytes`` and ``download_timeout`` (all attempts together); a file over a
+        limit (:class:`~airflow_provider_bria.operators._outputs.OutputLimitError`: too large, too many pixels,
+        too slow) is not downloaded again.
+
+        :param trusted: ``False`` for a URL read back from a file: it never gets the api_token.
+        """
         if not url:
             raise ItemFailed("job_failed", "the job completed without an output URL", request_id=request_id)
         last: BaseException | None = None
+        deadline = time.monotonic() + self.download_timeout
         for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):
             try:
-                response = self.hook.open_download(url)
+                response = self.hook.open_download(url, trusted=trusted)
                 try:
-                    return folder.write(name, response.iter_content(_CHUNK), check=check, keep_bytes=check is not None)
+                    chunks = bounded_chunks(response, name=name, max_bytes=self.max_download_bytes,
+                                            deadline=deadline)
+                    return folder.write(name, chunks, check=check, keep_bytes=check is not None)
                 finally:
                     response.close()
             except ItemFailed:
                 raise
+            except OutputLimitError as err:  # a bomb, an oversized or too slow file: it would be the same again
+                raise ItemFailed("output", f"download of {name} rejected: {err}", request_id=request_id) from None
+            except BriaInputError as err:  # a malformed URL (or redirect): retrying cannot help
+                raise ItemFailed("download", f"download of {name} refused: {err}", request_id=request_id) from None
             except Exception as err:  # noqa: BLE001 - interrupted stream, HTTP error, store error: retried below
                 from airflow_provider_bria.exceptions import BriaAPIError
-                from airflow_provider_bria.operators._outputs import OutputValidationError
 
                 last = err
                 code = getattr(err, "status_code", None)

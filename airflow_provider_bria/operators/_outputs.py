@@ -7,6 +7,8 @@
   only appears once complete. If a store cannot move at all, the bytes are written to the final name
   directly and the written size is checked.
 * Images are checked with Pillow before they are committed (decodable; aspect ratio compared to the request).
+* Downloads are bounded (:func:`bounded_chunks`): a byte cap, an overall deadline, and for images a pixel
+  budget read from the header before anything is decoded, so a decompression bomb costs kilobytes, not GiB.
 
 Heavy imports (``ObjectStoragePath``/fsspec, Pillow) happen inside functions: importing an operator module
 must stay cheap for DAG parsing.
@@ -19,8 +21,10 @@ import io
 import json
 import logging
 import os
+import time
 import uuid
-from collections.abc import Iterable
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,10 +40,66 @@ log = logging.getLogger(__name__)
 #: (Bria rounds sizes to multiples of 16: 16:9 is 1344x768 = 1.75).
 ASPECT_TOLERANCE = 0.03
 _PART_SUFFIX = ".part"
+#: Default byte cap of one downloaded image (operator argument ``max_download_bytes``).
+DEFAULT_MAX_IMAGE_BYTES = 50 * 1024 * 1024
+#: Default byte cap of one downloaded video (operator argument ``max_download_bytes``).
+DEFAULT_MAX_VIDEO_BYTES = 1024 * 1024 * 1024
+#: Default pixel budget of one generated image, checked from the header before decoding (``max_output_pixels``).
+DEFAULT_MAX_PIXELS = 50_000_000
+#: Default overall deadline of one output's download, all attempts included (``download_timeout``, seconds).
+DEFAULT_DOWNLOAD_TIMEOUT = 600.0
+_READ_SIZE = 1024 * 256
 
 
 class OutputValidationError(BriaError):
-    """A downloaded file is not what was asked for (empty, not an image, truncated)."""
+    """A downloaded file is not what was asked for (empty, not an image, truncated, too large)."""
+
+
+class OutputLimitError(OutputValidationError):
+    """A download went over a limit: bytes, pixels (a decompression bomb) or the download deadline (never retried)."""
+
+
+def bounded_chunks(
+    response: Any,
+    *,
+    name: str,
+    max_bytes: int,
+    deadline: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[bytes]:
+    """Stream a ``requests`` response body with a byte cap and an overall deadline.
+
+    Bytes are read with ``read1`` (whatever the socket has, at most 256 KiB), so a server that sends one
+    byte a second still meets the deadline check after each byte instead of blocking a 256 KiB read; the
+    cap counts decoded bytes (a gzip-encoded bomb is stopped too) and is checked against ``Content-Length``
+    before reading anything.
+
+    :param response: a streamed ``requests.Response``.
+    :param name: the output name, for messages.
+    :param max_bytes: the most bytes accepted.
+    :param deadline: ``clock()`` value after which the download is abandoned.
+    :param clock: the monotonic clock (tests replace it).
+    :raises OutputLimitError: when the body is larger than ``max_bytes`` or the deadline passes.
+    """
+    declared = str(response.headers.get("Content-Length") or "").strip()
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise OutputLimitError(f"{name}: the server announces {int(declared)} bytes, more than max_download_bytes="
+                               f"{max_bytes}")
+    raw = response.raw
+    read1 = getattr(raw, "read1", None)
+    chunks = None if read1 is not None else response.iter_content(_READ_SIZE)
+    total = 0
+    while True:
+        if clock() > deadline:
+            raise OutputLimitError(f"{name}: the download did not finish before its deadline ({total} bytes "
+                                   "received); raise download_timeout if the file is expected to be this slow")
+        data = read1(_READ_SIZE, decode_content=True) if chunks is None else next(chunks, b"")
+        if not data:
+            return
+        total += len(data)
+        if total > max_bytes:
+            raise OutputLimitError(f"{name}: the download is larger than max_download_bytes={max_bytes}")
+        yield data
 
 
 @dataclass
@@ -219,12 +279,17 @@ class OutputFolder:
         return data if isinstance(data, dict) else None
 
 
-def check_image(data: bytes | None, aspect_ratio: str | None, *, name: str = "image") -> ImageInfo:
+def check_image(data: bytes | None, aspect_ratio: str | None, *, name: str = "image",
+                max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
     """Check that ``data`` is a decodable image and compare its size with ``aspect_ratio``.
+
+    The size is read from the header and compared with ``max_pixels`` before anything is decoded.
 
     :param data: the file content.
     :param aspect_ratio: the requested aspect ratio (``None``: not compared).
     :param name: the file name, for messages.
+    :param max_pixels: the pixel budget (width x height).
+    :raises OutputLimitError: when the image has more than ``max_pixels`` pixels (a decompression bomb).
     :raises OutputValidationError: when the content is not a complete image.
     """
     from PIL import Image, UnidentifiedImageError
@@ -232,11 +297,18 @@ def check_image(data: bytes | None, aspect_ratio: str | None, *, name: str = "im
     if not data:
         raise OutputValidationError(f"{name}: empty download")
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            fmt, (width, height) = str(img.format or ""), img.size
-            img.verify()
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the budget below decides
+            with Image.open(io.BytesIO(data)) as img:
+                fmt, (width, height) = str(img.format or ""), img.size
+                if width * height > max_pixels:
+                    raise OutputLimitError(f"{name}: {width}x{height} pixels is more than max_output_pixels="
+                                           f"{max_pixels} (not decoded)")
+                img.verify()
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()
+    except Image.DecompressionBombError as err:
+        raise OutputLimitError(f"{name}: refused as a decompression bomb ({err})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise OutputValidationError(f"{name}: the download is not a valid image ({err})") from None
     aspect_ok: bool | None = None

@@ -34,6 +34,7 @@ from airflow_provider_bria.operators._generation_plan import (
     read_prompts_file,
     slugify,
 )
+from airflow_provider_bria.operators._outputs import DEFAULT_MAX_VIDEO_BYTES
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -168,7 +169,8 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
         info: dict[str, Any] = {}
 
         def check(data: bytes | None) -> None:
-            img = check_image(data, self.aspect_ratio or contract.DEFAULT_ASPECT_RATIO, name=name)
+            img = check_image(data, self.aspect_ratio or contract.DEFAULT_ASPECT_RATIO, name=name,
+                              max_pixels=self.max_output_pixels)
             info.update(width=img.width, height=img.height)
 
         seed = response.seed if response.seed is not None else item.seed
@@ -400,6 +402,7 @@ class BriaGenerateVideoOperator(OutputsMixin, GenerationBase):
     _api = "video"
     _what = "videos"
     _ext = ".mp4"
+    _default_max_bytes = DEFAULT_MAX_VIDEO_BYTES
 
     def __init__(
         self,
@@ -592,23 +595,36 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
             raise ItemFailed("job_failed", f"the v1 response had no image URLs: {str(body)[:300]}")
         return urls
 
-    def _saved_urls(self, folder: OutputFolder, names: set[str], item: WorkItem) -> list[tuple[str, int | None]]:
-        """The image URLs an earlier try got from Bria for this prompt, if some of their files are missing."""
+    def _saved_urls(self, folder: OutputFolder, names: set[str],
+                    item: WorkItem) -> tuple[list[tuple[str, int | None]], set[str]]:
+        """The image URLs an earlier try got from Bria for this prompt, if some of their files are missing, and
+        those of them whose tag shows this provider saved them (only those may get the api_token)."""
         if f"{item.stem}.json" not in names:
-            return []
+            return [], set()
         side = folder.read_json(f"{item.stem}.json") or {}
         urls = side.get("urls")
         if side.get("status") not in ("generated", "completed") or not isinstance(urls, list) or not urls:
-            return []
+            return [], set()
         seeds = side.get("seeds") if isinstance(side.get("seeds"), list) else []
         saved = [(str(u), seeds[k] if k < len(seeds) else None) for k, u in enumerate(urls) if u]
         if all(n in names for n in self._names(item)[: len(saved)]):
-            return []  # every saved image is there: the earlier response was short, so request again
-        return saved
+            return [], set()  # every saved image is there: the earlier response was short, so request again
+        tags = side.get("url_tags") if isinstance(side.get("url_tags"), list) else []
+        return saved, {u for k, (u, _) in enumerate(saved) if k < len(tags) and self.hook.trusts_url(u, tags[k])}
+
+    def _url_sidecar(self, urls: list[tuple[str, int | None]]) -> dict[str, Any]:
+        """The sidecar fields of a v1 response's URLs: the URLs, their seeds and their tags (see ``url_tag``)."""
+        return {"urls": [u for u, _ in urls], "seeds": [s for _, s in urls],
+                "url_tags": [self.hook.url_tag(u) for u, _ in urls]}
 
     def _save_images(self, folder: OutputFolder, model_id: int, item: WorkItem, urls: list[tuple[str, int | None]],
-                     names: set[str]) -> list[dict[str, Any]]:
-        """Download the images of one v1 response that are not in the folder yet, then mark the prompt done."""
+                     names: set[str], *, trusted: set[str] | None = None) -> list[dict[str, Any]]:
+        """Download the images of one v1 response that are not in the folder yet, then mark the prompt done.
+
+        :param trusted: ``None`` when the URLs come from Bria's answer in this try; for URLs read back from a
+            sidecar, those whose tag proves this provider saved them: only they may get the api_token (a
+            sidecar is data anyone with write access to the folder can edit).
+        """
         from airflow_provider_bria.operators._outputs import check_image
 
         records = []
@@ -616,14 +632,14 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
             url, seed = urls[k]
             existing = name in names
             if not existing:
-                self._download(folder, name, url, None,
-                               check=lambda data, n=name: check_image(data, self.aspect_ratio, name=n))
+                self._download(folder, name, url, None, trusted=trusted is None or url in trusted,
+                               check=lambda data, n=name: check_image(data, self.aspect_ratio, name=n,
+                                                                      max_pixels=self.max_output_pixels))
             records.append({"uri": folder.uri_of(name), "seed": seed if seed is not None else item.seed,
                             "structured_prompt": None, "request_id": None, "prompt": item.prompt, "index": k,
                             "existing": existing})
         folder.write_json(f"{item.stem}.json", {"status": "completed", "model_id": model_id, "prompt": item.prompt,
-                                                 "seed": item.seed, "urls": [u for u, _ in urls],
-                                                 "seeds": [s for _, s in urls], "outputs": records})
+                                                 "seed": item.seed, **self._url_sidecar(urls), "outputs": records})
         if len(urls) < self.num_results:
             raise ItemFailed("job_failed", f"asked for {self.num_results} images, got {len(urls)} (kept)")
         return records
@@ -636,12 +652,12 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
         so a failed download or a killed task never pays for the prompt twice; only URLs that stopped working
         (4xx, e.g. an expired pre-signed URL) make the prompt be requested again.
         """
-        saved = self._saved_urls(folder, names, item)
+        saved, trusted = self._saved_urls(folder, names, item)
         if saved:
             self.log.info("Downloading the %d image(s) an earlier try got for %s (no new request)", len(saved),
                           item.label())
             try:
-                return self._save_images(folder, model_id, item, saved, names)
+                return self._save_images(folder, model_id, item, saved, names, trusted=trusted)
             except ItemFailed as err:
                 if err.kind != "download" or err.status_code is None or not 400 <= err.status_code < 500:
                     raise  # transient: keep the saved URLs for the next try
@@ -652,8 +668,8 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
                 names = folder.names()
         urls = self._request(model_id, item, runner)
         folder.write_json(f"{item.stem}.json", {"status": "generated", "model_id": model_id, "prompt": item.prompt,
-                                                 "seed": item.seed, "urls": [u for u, _ in urls],
-                                                 "seeds": [s for _, s in urls], "generated_at": time.time()})
+                                                 "seed": item.seed, **self._url_sidecar(urls),
+                                                 "generated_at": time.time()})
         return self._save_images(folder, model_id, item, urls, names)
 
     def _existing(self, folder: OutputFolder, item: WorkItem) -> list[dict[str, Any]]:

@@ -209,3 +209,34 @@ async def test_header_errors_never_carry_the_token_async(hook: Any, server: Reco
     finally:
         await hook.aclose()
     _assert_clean(info.value)
+
+
+@pytest.mark.parametrize("tagged", [False, True])
+def test_legacy_saved_urls_get_the_token_only_with_a_valid_tag(hook: Any, server: Recorder, tmp_path: Any,
+                                                               tagged: bool) -> None:
+    """A v1 retry downloads the URLs an earlier try saved; a URL planted in the sidecar gets no token."""
+    import json
+
+    from securitylib import png
+
+    from airflow_provider_bria.operators._generation_plan import plan_items
+    from airflow_provider_bria.operators.generation import BriaGenerateLegacyImagesOperator
+
+    server.routes["/v1/tailored-gen/models/1"] = json_route({"id": 1, "status": "Completed"})
+    server.routes["/files/l0.png"] = lambda h: send(h, 200, png(1024, 1024))
+    op = BriaGenerateLegacyImagesOperator(task_id="l", model_id=1, prompt="a fox", output_path=str(tmp_path),
+                                          check_model=False, hook_params={"retry_limit": 0})
+    stem = plan_items(1, [("a fox", None)], kind="legacy", per_request=1, base_seed=None,
+                      params=op._params())[0].stem
+    url = f"{server.origin}/files/l0.png"
+    side = {"status": "generated", "urls": [url], "seeds": [5]}
+    if tagged:
+        side["url_tags"] = [hook.url_tag(url)]
+    (tmp_path / f"{stem}.json").write_text(json.dumps(side))
+    ti = _TI()
+    op.execute({"ti": ti, "task_instance": ti, "run_id": ti.run_id})
+    assert [s.path for s in server.seen] == ["/files/l0.png"]
+    assert server.tokens_sent_to() == ({_api_host(server)} if tagged else set())
+    saved = json.loads((tmp_path / f"{stem}.json").read_text())
+    assert saved["url_tags"] == [hook.url_tag(url)]
+    assert TOKEN not in json.dumps(saved)

@@ -43,11 +43,11 @@ def fail_downloads(monkeypatch: pytest.MonkeyPatch, error: BaseException, *, aft
     original = BriaHook.open_download
     asked: list[str] = []
 
-    def flaky(self: BriaHook, url: str) -> Any:
+    def flaky(self: BriaHook, url: str, **kwargs: Any) -> Any:
         asked.append(url)
         if len(asked) > after:
             raise error
-        return original(self, url)
+        return original(self, url, **kwargs)
 
     monkeypatch.setattr(BriaHook, "open_download", flaky)
     return asked

@@ -136,6 +136,7 @@ class GenerationBase(BriaBaseOperator):
 
         location = output_path if output_path and str(output_path).strip() else default_output_path(context)
         folder = OutputFolder(str(location), conn_id=output_conn_id)
+        folder.probe()  # before any paid request: a bad output_path must cost nothing
         self.log.info("Output folder: %s", folder.uri)
         return folder
 

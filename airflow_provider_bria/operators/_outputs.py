@@ -136,12 +136,22 @@ class OutputFolder:
 
     :param location: a path or ``ObjectStoragePath`` URI (``file://``, ``s3://aws_default@bucket/prefix``...).
     :param conn_id: Airflow connection for the store, when not given in the URI.
+    :param what: the argument the location came from, for messages.
+    :raises BriaInputError: for a URI whose protocol has no registered filesystem.
     """
 
-    def __init__(self, location: str, *, conn_id: str | None = None) -> None:
+    def __init__(self, location: str, *, conn_id: str | None = None, what: str = "output_path") -> None:
         from airflow.sdk import ObjectStoragePath
 
-        self.root: ObjectStoragePath = ObjectStoragePath(to_uri(location), conn_id=conn_id)
+        self.what = what
+        try:
+            self.root: ObjectStoragePath = ObjectStoragePath(to_uri(location), conn_id=conn_id)
+            self.root.fs  # noqa: B018 - resolves the protocol's filesystem: unknown protocols fail here
+        except (ValueError, ImportError) as err:
+            raise BriaInputError(
+                f"{what} {str(location)!r} cannot be used as an output folder ({err}): use a local path or the URI "
+                "of a writable object store Airflow knows (file://, s3://, gs://... with its provider installed)"
+            ) from None
         self._made = False
 
     @property
@@ -185,6 +195,31 @@ class OutputFolder:
         :param name: the file name.
         """
         return bool(self._fs.exists(self._path(name)))
+
+    def probe(self) -> None:
+        """Check the folder can take outputs: create it, write and delete a probe object.
+
+        Called before any paid request, so a bad ``output_path`` (a file, a read-only place, a store without
+        write support) costs nothing and loses no job.
+
+        :raises BriaInputError: naming the argument, when the folder cannot be written.
+        """
+        probe = self._path(f".bria-probe-{uuid.uuid4().hex[:12]}{_PART_SUFFIX}")
+        try:
+            if self._fs.isfile(self.root.path):
+                raise BriaInputError(f"{self.what} {self.uri} is a file, not a folder: give a folder path")
+            self._ensure_folder()
+            with self._fs.open(probe, "wb") as fh:
+                fh.write(b"bria write probe\n")
+            self._fs.rm(probe)
+        except BriaInputError:
+            raise
+        except Exception as err:  # noqa: BLE001 - any store error means the outputs could not be saved
+            self._discard(probe)
+            raise BriaInputError(
+                f"{self.what} {self.uri} is not writable ({type(err).__name__}: {err}): nothing was submitted; "
+                "fix the path or its permissions"
+            ) from None
 
     def _ensure_folder(self) -> None:
         if not self._made:

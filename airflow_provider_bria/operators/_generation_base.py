@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from airflow_provider_bria.responses import V2Response
 
 _DOWNLOAD_ATTEMPTS = 3
+#: Default of ``max_requests``: paid generation requests one task may plan.
+DEFAULT_MAX_REQUESTS = 1000
 #: Base delay (seconds) between download attempts of one output (grows linearly, capped at 5 s).
 DOWNLOAD_RETRY_DELAY = 2.0
 
@@ -88,6 +90,8 @@ class GenerationBase(BriaBaseOperator):
     :param max_download_bytes: byte cap of one downloaded output (default 50 MiB per image, 1 GiB per video).
     :param download_timeout: overall deadline of one output's download in seconds, attempts included.
     :param max_output_pixels: pixel budget of one generated image, checked from its header before decoding.
+    :param max_requests: the most paid generation requests one task may plan (templated); checked before any
+        request, so a huge prompts file fails with the count instead of spending it.
     """
 
     _kind = "image"
@@ -107,6 +111,7 @@ class GenerationBase(BriaBaseOperator):
         max_download_bytes: int | None = None,
         download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
         max_output_pixels: int = DEFAULT_MAX_PIXELS,
+        max_requests: int | str = DEFAULT_MAX_REQUESTS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -114,6 +119,9 @@ class GenerationBase(BriaBaseOperator):
                                          else max_download_bytes, "max_download_bytes", minimum=1)
         self.download_timeout = positive(download_timeout, "download_timeout")
         self.max_output_pixels = as_int(max_output_pixels, "max_output_pixels", minimum=1)
+        self.max_requests = max_requests  # templated: checked again at plan time (_check_spend)
+        if not (isinstance(max_requests, str) and "{" in max_requests):
+            as_int(max_requests, "max_requests", minimum=1)
         self.max_concurrency = as_int(max_concurrency, "max_concurrency", minimum=1, maximum=64)
         self.requests_per_minute = validate_requests_per_minute(requests_per_minute)
         self.poll_interval = positive(poll_interval, "poll_interval")
@@ -123,6 +131,21 @@ class GenerationBase(BriaBaseOperator):
         self._runner: JobRunner | None = None
 
     # ------------------------------------------------------------------ helpers
+
+    def _check_spend(self, planned: int, detail: str) -> None:
+        """Refuse a plan of more paid requests than ``max_requests`` (before any request is sent).
+
+        :param planned: paid generation requests the inputs would cost.
+        :param detail: how they add up, for the message.
+        :raises BriaInputError: when ``planned`` exceeds ``max_requests``.
+        """
+        limit = as_int(self.max_requests, "max_requests", minimum=1)
+        if planned > limit:
+            raise BriaInputError(
+                f"The inputs would cost {planned} paid generation requests ({detail}), more than "
+                f"max_requests={limit}: nothing was submitted. Raise max_requests if this is intended, or split "
+                "the prompts over several tasks"
+            )
 
     def _check_model(self, model_id: int) -> None:
         if self.check_model:

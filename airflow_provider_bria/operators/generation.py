@@ -88,7 +88,7 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
 
     template_fields: Sequence[str] = (
         "bria_conn_id", "model_id", "prompt", "prompts_file", "structured_prompt", "negative_prompt",
-        "aspect_ratio", "seed", "output_path",
+        "aspect_ratio", "seed", "output_path", "max_requests",
     )
     template_fields_renderers = {"structured_prompt": "json", "prompt": "py"}
     _what = "images"
@@ -147,6 +147,8 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
             contract.validate_v2_generation(prompt="-", structured_prompt=None, aspect_ratio=self.aspect_ratio)
         seed = as_optional_seed(self.seed)
         pairs = pair_prompts(collect_prompts(self.prompt, self.prompts_file), self.structured_prompt)
+        self._check_spend(len(pairs) * self.num_images_per_prompt,
+                          f"{len(pairs)} prompt(s) x {self.num_images_per_prompt} image(s), one request per image")
         for prompt, structured in pairs:
             contract.validate_v2_generation(prompt=prompt, structured_prompt=structured,
                                             aspect_ratio=self.aspect_ratio, numbers=self._numbers(), seed=seed)
@@ -259,7 +261,7 @@ class BriaGenerateStructuredPromptOperator(GenerationBase):
     """
 
     template_fields: Sequence[str] = ("bria_conn_id", "model_id", "prompt", "prompts_file", "structured_prompt",
-                                      "seed", "output_path")
+                                      "seed", "output_path", "max_requests")
     template_fields_renderers = {"structured_prompt": "json", "prompt": "py"}
     _kind = "structured_prompt"
     _what = "structured prompts"
@@ -320,6 +322,7 @@ class BriaGenerateStructuredPromptOperator(GenerationBase):
         prompts = collect_prompts(self.prompt, self.prompts_file)
         if not prompts:
             raise BriaInputError("BriaGenerateStructuredPromptOperator needs prompt or prompts_file")
+        self._check_spend(len(prompts), f"{len(prompts)} prompt(s), one request each")
         structured = self.structured_prompt if self.structured_prompt else None
         if isinstance(structured, dict):  # a natively rendered template
             structured = json.dumps(structured)
@@ -397,7 +400,7 @@ class BriaGenerateVideoOperator(OutputsMixin, GenerationBase):
     :param deferrable: wait in the triggerer instead of on the worker.
     """
 
-    template_fields: Sequence[str] = ("bria_conn_id", "model_id", "image", "seed", "output_path")
+    template_fields: Sequence[str] = ("bria_conn_id", "model_id", "image", "seed", "output_path", "max_requests")
     _kind = "video"
     _api = "video"
     _what = "videos"
@@ -448,6 +451,7 @@ class BriaGenerateVideoOperator(OutputsMixin, GenerationBase):
         from airflow_provider_bria.operators._generation_inputs import read_image_input
 
         model_id = as_model_id(self.model_id)
+        self._check_spend(1, "one video")
         payload, identity = read_image_input(self.image)
         item = self._item(model_id, identity)
         folder = self._folder(context, self.output_path, self.output_conn_id)
@@ -519,7 +523,7 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
     """
 
     template_fields: Sequence[str] = ("bria_conn_id", "model_id", "prompt", "prompts_file", "negative_prompt",
-                                      "aspect_ratio", "seed", "output_path")
+                                      "aspect_ratio", "seed", "output_path", "max_requests")
     template_fields_renderers = {"prompt": "py", "extra_params": "json"}
     _kind = "legacy"
     _api = "v1"
@@ -690,6 +694,7 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
         prompts = collect_prompts(self.prompt, self.prompts_file)
         if not prompts:
             raise BriaInputError("BriaGenerateLegacyImagesOperator needs prompt or prompts_file")
+        self._check_spend(len(prompts), f"{len(prompts)} prompt(s), one request each")
         items = plan_items(model_id, [(p, None) for p in prompts], kind=self._kind, per_request=1, base_seed=seed,
                            params=self._params())
         folder = self._folder(context, self.output_path, self.output_conn_id)

@@ -17,6 +17,16 @@ def drop_queries(text: str) -> str:
     return _QUERY.sub("?...", text)
 
 
+def without_query(url: str | None) -> str | None:
+    """A URL without its query string and fragment, for XCom and logs (pre-signed URLs sign in the query).
+
+    :param url: the URL (``None`` passes through).
+    """
+    if not url:
+        return url
+    return str(url).split("#", 1)[0].split("?", 1)[0]
+
+
 def scrub(text: str, secret: str | None) -> str:
     """Remove a secret from a text, also in the escaped forms ``repr`` and ``bytes`` give it.
 

@@ -90,7 +90,8 @@ def safe_segment(text: str) -> str:
 
     :param text: the text.
     """
-    return re.sub(r"[^A-Za-z0-9._=-]+", "_", str(text)).strip("_") or "_"
+    segment = re.sub(r"[^A-Za-z0-9._=-]+", "_", str(text)).strip("_") or "_"
+    return segment if segment.strip(".") else segment.replace(".", "_")  # ".." must not climb out of the folder
 
 
 def default_output_path(context: Any) -> str:

@@ -180,14 +180,25 @@ class OutputFolder:
         """
         return str(self.child(name))
 
-    def names(self) -> set[str]:
-        """Return the names of the files in the folder (one listing call; temporaries excluded)."""
+    def names(self, *, clean: Iterable[str] = ()) -> set[str]:
+        """Return the names of the files in the folder (one listing call; temporaries excluded).
+
+        :param clean: final names this task owns: their temporaries (``.<name>.<random>.part``), left by a
+            killed earlier try, are removed. Only the task's own names are given, so another task writing to
+            the same folder is never disturbed.
+        """
         try:
             entries = self._fs.ls(self.root.path, detail=False)
         except FileNotFoundError:
             return set()
         names = {str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries}
-        return {n for n in names if n and not (n.startswith(".") and n.endswith(_PART_SUFFIX))}
+        parts = {n for n in names if n.startswith(".") and n.endswith(_PART_SUFFIX)}
+        owned = set(clean)
+        for part in sorted(parts):
+            if part[1 : -len(_PART_SUFFIX)].rsplit(".", 1)[0] in owned:
+                log.info("Removing %s, left by an interrupted earlier try", part)
+                self._discard(self._path(part))
+        return {n for n in names if n and n not in parts}
 
     def exists(self, name: str) -> bool:
         """Whether a file exists.

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bria import contract
 from airflow_provider_bria.exceptions import BriaInputError
+from airflow_provider_bria.hooks._redact import without_query
 from airflow_provider_bria.operators._generation_base import (
     GenerationBase,
     OutputsMixin,
@@ -181,7 +182,7 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
         # sidecar first (the image's final name is the commit marker: a sidecar without image = not done)
         folder.write_json(f"{item.stem}.json", {**record, "status": "completed", "model_id": model_id,
                                                  "input_structured_prompt": item.structured_prompt,
-                                                 "image_url": response.image_url})
+                                                 "image_url": without_query(response.image_url)})
         self._download_or_forget(folder, item, name, response.image_url, response.request_id, check=check)
         self.log.info("Saved %s (%sx%s) for %s", record["uri"], info.get("width"), info.get("height"), item.label())
         return record
@@ -192,7 +193,7 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
         items = self._plan(model_id)
         folder = self._folder(context, self.output_path, self.output_conn_id)
         context["ti"].xcom_push(key="output_path", value=folder.uri)
-        names = folder.names()
+        names = folder.names(clean=[n for i in items for n in (i.stem + self._ext, f"{i.stem}.json")])
         records = self._existing_records(folder, [i for i in items if i.stem + self._ext in names])
         todo = [i for i in items if i.stem not in records]
         self.log.info("%d image(s) planned for model %s: %d already exist, %d to generate", len(items), model_id,
@@ -336,7 +337,7 @@ class BriaGenerateStructuredPromptOperator(GenerationBase):
         if self.output_path is not None and str(self.output_path).strip():
             folder = self._folder(context, self.output_path, self.output_conn_id)
             context["ti"].xcom_push(key="output_path", value=folder.uri)
-            names = folder.names()
+            names = folder.names(clean=[f"{i.stem}.json" for i in items])
             saved = self._saved_results(folder, names, items)
         todo = [i for i in items if i.stem not in saved]
         self.log.info("%d structured prompt(s) planned for model %s: %d saved by an earlier try, %d to generate",
@@ -440,7 +441,8 @@ class BriaGenerateVideoOperator(OutputsMixin, GenerationBase):
     def _finish(self, folder: OutputFolder, item: WorkItem, response: V2Response) -> dict[str, Any]:
         name = f"{item.stem}.mp4"
         record = {"uri": folder.uri_of(name), "seed": response.seed if response.seed is not None else item.seed,
-                  "request_id": response.request_id, "video_url": response.video_url, "existing": False}
+                  "request_id": response.request_id, "video_url": without_query(response.video_url),
+                  "existing": False}
         folder.write_json(f"{item.stem}.json", {**record, "status": "completed", "image": item.extra.get("image")})
         size, _ = self._download_or_forget(folder, item, name, response.video_url, response.request_id)
         self.log.info("Saved video %s (%d bytes)", record["uri"], size)
@@ -456,12 +458,13 @@ class BriaGenerateVideoOperator(OutputsMixin, GenerationBase):
         item = self._item(model_id, identity)
         folder = self._folder(context, self.output_path, self.output_conn_id)
         context["ti"].xcom_push(key="output_path", value=folder.uri)
-        names = folder.names()
+        names = folder.names(clean=[f"{item.stem}.mp4", f"{item.stem}.json"])
         if f"{item.stem}.mp4" in names:
             side = folder.read_json(f"{item.stem}.json") or {}
             self.log.info("Video %s already exists: not generating it again", folder.uri_of(f"{item.stem}.mp4"))
             return {"uri": folder.uri_of(f"{item.stem}.mp4"), "seed": side.get("seed", item.seed),
-                    "request_id": side.get("request_id"), "video_url": side.get("video_url"), "existing": True}
+                    "request_id": side.get("request_id"), "video_url": without_query(side.get("video_url")),
+                    "existing": True}
         self._check_model(model_id)
         runner = self._runner_for(
             submit=lambda it: self.hook.image_to_video(model_id, payload, seed=it.seed),
@@ -699,7 +702,7 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
                            params=self._params())
         folder = self._folder(context, self.output_path, self.output_conn_id)
         context["ti"].xcom_push(key="output_path", value=folder.uri)
-        names = folder.names()
+        names = folder.names(clean=[n for i in items for n in (*self._names(i), f"{i.stem}.json")])
         existing = {i.stem: self._existing(folder, i) for i in items if all(n in names for n in self._names(i))}
         todo = [i for i in items if i.stem not in existing]
         self.log.info("%d prompt(s) for legacy model %s: %d already generated, %d to request", len(items), model_id,

@@ -199,6 +199,69 @@ def _params(dag_id: str, conf: dict[str, Any]) -> Callable[[World], Prepared]:
     return prepare
 
 
+# ---------------------------------------------------------------- security review (issue 11)
+
+
+def _generation_op(kind: str, **kwargs: Any) -> Callable[[World], Prepared]:
+    """A generation operator of ``kind`` (images, video, legacy, structured) with ``kwargs``; ``output_path`` may
+    be a callable of the world (to point into its temporary folder)."""
+    from airflow_provider_bria.operators import generation as g
+
+    classes = {"images": g.BriaGenerateImagesOperator, "video": g.BriaGenerateVideoOperator,
+               "legacy": g.BriaGenerateLegacyImagesOperator, "structured": g.BriaGenerateStructuredPromptOperator}
+    inputs = {"video": {"image": "https://img.example/a.png"}}.get(kind, {"prompt": "a kite"})
+
+    def prepare(w: World) -> Prepared:
+        args = {"task_id": "g", "model_id": 1, "hook_params": NO_RETRY, **inputs, **kwargs}
+        for key, value in list(args.items()):
+            if callable(value):
+                args[key] = value(w)
+        return lambda: _run(classes[kind](**args))
+
+    return prepare
+
+
+def _a_file(w: World) -> str:
+    path = w.tmp / "not-a-folder.txt"
+    path.write_text("a file")
+    return str(path)
+
+
+def _prompts_file(lines: int) -> Callable[[World], str]:
+    def make(w: World) -> str:
+        path = w.tmp / f"prompts-{lines}.txt"
+        path.write_text("".join(f"a kite number {i}\n" for i in range(lines)))
+        return str(path)
+
+    return make
+
+
+def _big_png() -> bytes:
+    """A valid 2200x2200 PNG of noise: ~13.9 MiB, above Bria's 12 MB limit."""
+    import io
+    import os
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.frombytes("RGB", (2200, 2200), os.urandom(2200 * 2200 * 3)).save(buf, format="PNG", compress_level=0)
+    return buf.getvalue()
+
+
+def _upload_big_png(w: World) -> Prepared:
+    return _upload_op({"ok.png": png(index=1), "huge.png": _big_png()})(w)
+
+
+def _evil(w: World, path: str = "/v2/status/r-1") -> str:
+    """``http://localhost:<port>\\@127.0.0.1:<port><path>``: ``urlsplit`` sees the emulator, urllib3 localhost."""
+    port = w.emulator.url.rsplit(":", 1)[-1]
+    return f"http://localhost:{port}\\@127.0.0.1:{port}{path}"
+
+
+def _with_token(token: str) -> Callable[[World], Prepared]:
+    return _with_connection(lambda w: conn_json(w.emulator.url, token))
+
+
 NOT_AN_IMAGE = b"Just some text pretending to be an image.\n" * 10
 JUNK = bytes(range(1, 256)).replace(b"\n", b"") * 4
 CORRUPT_PNG = png(index=3)[:300]
@@ -350,4 +413,85 @@ CASES: list[Case] = [
          ParamValidationError, "'21:9' is not one of"),
     Case("param-generation-no-prompts", _params("bria_scheduled_generation", {"prompts": []}),
          ParamValidationError, "should be non-empty"),
+    # ---- security review (issue 11): connection
+    Case("conn-host-unclosed-ipv6", _with_connection(lambda w: conn_json("http://[::1", TOKEN)),
+         BriaConnectionConfigError, "an unclosed '[' of an IPv6 address"),
+    Case("conn-host-with-space", _with_connection(lambda w: conn_json("http://bria .test", TOKEN)),
+         BriaConnectionConfigError, "contains whitespace, control characters or a backslash"),
+    Case("conn-host-backslash-at", _with_connection(lambda w: conn_json(_evil(w, ""), TOKEN)),
+         BriaConnectionConfigError, "contains whitespace, control characters or a backslash"),
+    Case("conn-token-inner-newline", _with_token("test-token\n7f3c9a1e5b"),
+         BriaConnectionConfigError, "re-enter the token exactly as Bria shows it"),
+    Case("conn-token-crlf-header-injection", _with_token("tok\r\nX-Injected: 1"),
+         BriaConnectionConfigError, "re-enter the token exactly as Bria shows it"),
+    Case("conn-token-inner-tab", _with_token("tok\tmore"), BriaConnectionConfigError, "the value is not shown"),
+    Case("conn-token-non-ascii", _with_token("tok\u00e9n"), BriaConnectionConfigError, "non-ASCII"),
+    Case("conn-token-nul", _with_token("tok\x00en"), BriaConnectionConfigError, "control"),
+    Case("conn-timeout-not-a-number",
+         _with_connection(lambda w: conn_json(w.emulator.url, TOKEN, extra={"timeout": "soon"})),
+         BriaConnectionConfigError, "must be a number of seconds"),
+    # ---- security review: where the token may go
+    Case("hook-status-dotdot-path", _hook(lambda h: h.get_status("../../v1/tailored-gen/projects")),
+         BriaInputError, "pass the request_id"),
+    Case("hook-status-dotdot-id", _hook(lambda h: h.get_status("..")), BriaInputError, "pass the request_id"),
+    Case("hook-status-backslash-at-url", lambda w: (lambda: w.hook.get_status(_evil(w))),
+         BriaInputError, "backslash or user-info"),
+    Case("hook-status-userinfo-url", _hook(lambda h: h.get_status("http://user:pw@127.0.0.1/v2/status/r-1")),
+         BriaInputError, "backslash or user-info"),
+    Case("hook-status-tab-in-url", _hook(lambda h: h.get_status("http://127.0.0.1\t.evil/v2/status/r-1")),
+         BriaInputError, "whitespace or control characters"),
+    Case("hook-request-backslash-at-url",
+         lambda w: (lambda: w.hook.request("GET", _evil(w, "/v1/tailored-gen/projects"))),
+         BriaInputError, "backslash or user-info"),
+    Case("hook-request-foreign-origin",
+         _hook(lambda h: h.request("GET", "https://evil.example/v1/tailored-gen/projects")),
+         BriaInputError, "Refusing to send the api_token to https://evil.example"),
+    Case("hook-request-dot-segments",
+         _hook(lambda h: h.request("GET", "/v1/tailored-gen/../../_emulator/state")),
+         BriaInputError, "'.' and '..' segments are not allowed"),
+    Case("hook-request-file-url", _hook(lambda h: h.request("GET", "file:///etc/passwd")),
+         BriaInputError, "must be an absolute http(s) URL"),
+    Case("hook-download-file-url", _hook(lambda h: h.open_download("file:///etc/passwd")),
+         BriaInputError, "must be an absolute http(s) URL"),
+    Case("hook-download-backslash-at-url",
+         lambda w: (lambda: w.hook.open_download(_evil(w, "/_emulator/files/a.png"))),
+         BriaInputError, "backslash or user-info"),
+    Case("hook-upload-file-url", _hook(lambda h: h.upload_image(1, image_url="file:///etc/passwd")),
+         BriaInputError, "image_url must be an absolute http(s) URL"),
+    Case("hook-generate-file-webhook",
+         _hook(lambda h: h.generate_image(1, prompt="a kite", webhook_url="file:///etc/passwd")),
+         BriaInputError, "webhook_url must be an absolute http(s) URL"),
+    # ---- security review: output location, spend, download limits (all before any request)
+    Case("op-output-path-is-a-file", _generation_op("images", output_path=_a_file),
+         BriaInputError, "is a file, not a folder"),
+    Case("op-output-path-under-a-file", _generation_op("images", output_path=lambda w: _a_file(w) + "/sub"),
+         BriaInputError, "is not writable"),
+    Case("op-output-path-unknown-protocol", _generation_op("images", output_path="nosuchproto://bucket/out"),
+         BriaInputError, "output_path 'nosuchproto://bucket/out' cannot be used as an output folder"),
+    Case("op-output-path-http", _generation_op("images", output_path="http://example.com/out"),
+         BriaInputError, "output_path 'http://example.com/out' cannot be used as an output folder"),
+    Case("op-video-output-path-is-a-file", _generation_op("video", output_path=_a_file),
+         BriaInputError, "is a file, not a folder"),
+    Case("op-legacy-output-path-unknown-protocol", _generation_op("legacy", output_path="nosuchproto://b/o"),
+         BriaInputError, "cannot be used as an output folder"),
+    Case("op-structured-output-path-is-a-file", _generation_op("structured", output_path=_a_file),
+         BriaInputError, "is a file, not a folder"),
+    Case("op-prompts-file-200k-lines",
+         _generation_op("images", prompt=None, prompts_file=_prompts_file(200_000), num_images_per_prompt=4,
+                        output_path=lambda w: str(w.tmp / "out")),
+         BriaInputError, "would cost 800000 paid generation requests"),
+    Case("op-legacy-over-max-requests",
+         _generation_op("legacy", prompt=["a", "b", "c"], max_requests=2, output_path=lambda w: str(w.tmp / "o")),
+         BriaInputError, "would cost 3 paid generation requests"),
+    Case("op-structured-over-max-requests",
+         _generation_op("structured", prompt=["a", "b"], max_requests="1"),
+         BriaInputError, "more than max_requests=1"),
+    Case("op-max-requests-zero", _generation_op("images", max_requests=0), BriaInputError, "max_requests must be >= 1"),
+    Case("op-max-download-bytes-zero", _generation_op("video", max_download_bytes=0),
+         BriaInputError, "max_download_bytes must be >= 1"),
+    Case("op-download-timeout-negative", _generation_op("images", download_timeout=-1),
+         BriaInputError, "download_timeout must be a positive number"),
+    Case("op-max-output-pixels-text", _generation_op("images", max_output_pixels="lots"),
+         BriaInputError, "max_output_pixels must be an integer"),
+    Case("op-upload-png-above-12-mb", _upload_big_png, BriaInputError, "above Bria's 12 MB image limit"),
 ]

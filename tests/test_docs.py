@@ -42,6 +42,7 @@ def test_every_docs_page_is_in_the_nav() -> None:
         "example-dags.md",
         "emulator.md",
         "api-choices.md",
+        "security.md",
         "troubleshooting.md",
         "system-tests.md",
         "benchmarks.md",

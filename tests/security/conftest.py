@@ -10,26 +10,25 @@ import pytest
 from securitylib import TOKEN, Recorder, start_server
 
 
-@pytest.fixture
-def server() -> Iterator[Recorder]:
-    """The 'API' server: the connection's configured origin."""
+def _serve() -> Iterator[Recorder]:
     recorder = Recorder()
     srv, thread = start_server(recorder)
     yield recorder
     srv.shutdown()
     srv.server_close()
     thread.join(5)
+
+
+@pytest.fixture
+def server() -> Iterator[Recorder]:
+    """The 'API' server: the connection's configured origin."""
+    yield from _serve()
 
 
 @pytest.fixture
 def other() -> Iterator[Recorder]:
     """A second server on another port (another origin)."""
-    recorder = Recorder()
-    srv, thread = start_server(recorder)
-    yield recorder
-    srv.shutdown()
-    srv.server_close()
-    thread.join(5)
+    yield from _serve()
 
 
 @pytest.fixture

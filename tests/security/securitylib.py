@@ -124,3 +124,43 @@ def png(width: int, height: int) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (width, height), (30, 60, 90)).save(buf, format="PNG")
     return buf.getvalue()
+
+
+class FakeTI:
+    """The parts of a task instance the operators use (XCom values must be JSON)."""
+
+    try_number, dag_id, task_id, map_index = 1, "sec", "gen", -1
+
+    def __init__(self, run_id: str = "manual__1") -> None:
+        self.run_id = run_id
+        self.xcoms: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        json.dumps(value)
+        self.xcoms[key] = value
+
+
+def context(run_id: str = "manual__1") -> dict[str, Any]:
+    """A minimal task context."""
+    ti = FakeTI(run_id)
+    return {"ti": ti, "task_instance": ti, "run_id": run_id}
+
+
+def resumed_images_op(server: Recorder, folder: Any, rid: str, file_route: Route, *,
+                      sidecar: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    """An image operator whose earlier try left request ``rid`` in ``folder``'s sidecar; the status service of
+    ``server`` answers COMPLETED with an image at ``/files/<rid>.png`` served by ``file_route``.
+
+    :param sidecar: extra sidecar fields (e.g. a planted ``status_url``).
+    """
+    from airflow_provider_bria.operators.generation import BriaGenerateImagesOperator
+
+    server.routes[f"/v2/status/{rid}"] = json_route({"status": "COMPLETED", "request_id": rid,
+                                                     "result": {"image_url": f"{server.origin}/files/{rid}.png"}})
+    server.routes[f"/files/{rid}.png"] = file_route
+    op = BriaGenerateImagesOperator(task_id="g", model_id=1, prompt="a kite", output_path=str(folder),
+                                    check_model=False, max_concurrency=1, hook_params={"retry_limit": 0}, **kwargs)
+    stem = op._plan(1)[0].stem
+    (folder / f"{stem}.json").write_text(json.dumps({"status": "submitted", "request_id": rid, **(sidecar or {})}))
+    op.stem = stem
+    return op

@@ -7,13 +7,12 @@ decoding, and must not be downloaded again.
 from __future__ import annotations
 
 import io
-import json
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import pytest
-from securitylib import Recorder, json_route, png, send, trickle_route
+from securitylib import Recorder, context, png, resumed_images_op, send, trickle_route
 
 from airflow_provider_bria.operators._outputs import OutputLimitError, bounded_chunks, check_image
 
@@ -107,38 +106,13 @@ def test_a_trickle_is_read_as_it_arrives(server: Recorder, hook: Any) -> None:
     assert len(pieces) > 1
 
 
-class _TI:
-    try_number, dag_id, task_id, run_id, map_index = 1, "sec", "gen", "manual__1", -1
-
-    def __init__(self) -> None:
-        self.xcoms: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcoms[key] = value
-
-
-def _resumed_op(server: Recorder, tmp_path: Path, file_route: Any, **kwargs: Any) -> tuple[Any, _TI]:
-    """An image operator whose earlier try left request r-7 (COMPLETED, image at /files/r7.png)."""
-    from airflow_provider_bria.operators.generation import BriaGenerateImagesOperator
-
-    server.routes["/v2/status/r-7"] = json_route({"status": "COMPLETED", "request_id": "r-7",
-                                                  "result": {"image_url": f"{server.origin}/files/r7.png"}})
-    server.routes["/files/r7.png"] = file_route
-    op = BriaGenerateImagesOperator(task_id="g", model_id=1, prompt="a kite", output_path=str(tmp_path),
-                                    check_model=False, max_concurrency=1, hook_params={"retry_limit": 0},
-                                    **kwargs)
-    stem = op._plan(1)[0].stem
-    (tmp_path / f"{stem}.json").write_text(json.dumps({"status": "submitted", "request_id": "r-7"}))
-    return op, _TI()
-
-
 def test_a_generated_bomb_fails_once_and_is_not_downloaded_again(server: Recorder, hook: Any, tmp_path: Path,
                                                                  bomb: bytes) -> None:
     from airflow_provider_bria.exceptions import BriaGenerationError
 
-    op, ti = _resumed_op(server, tmp_path, lambda h: send(h, 200, bomb))
+    op = resumed_images_op(server, tmp_path, "r7", lambda h: send(h, 200, bomb))
     with pytest.raises(BriaGenerationError) as info:
-        op.execute({"ti": ti, "task_instance": ti, "run_id": ti.run_id})
+        op.execute(context())
     failure = info.value.failures[0]
     assert failure["kind"] == "output"
     assert "max_output_pixels" in failure["reason"]
@@ -150,9 +124,9 @@ def test_a_generated_bomb_fails_once_and_is_not_downloaded_again(server: Recorde
 def test_an_oversized_download_fails_once(server: Recorder, hook: Any, tmp_path: Path) -> None:
     from airflow_provider_bria.exceptions import BriaGenerationError
 
-    op, ti = _resumed_op(server, tmp_path, lambda h: send(h, 200, png(1024, 1024)), max_download_bytes=1000)
+    op = resumed_images_op(server, tmp_path, "r7", lambda h: send(h, 200, png(1024, 1024)), max_download_bytes=1000)
     with pytest.raises(BriaGenerationError) as info:
-        op.execute({"ti": ti, "task_instance": ti, "run_id": ti.run_id})
+        op.execute(context())
     assert "max_download_bytes=1000" in info.value.failures[0]["reason"]
     assert [s.path for s in server.seen].count("/files/r7.png") == 1
 

@@ -7,16 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from securitylib import Recorder
+from securitylib import Recorder, context
 
 from airflow_provider_bria.exceptions import BriaInputError
-
-
-class _TI:
-    try_number, dag_id, task_id, run_id, map_index = 1, "sec", "gen", "manual__1", -1
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        return
 
 
 def _bad_locations(tmp_path: Path) -> dict[str, tuple[str, str]]:
@@ -45,9 +38,8 @@ def test_bad_output_path_fails_before_any_request(case: str, operator: str, hook
         "legacy": lambda: g.BriaGenerateLegacyImagesOperator(prompt="a kite", **common),
         "structured": lambda: g.BriaGenerateStructuredPromptOperator(prompt="a kite", **common),
     }[operator]()
-    ti = _TI()
     with pytest.raises(BriaInputError, match="output_path") as info:
-        op.execute({"ti": ti, "task_instance": ti, "run_id": ti.run_id})
+        op.execute(context())
     assert message in str(info.value)
     assert server.seen == []  # not even the model check: nothing was asked, nothing paid
 

@@ -11,26 +11,9 @@ from typing import Any
 
 import fsspec
 import pytest
-from securitylib import Recorder, json_route, png, send
+from securitylib import Recorder, context, json_route, png, resumed_images_op, send
 
 from airflow_provider_bria.exceptions import BriaConnectionConfigError
-
-
-class _TI:
-    try_number, dag_id, task_id, map_index = 1, "sec", "gen", -1
-
-    def __init__(self, run_id: str = "manual__1") -> None:
-        self.run_id = run_id
-        self.xcoms: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        json.dumps(value)
-        self.xcoms[key] = value
-
-
-def _ctx(run_id: str = "manual__1") -> dict[str, Any]:
-    ti = _TI(run_id)
-    return {"ti": ti, "task_instance": ti, "run_id": run_id}
 
 
 def _noise_png(side: int) -> bytes:
@@ -63,7 +46,7 @@ def test_a_dotdot_run_id_stays_inside_the_outputs_folder(monkeypatch: pytest.Mon
 
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     for run_id in ("..", ".", "...", "../..", "%2e%2e"):
-        location = default_output_path(_ctx(run_id))
+        location = default_output_path(context(run_id))
         resolved = os.path.normpath(location.removeprefix("file://"))
         assert resolved.startswith(str(tmp_path / "bria_outputs" / "sec") + os.sep), (run_id, location)
     assert safe_segment("..") == "__"
@@ -71,20 +54,13 @@ def test_a_dotdot_run_id_stays_inside_the_outputs_folder(monkeypatch: pytest.Mon
 
 
 def test_part_files_of_a_killed_try_are_removed_on_retry(hook: Any, server: Recorder, tmp_path: Path) -> None:
-    from airflow_provider_bria.operators.generation import BriaGenerateImagesOperator
-
-    server.routes["/v2/status/r-8"] = json_route({"status": "COMPLETED", "request_id": "r-8",
-                                                  "result": {"image_url": f"{server.origin}/files/r8.png"}})
-    server.routes["/files/r8.png"] = lambda h: send(h, 200, png(1024, 1024))
-    op = BriaGenerateImagesOperator(task_id="g", model_id=1, prompt="a kite", output_path=str(tmp_path),
-                                    check_model=False, hook_params={"retry_limit": 0})
-    stem = op._plan(1)[0].stem
-    (tmp_path / f"{stem}.json").write_text(json.dumps({"status": "submitted", "request_id": "r-8"}))
+    op = resumed_images_op(server, tmp_path, "r-8", lambda h: send(h, 200, png(1024, 1024)))
+    stem = op.stem
     mine = [tmp_path / f".{stem}.png.0123456789.part", tmp_path / f".{stem}.json.abcdefabcd.part"]
     theirs = tmp_path / ".another-task-image-0123abcd4567.png.fedcba9876.part"
     for p in (*mine, theirs):
         p.write_bytes(b"half a file")
-    op.execute(_ctx())
+    op.execute(context())
     assert not any(p.exists() for p in mine)
     assert theirs.exists()  # another task's temporary is left alone
     assert (tmp_path / f"{stem}.png").exists()
@@ -101,10 +77,10 @@ def test_result_urls_reach_xcom_without_their_query(hook: Any, server: Recorder,
                                    output_path=str(tmp_path), check_model=False, hook_params={"retry_limit": 0})
     stem = op._item(1, "https://img.example/a.png").stem
     (tmp_path / f"{stem}.json").write_text(json.dumps({"status": "submitted", "request_id": "r-v"}))
-    record = op.execute(_ctx())
+    record = op.execute(context())
     assert record["video_url"] == f"{server.origin}/files/v.mp4"
     assert "s3cr3tsig" not in (tmp_path / f"{stem}.json").read_text()
-    again = op.execute(_ctx())  # existing: read back from the sidecar
+    again = op.execute(context())  # existing: read back from the sidecar
     assert again["existing"]
     assert "s3cr3tsig" not in json.dumps(again)
 

@@ -6,21 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from securitylib import Recorder
+from securitylib import Recorder, context
 
 from airflow_provider_bria.exceptions import BriaInputError
 
 
-class _TI:
-    try_number, dag_id, task_id, run_id, map_index = 1, "sec", "gen", "manual__1", -1
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        return
-
-
 def _run(op: Any) -> Any:
-    ti = _TI()
-    return op.execute({"ti": ti, "task_instance": ti, "run_id": ti.run_id})
+    return op.execute(context())
 
 
 @pytest.fixture(scope="module")

@@ -119,35 +119,14 @@ async def test_trigger_polls_a_poisoned_handle_on_the_configured_origin(server: 
     assert server.tokens_sent_to() == {_api_host(server)}
 
 
-class _TI:
-    try_number, dag_id, task_id, run_id, map_index = 1, "sec", "gen", "manual__1", -1
-
-    def __init__(self) -> None:
-        self.xcoms: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcoms[key] = value
-
-
 def test_generation_retry_never_polls_a_status_url_from_a_sidecar(hook: Any, server: Recorder, tmp_path: Any) -> None:
     """Anyone who can write to the output folder can edit a sidecar: its status_url must not get the token."""
-    import json
+    from securitylib import context, png, resumed_images_op
 
-    from securitylib import png
-
-    from airflow_provider_bria.operators.generation import BriaGenerateImagesOperator
-
-    server.routes["/v2/status/r-9"] = json_route({"status": "COMPLETED", "request_id": "r-9",
-                                                  "result": {"image_url": f"{server.origin}/files/r9.png"}})
-    server.routes["/files/r9.png"] = lambda h: send(h, 200, png(1024, 1024))
-    op = BriaGenerateImagesOperator(task_id="g", model_id=1, prompt="a kite", output_path=str(tmp_path),
-                                    check_model=False, max_concurrency=1, hook_params={"retry_limit": 0})
-    stem = op._plan(1)[0].stem
     evil = f"http://localhost:{server.port}\\@127.0.0.1:{server.port}/v2/status/r-9"
-    (tmp_path / f"{stem}.json").write_text(json.dumps({"status": "submitted", "request_id": "r-9",
-                                                        "status_url": evil}))
-    ti = _TI()
-    records = op.execute({"ti": ti, "task_instance": ti, "run_id": ti.run_id})
+    op = resumed_images_op(server, tmp_path, "r-9", lambda h: send(h, 200, png(1024, 1024)),
+                           sidecar={"status_url": evil})
+    records = op.execute(context())
     assert records[0]["request_id"] == "r-9"
     assert server.tokens_sent_to() == {_api_host(server)}
     assert not [s for s in server.seen if s.method != "GET"]  # resumed: nothing paid again
@@ -217,7 +196,7 @@ def test_legacy_saved_urls_get_the_token_only_with_a_valid_tag(hook: Any, server
     """A v1 retry downloads the URLs an earlier try saved; a URL planted in the sidecar gets no token."""
     import json
 
-    from securitylib import png
+    from securitylib import context, png
 
     from airflow_provider_bria.operators._generation_plan import plan_items
     from airflow_provider_bria.operators.generation import BriaGenerateLegacyImagesOperator
@@ -233,10 +212,27 @@ def test_legacy_saved_urls_get_the_token_only_with_a_valid_tag(hook: Any, server
     if tagged:
         side["url_tags"] = [hook.url_tag(url)]
     (tmp_path / f"{stem}.json").write_text(json.dumps(side))
-    ti = _TI()
-    op.execute({"ti": ti, "task_instance": ti, "run_id": ti.run_id})
+    op.execute(context())
     assert [s.path for s in server.seen] == ["/files/l0.png"]
     assert server.tokens_sent_to() == ({_api_host(server)} if tagged else set())
     saved = json.loads((tmp_path / f"{stem}.json").read_text())
     assert saved["url_tags"] == [hook.url_tag(url)]
     assert TOKEN not in json.dumps(saved)
+
+
+async def test_trigger_event_never_carries_a_bad_token(server: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token with CR/LF ends the trigger with an error event that does not quote it (the event reaches the
+    task, its logs and its XCom)."""
+    import json
+
+    from airflow_provider_bria.triggers.job import BriaJobTrigger
+
+    monkeypatch.setenv("AIRFLOW_CONN_BRIA_DEFAULT",
+                       json.dumps({"conn_type": "bria", "host": server.origin, "password": BAD}))
+    trigger = BriaJobTrigger(["r-6"], end_time=9e9, poll_interval=0.01, hook_params={"retry_limit": 0})
+    events = [e async for e in trigger.run()]
+    payload = json.dumps(events[0].payload)
+    assert events[0].payload["status"] == "error"
+    assert "leak" not in payload
+    assert "me-9f8e7d" not in payload
+    assert server.seen == []

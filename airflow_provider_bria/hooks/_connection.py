@@ -261,6 +261,11 @@ def build_base_url(host: str | None, *, schema: str | None = None, port: int | N
             "or a bare host name"
         )
     hostname = parts.hostname
+    if not hostname.isascii():  # an IDN host: its ASCII (punycode) form, the one the transport resolves
+        try:
+            hostname = hostname.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise BriaConnectionConfigError("Connection host is not a valid internationalised host name") from None
     if ":" in hostname:  # IPv6 literal
         hostname = f"[{hostname}]"
     try:

@@ -226,3 +226,10 @@ def test_untrusted_download_on_the_api_origin_gets_no_token(hook: Any, api: rm.M
     assert hook.trusts_url(f"{BASE}/files/9", tag)
     assert not hook.trusts_url(f"{BASE}/files/10", tag)
     assert not hook.trusts_url(f"{BASE}/files/9", None)
+
+
+def test_idn_connection_host_is_stored_in_its_ascii_form() -> None:
+    settings = settings_from_connection(host="https://bría.test", schema=None, port=None, password=TOKEN, extra={})
+    assert settings.base_url == "https://xn--bra-sma.test"
+    assert settings.is_api_origin("https://xn--bra-sma.test/v2/status/r")
+    assert not settings.is_api_origin("https://bría.test/v2/status/r")  # the Unicode spelling never gets the token

@@ -12,7 +12,9 @@ For every API request (every path outside ``/_emulator/``) it
    and ``handler_status``, the status the handler produced, ``None`` when it did not run) and counts
    requests and faults.
 
-Admin routes and ``/_emulator/files/*`` bypass all three. Handlers commit in one transaction, so a fault
+Admin routes and ``/_emulator/files/*`` bypass all three (their token, the Host check and the body cap are
+enforced one layer out, by :class:`~airflow_provider_bria.emulator.guard.GuardMiddleware`).
+Handlers commit in one transaction, so a fault
 never leaves half-made state; a client that blindly retries a POST after an after-apply fault makes a
 duplicate, exactly as it would against the real API.
 """
@@ -248,6 +250,24 @@ async def send_json(send: Send, status: int, body: Any, headers: dict[str, str] 
     await send({"type": "http.response.body", "body": payload})
 
 
+def token_ok(scope: Scope, expected: str | None) -> bool:
+    """Whether the request carries an acceptable ``api_token`` header (constant-time comparison).
+
+    :param scope: the ASGI scope.
+    :param expected: the only token accepted; ``None`` accepts any non-empty token.
+    """
+    token = b""
+    for name, value in scope.get("headers") or ():
+        if name == _TOKEN_HEADER:
+            token = value
+            break
+    if not token.strip():
+        return False
+    if expected is None:
+        return True
+    return hmac.compare_digest(token, expected.encode())
+
+
 class GatewayMiddleware:
     """Auth, fault injection and request logging for API paths.
 
@@ -262,17 +282,7 @@ class GatewayMiddleware:
         install_log_filter()
 
     def _authorised(self, scope: Scope) -> bool:
-        token = b""
-        for name, value in scope.get("headers") or ():
-            if name == _TOKEN_HEADER:
-                token = value
-                break
-        if not token.strip():
-            return False
-        expected = self.runtime.settings.api_token
-        if expected is None:
-            return True
-        return hmac.compare_digest(token, expected.encode())
+        return token_ok(scope, self.runtime.settings.api_token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):

@@ -118,7 +118,12 @@ def test_rules_apply_with_a_random_rate_and_do_not_consume_its_draws(emulator: A
 )
 def test_invalid_rules_are_rejected_and_change_nothing(emulator: Any, rules: Any, message: str) -> None:
     emulator.set_faults(0.0, rules=[{"path_regex": "/keep$"}])
-    resp = requests.post(f"{emulator.url}/_emulator/faults", json={"fault_rate": 0.4, "rules": rules}, timeout=10)
+    resp = requests.post(
+        f"{emulator.url}/_emulator/faults",
+        json={"fault_rate": 0.4, "rules": rules},
+        headers={"api_token": emulator.token},
+        timeout=10,
+    )
     assert resp.status_code == 400
     assert message in resp.json()["message"]
     config = emulator.faults()

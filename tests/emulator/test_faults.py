@@ -196,7 +196,8 @@ def test_fault_rate_never_corrupts_state(start_emulator: Any) -> None:
         for image in dataset["images"]:
             assert image["dataset_id"] == dataset["id"]
             assert image["caption"] is None or image["caption_source"] == "automatic"
-            assert requests.get(image["image_url"], timeout=10).status_code == 200
+            file = requests.get(image["image_url"], headers={"api_token": emu.token}, timeout=10)
+            assert file.status_code == 200
         image_total += len(dataset["images"])
     for model in models:
         assert model["dataset_id"] in {d["id"] for d in datasets}
@@ -231,7 +232,9 @@ def test_admin_routes_are_never_faulted(emulator: Any) -> None:
     emulator.set_faults(1.0, seed=3)
     for _ in range(20):
         assert emulator.state()["settings"]["fault_rate"] == 1.0
-        assert requests.get(f"{emulator.url}/_emulator/files/none.png", timeout=10).status_code == 404
+        token = {"api_token": emulator.token}
+        files = requests.get(f"{emulator.url}/_emulator/files/none.png", headers=token, timeout=10)
+        assert files.status_code == 404
     resp = requests.get(f"{emulator.url}{PROJECTS}", headers={"api_token": emulator.token}, timeout=10)
     assert resp.status_code in (429, 500, 503) or resp.status_code == 200  # after-fault drops raise instead
     emulator.reset()

@@ -314,13 +314,19 @@ def test_status_unknown_is_404_not_found(api: Api) -> None:
     assert resp.json() == {"status": "NOT_FOUND"}
 
 
-def test_generated_file_404_until_ready(api: Api, model: dict[str, Any], emulator: Any) -> None:
-    emulator.set_timing(job_seconds=1.0)
+def test_generated_file_names_are_unguessable(api: Api, model: dict[str, Any], emulator: Any) -> None:
     body = api.ok("POST", IMAGE, 202, json={"tailored_model_id": str(model["id"]), "prompt": "x", "seed": 1})
     rid = body["request_id"]
-    assert api.session.get(f"{api.url}/_emulator/files/gen-{rid}.png", timeout=10).status_code == 404
     done = api.wait_job(rid)
-    assert _png(api, done["result"]["image_url"]).size == (512, 512)
+    url = done["result"]["image_url"]
+    name = url.rsplit("/", 1)[-1]
+    assert len(name) > len(f"gen-{rid}.png") + 30  # 128 random bits besides the request id
+    assert api.session.get(f"{api.url}/_emulator/files/gen-{rid}.png", timeout=10).status_code == 404
+    assert _png(api, url).size == (512, 512)
+    again = api.wait_job(api.ok("POST", IMAGE, 202, json={"tailored_model_id": str(model["id"]), "prompt": "x"})[
+        "request_id"
+    ])
+    assert again["result"]["image_url"].rsplit("/", 1)[-1][-36:] != name[-36:]
 
 
 # --------------------------------------------------------------------------------------------

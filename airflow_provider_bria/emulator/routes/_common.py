@@ -15,6 +15,7 @@ from fastapi import Request, Response
 from airflow_provider_bria.emulator import errors
 from airflow_provider_bria.emulator.errors import ApiError
 from airflow_provider_bria.emulator.runtime import Runtime
+from airflow_provider_bria.emulator.settings import MAX_JSON_DEPTH
 from airflow_provider_bria.exceptions import BriaInputError
 
 ErrorFactory = Callable[[int, str], ApiError]
@@ -65,6 +66,23 @@ def v2_error(status: int, text: str) -> ApiError:
     return errors.v2_error(status, text)
 
 
+def json_depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value (a scalar is 0), computed without recursion.
+
+    :param value: the parsed value.
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in node if isinstance(child, (dict, list)))
+    return deepest
+
+
 async def json_body(request: Request, *, err: ErrorFactory = v1_error, allow_empty: bool = False) -> dict[str, Any]:
     """The request's JSON object body.
 
@@ -82,6 +100,10 @@ async def json_body(request: Request, *, err: ErrorFactory = v1_error, allow_emp
         value = json.loads(raw)
     except ValueError:
         raise err(400, "Request body is not valid JSON") from None
+    except RecursionError:
+        raise err(400, f"Request body is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise err(400, f"Request body is nested deeper than {MAX_JSON_DEPTH} levels")
     if not isinstance(value, dict):
         raise err(400, "Request body must be a JSON object")
     return value

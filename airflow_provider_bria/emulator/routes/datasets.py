@@ -44,6 +44,7 @@ from airflow_provider_bria.emulator.views import (
     iso,
     model_view,
     resolve_model,
+    unguessable,
 )
 from airflow_provider_bria.exceptions import BriaInputError
 
@@ -328,8 +329,9 @@ async def clone_dataset(request: Request, dataset_id: str) -> Response:
             copy = dict(image)
             copy.update(id=tx.next_id("images"), dataset_id=doc["id"], created_at=stamp, updated_at=stamp)
             owner = f"image:{copy['id']}"
-            copy["_file"] = f"ds{doc['id']}-img{copy['id']}-{image['_file'].split('-', 2)[-1]}"
-            copy["_thumb"] = f"ds{doc['id']}-img{copy['id']}-thumb.png"
+            stem = f"ds{doc['id']}-img{copy['id']}"
+            copy["_file"] = unguessable(stem, "-o-" + image["_file"].split("-o-", 1)[-1])
+            copy["_thumb"] = unguessable(stem, "-thumb.png")
             tx.copy_file(image["_file"], copy["_file"], owner=owner)
             tx.put_file(copy["_thumb"], "image/png", recipe={"kind": "thumbnail", "source": copy["_file"]}, owner=owner)
             tx.put("images", copy)
@@ -345,13 +347,13 @@ async def _download(request: Request, dataset_id: str) -> Response:
         if doc["upload_type"] != UploadType.ADVANCED.value:
             raise v1_error(409, "Download is only supported for advanced dataset types")
         images = tx.select("images", dataset_id=did)
-        zip_name = f"ds{did}-dataset.zip"
+        zip_name = unguessable(f"ds{did}", "-dataset.zip")
         tx.put_file(
             zip_name, "application/zip", recipe={"kind": "dataset_zip", "dataset_id": did}, owner=f"dataset:{did}"
         )
         out: dict[str, Any] = {"download_url": file_url(base, zip_name)}
         if images and all(i.get("caption_source") == "automatic" for i in images):
-            captions_name = f"ds{did}-captions.json"
+            captions_name = unguessable(f"ds{did}", "-captions.json")
             tx.put_file(
                 captions_name,
                 "application/json",

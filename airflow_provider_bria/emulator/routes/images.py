@@ -26,9 +26,9 @@ from airflow_provider_bria.emulator.routes._common import (
     v1_error,
 )
 from airflow_provider_bria.emulator.routes.datasets import is_fibo, load_dataset
-from airflow_provider_bria.emulator.settings import FETCH_TIMEOUT_SECONDS, MAX_IMAGE_BYTES
+from airflow_provider_bria.emulator.settings import MAX_IMAGE_BYTES
 from airflow_provider_bria.emulator.store import Tx
-from airflow_provider_bria.emulator.views import dataset_view, image_view, iso, now
+from airflow_provider_bria.emulator.views import dataset_view, image_view, iso, now, unguessable
 from airflow_provider_bria.exceptions import BriaInputError
 
 router = APIRouter()
@@ -96,8 +96,8 @@ def add_image(
         "created_at": stamp,
         "updated_at": stamp,
         "sha256": hashlib.sha256(data).hexdigest(),
-        "_file": f"ds{dataset['id']}-img{image_id}-o-{safe_name(image_name)}",
-        "_thumb": f"ds{dataset['id']}-img{image_id}-thumb.png",
+        "_file": unguessable(f"ds{dataset['id']}-img{image_id}", f"-o-{safe_name(image_name)}"),
+        "_thumb": unguessable(f"ds{dataset['id']}-img{image_id}", "-thumb.png"),
         "_analysis": analysis,
     }
     owner = f"image:{image_id}"
@@ -202,7 +202,8 @@ async def upload_image(request: Request, dataset_id: str) -> Response:
         if not image_url.startswith(("http://", "https://")):
             raise v1_error(422, "image_url must be a public http(s) URL")
         try:
-            data = await run_in_threadpool(fetch, image_url, max_bytes=MAX_IMAGE_BYTES, timeout=FETCH_TIMEOUT_SECONDS)
+            policy = rt.fetch_policy()
+            data = await run_in_threadpool(fetch, image_url, max_bytes=MAX_IMAGE_BYTES, policy=policy)
         except FetchError as exc:
             raise v1_error(exc.status, exc.text) from None
         default_name = url_basename(image_url)

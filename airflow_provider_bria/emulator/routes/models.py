@@ -47,6 +47,7 @@ from airflow_provider_bria.emulator.views import (
     model_view,
     now,
     resolve_model,
+    unguessable,
 )
 from airflow_provider_bria.exceptions import BriaInputError
 
@@ -449,7 +450,7 @@ async def download_model(request: Request, model_id: str) -> Response:
             raise v1_error(400, "The model status is not completed")
         version = canonical_training_version(doc["training_version"]) if doc.get("training_version") else "fibo"
         base_name, card = _BASE_MODELS[version]
-        name = f"model{mid}-weights.safetensors"
+        name = unguessable(f"model{mid}", "-weights.safetensors")
         tx.put_file(
             name,
             "application/octet-stream",

@@ -22,6 +22,7 @@ from airflow_provider_bria.emulator.settings import (
     DEFAULT_PORT,
     DEFAULT_TRAINING_SECONDS,
     FETCH_TIMEOUT_SECONDS,
+    PATH_VARIANTS,
     Settings,
 )
 
@@ -110,6 +111,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="another name accepted in the Host header (repeatable; loopback names and --host always are)",
     )
+    parser.add_argument(
+        "--retry-after",
+        action="store_true",
+        help="send Retry-After on injected 429 responses (Bria documents none, so off by default)",
+    )
+    parser.add_argument(
+        "--strict-limits",
+        action="store_true",
+        help="enforce Bria's word-count guidance on ip_name (1-3) and ip_description (<= 6) as errors",
+    )
+    parser.add_argument(
+        "--path-variants",
+        choices=PATH_VARIANTS,
+        default="both",
+        help="serve the documented bulk-upload/download paths, their other spellings, or both (default %(default)s)",
+    )
     parser.add_argument("--access-log", action="store_true", help="log every request")
     return parser
 
@@ -135,6 +152,9 @@ def settings_from_args(argv: Sequence[str] | None = None) -> Settings:
         fetch_timeout=args.fetch_timeout,
         allow_private_fetch=args.allow_private_fetch,
         allowed_hosts=tuple(args.allowed_host),
+        retry_after=args.retry_after,
+        strict_limits=args.strict_limits,
+        path_variants=args.path_variants,
     )
 
 

@@ -24,6 +24,8 @@ DEFAULT_MAX_BODY_MB = 64
 MAX_IMAGE_PIXELS = 50_000_000
 #: Deepest JSON nesting accepted in a request body (deeper: 400, never a 500).
 MAX_JSON_DEPTH = 64
+#: Values of ``--path-variants``.
+PATH_VARIANTS = ("both", "documented", "alternate")
 #: Host names always accepted in the ``Host`` header (with any port); ``--allowed-host`` adds more.
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 #: Time limit of a bulk upload's ZIP download, seconds.
@@ -49,6 +51,12 @@ class Settings:
     :param allow_private_fetch: whether ``image_url``/``zip_url`` may point to private or loopback addresses.
     :param max_body_bytes: largest request body accepted (413 above it).
     :param allowed_hosts: extra ``Host`` header names accepted besides loopback names and ``host``.
+    :param retry_after: send ``Retry-After`` on injected 429s (Bria documents none; off by default).
+    :param strict_limits: enforce Bria's word-count guidance (``ip_name`` 1-3, ``ip_description`` <= 6 words).
+    :param path_variants: which spellings of the two paths Bria documents two ways are served:
+        ``"both"`` (default), ``"documented"`` (the endpoint references: ``/images/bulk-upload``,
+        ``/v1/datasets/{id}/download``) or ``"alternate"`` (``/images/bulk``,
+        ``/v1/tailored-gen/datasets/{id}/download``), so a client's fallback can be tested both ways.
     """
 
     host: str = DEFAULT_HOST
@@ -66,12 +74,17 @@ class Settings:
     allow_private_fetch: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_MB * 1024 * 1024
     allowed_hosts: tuple[str, ...] = ()
+    retry_after: bool = False
+    strict_limits: bool = False
+    path_variants: str = "both"
 
     def __post_init__(self) -> None:
         if not 0.0 <= float(self.fault_rate) <= 1.0:
             raise ValueError(f"fault_rate must be between 0 and 1, got {self.fault_rate!r}")
         if float(self.training_seconds) < 0 or float(self.job_seconds) < 0:
             raise ValueError("training_seconds and job_seconds must not be negative")
+        if self.path_variants not in PATH_VARIANTS:
+            raise ValueError(f"path_variants must be one of {PATH_VARIANTS}, got {self.path_variants!r}")
         if self.api_token is not None and not self.api_token.strip():
             raise ValueError("api_token must not be empty")
 

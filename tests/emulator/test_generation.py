@@ -204,10 +204,7 @@ def test_model_checks(api: Api, images: list[bytes], emulator: Any) -> None:
     not_ready = api.post(IMAGE, json={"tailored_model_id": str(created["id"]), "prompt": "x"})
     assert not_ready.status_code == 400
     assert "not ready" in not_ready.json()["error"]["details"]
-    legacy_dataset = api.dataset(api.project(project_name="legacy")["id"], training_version="max")
-    api.upload(legacy_dataset["id"], make_image("red"))
-    api.ok("PUT", f"{TG}/datasets/{legacy_dataset['id']}", json={"status": "completed"})
-    legacy = api.model(legacy_dataset["id"])
+    legacy = api.model(api.legacy_dataset("max")["id"])
     api.ok("POST", f"{TG}/models/{legacy['id']}/start_training", json={})
     api.wait_model(legacy["id"], ("Completed",))
     resp = api.post(IMAGE, json={"tailored_model_id": str(legacy["id"]), "prompt": "x"})
@@ -338,9 +335,7 @@ def test_generated_file_names_are_unguessable(api: Api, model: dict[str, Any], e
 def legacy_model(api: Api, emulator: Any) -> dict[str, Any]:
     emulator.set_timing(training_seconds=0, job_seconds=0.1)
     project = api.project(ip_type="defined_character", ip_name="Rex", ip_description="a dinosaur")
-    dataset = api.dataset(project["id"], training_version="light")
-    api.upload(dataset["id"], make_image("green"))
-    api.ok("PUT", f"{TG}/datasets/{dataset['id']}", json={"status": "completed"})
+    dataset = api.legacy_dataset("light", project_id=project["id"])
     model = api.model(dataset["id"])
     api.ok("POST", f"{TG}/models/{model['id']}/start_training", json={})
     return api.wait_model(model["id"], ("Completed",))

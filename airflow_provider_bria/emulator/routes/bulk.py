@@ -36,6 +36,7 @@ from airflow_provider_bria.emulator.routes._common import (
     get_str,
     json_body,
     parse_id,
+    require_path_variant,
     respond,
     runtime,
     v1_error,
@@ -141,7 +142,7 @@ async def _start(request: Request, dataset_id: str) -> Response:
     threading.Thread(
         target=run_bulk, args=(rt, did, zip_url, automatic, moderate, epoch), name=f"bulk-{did}", daemon=True
     ).start()
-    return respond({"message": "Bulk upload started", "dataset_id": did, "status": "pending"}, 202)
+    return respond({}, 202)  # the spec documents no 202 body fields; progress is read from .../status
 
 
 @router.post("/v1/tailored-gen/datasets/{dataset_id}/images/bulk-upload")
@@ -151,6 +152,7 @@ async def bulk_upload(request: Request, dataset_id: str) -> Response:
     :param request: the HTTP request.
     :param dataset_id: the dataset id (path).
     """
+    require_path_variant(request, "documented")
     return await _start(request, dataset_id)
 
 
@@ -161,6 +163,7 @@ async def bulk_upload_alias(request: Request, dataset_id: str) -> Response:
     :param request: the HTTP request.
     :param dataset_id: the dataset id (path).
     """
+    require_path_variant(request, "alternate")
     return await _start(request, dataset_id)
 
 
@@ -181,6 +184,7 @@ async def bulk_upload_status(request: Request, dataset_id: str) -> Response:
     :param request: the HTTP request.
     :param dataset_id: the dataset id (path).
     """
+    require_path_variant(request, "documented")
     return await _status(request, dataset_id)
 
 
@@ -191,6 +195,7 @@ async def bulk_upload_status_alias(request: Request, dataset_id: str) -> Respons
     :param request: the HTTP request.
     :param dataset_id: the dataset id (path).
     """
+    require_path_variant(request, "alternate")
     return await _status(request, dataset_id)
 
 

@@ -8,9 +8,6 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from airflow_provider_bria.contract import (
-    DEFAULT_DATASET_TRAINING_VERSION,
-    FIBO_MIN_IMAGES_TO_COMPLETE,
-    LEGACY_MIN_IMAGES_TO_COMPLETE,
     MAX_IMAGES_QUERY_MAX,
     MAX_IMAGES_QUERY_MIN,
     DatasetStatus,
@@ -31,10 +28,12 @@ from airflow_provider_bria.emulator.routes._common import (
     json_body,
     parse_id,
     query_bool,
+    require_path_variant,
     respond,
     runtime,
     v1_error,
 )
+from airflow_provider_bria.emulator.spec_rules import DEFAULT_DATASET_TRAINING_VERSION, MIN_IMAGES_TO_COMPLETE
 from airflow_provider_bria.emulator.store import Tx
 from airflow_provider_bria.emulator.views import (
     dataset_view,
@@ -72,11 +71,12 @@ def is_fibo(dataset: dict[str, Any]) -> bool:
 
 
 def min_images_to_complete(dataset: dict[str, Any]) -> int:
-    """Images needed before ``status=completed`` (FIBO 5, legacy 1).
+    """Images needed before ``status=completed`` (the spec states 5, FIBO and legacy alike).
 
     :param dataset: the dataset.
     """
-    return FIBO_MIN_IMAGES_TO_COMPLETE if is_fibo(dataset) else LEGACY_MIN_IMAGES_TO_COMPLETE
+    del dataset
+    return MIN_IMAGES_TO_COMPLETE
 
 
 def bulk_running(tx: Tx, dataset_id: int) -> bool:
@@ -133,7 +133,7 @@ async def create_dataset(request: Request) -> Response:
         try:
             check_family_compatible(project["training_version"], version)
         except BriaInputError as exc:
-            raise input_error(exc, 409) from None
+            raise input_error(exc, 400) from None  # the spec lists no 409 for create dataset
         if project["training_version"] is None:
             project.update(training_version=version, updated_at=stamp)
             tx.put("projects", project)
@@ -274,6 +274,8 @@ async def update_dataset(request: Request, dataset_id: str) -> Response:
             count, needed = tx.count("images", dataset_id=did), min_images_to_complete(doc)
             if count < needed:
                 raise v1_error(409, f"Insufficient images to complete: the dataset has {count}, needs {needed}")
+            if is_fibo(doc) and not doc.get("visual_schema"):
+                raise v1_error(409, "A FIBO dataset needs a visual_schema before it can be completed")
             doc["status"] = DatasetStatus.COMPLETED.value
         if name is not None:
             doc["name"] = name
@@ -371,6 +373,7 @@ async def download_dataset(request: Request, dataset_id: str) -> Response:
     :param request: the HTTP request.
     :param dataset_id: the dataset id (path).
     """
+    require_path_variant(request, "documented")
     return await _download(request, dataset_id)
 
 
@@ -381,4 +384,5 @@ async def download_dataset_alias(request: Request, dataset_id: str) -> Response:
     :param request: the HTTP request.
     :param dataset_id: the dataset id (path).
     """
+    require_path_variant(request, "alternate")
     return await _download(request, dataset_id)

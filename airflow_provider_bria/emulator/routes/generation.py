@@ -43,6 +43,7 @@ from airflow_provider_bria.emulator.routes._common import (
 )
 from airflow_provider_bria.emulator.runtime import Runtime
 from airflow_provider_bria.emulator.settings import MAX_IMAGE_BYTES
+from airflow_provider_bria.emulator.spec_rules import MODEL_DELETED
 from airflow_provider_bria.emulator.store import Tx
 from airflow_provider_bria.emulator.views import file_url, iso, job_result, now, resolve_model, unguessable
 from airflow_provider_bria.exceptions import BriaInputError
@@ -85,7 +86,7 @@ def _v2_model(tx: Tx, raw: Any, *, video: bool = False) -> dict[str, Any]:
     if not text:
         raise v2_error(400, "tailored_model_id is required")
     doc = tx.get("models", int(text)) if text.isdigit() else None
-    if doc is None:
+    if doc is None or doc["status"] == MODEL_DELETED:
         if video:
             raise v2_error(404, f"Tailored model {text!r} not found")
         raise errors.v2_error(403, "Model does not belong to organization", message="Forbidden")
@@ -324,7 +325,7 @@ async def _legacy(request: Request, model_id: str, *, vector: bool) -> Response:
     rt, base = runtime(request), base_url(request)
     with rt.store.tx() as tx:
         doc = tx.get("models", mid)
-        if doc is None:
+        if doc is None or doc["status"] == MODEL_DELETED:
             raise v1_error(404, "Model not found")
         model = resolve_model(doc)
         if not ModelStatus.parse(model["status"]).is_success:

@@ -141,5 +141,5 @@ async def refine_structured_prompt(request: Request) -> Response:
     if dataset is None:
         raise v1_error(404, "Dataset not found")
     if dataset["status"] != DatasetStatus.DRAFT.value:
-        raise v1_error(409, "refine_structured_prompt needs a draft dataset")
+        raise v1_error(400, "refine_structured_prompt needs a draft dataset")  # the spec lists no 409 here
     return respond({"structured_prompt": media.refine(structured, instruction)})

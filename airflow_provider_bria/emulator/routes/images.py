@@ -34,6 +34,17 @@ from airflow_provider_bria.exceptions import BriaInputError
 router = APIRouter()
 
 MODERATION_HOOK = "moderation-block"
+#: The fields the spec documents for the 202 of Regenerate All Captions (and no others).
+REGENERATE_202_FIELDS = (
+    "id",
+    "project_id",
+    "name",
+    "visual_schema",
+    "status",
+    "captions_update_status",
+    "created_at",
+    "updated_at",
+)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -249,9 +260,9 @@ async def regenerate_all_captions(request: Request, dataset_id: str) -> Response
     with rt.store.tx() as tx:
         dataset = load_dataset(tx, did)
         if dataset["status"] == DatasetStatus.COMPLETED.value:
-            raise v1_error(409, "Cannot regenerate captions of a completed dataset")
+            raise v1_error(400, "Cannot regenerate captions of a completed dataset")  # the spec lists no 409
         if is_fibo(dataset) and not dataset.get("visual_schema"):
-            raise v1_error(409, "The dataset has no visual_schema yet; set it before regenerating captions")
+            raise v1_error(400, "The dataset has no visual_schema yet; set it before regenerating captions")
         stamp = iso()
         for image in tx.select("images", dataset_id=did):
             text, source = caption_for(dataset, image["_analysis"], image["image_name"])
@@ -261,7 +272,8 @@ async def regenerate_all_captions(request: Request, dataset_id: str) -> Response
             captions_update_status="completed", updated_at=stamp, _captions_ready_at=now() + rt.settings.job_seconds
         )
         tx.put("datasets", dataset)
-    return respond(dataset_view(dataset), 202)
+    view = dataset_view(dataset)
+    return respond({key: view[key] for key in REGENERATE_202_FIELDS if key in view}, 202)
 
 
 def _load_image(tx: Tx, dataset_id: int, image_id: int) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -81,6 +81,8 @@ def start_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         flags.setdefault("api_token", TEST_TOKEN)
         flags.setdefault("training_seconds", 2)
         flags.setdefault("job_seconds", 0.2)
+        # the suite's file servers listen on 127.0.0.1: the emulator refuses such URLs unless told otherwise
+        flags.setdefault("allow_private_fetch", True)
         proc = EmulatorProcess(**flags)
         proc.start()
         started.append(proc)

@@ -15,6 +15,7 @@ from fastapi import Request, Response
 from airflow_provider_bria.emulator import errors
 from airflow_provider_bria.emulator.errors import ApiError
 from airflow_provider_bria.emulator.runtime import Runtime
+from airflow_provider_bria.emulator.settings import MAX_JSON_DEPTH
 from airflow_provider_bria.exceptions import BriaInputError
 
 ErrorFactory = Callable[[int, str], ApiError]
@@ -65,23 +66,60 @@ def v2_error(status: int, text: str) -> ApiError:
     return errors.v2_error(status, text)
 
 
+def require_path_variant(request: Request, variant: str) -> None:
+    """404 (as for an unknown route) when ``--path-variants`` switched this spelling of a path off.
+
+    :param request: the request.
+    :param variant: ``"documented"`` or ``"alternate"``.
+    """
+    chosen = runtime(request).settings.path_variants
+    if chosen not in ("both", variant):
+        raise errors.for_path(request.url.path, 404, "Not Found")
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value (a scalar is 0), computed without recursion.
+
+    :param value: the parsed value.
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in node if isinstance(child, (dict, list)))
+    return deepest
+
+
 async def json_body(request: Request, *, err: ErrorFactory = v1_error, allow_empty: bool = False) -> dict[str, Any]:
     """The request's JSON object body.
 
     :param request: the request.
     :param err: error factory for the endpoint's shape.
     :param allow_empty: whether an empty body means ``{}``.
-    :raises ApiError: 400 for a missing, malformed or non-object body.
+    :raises ApiError: 400 for a missing, malformed or non-object body; 415 for a body whose ``Content-Type``
+        is missing or not JSON (the spec documents ``application/json`` bodies only).
     """
     raw = await request.body()
     if not raw.strip():
         if allow_empty:
             return {}
         raise err(400, "Request body must be a JSON object")
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        shown = media_type or "none"
+        raise err(415, f"Unsupported Media Type: send the body as application/json (Content-Type was {shown})")
     try:
         value = json.loads(raw)
     except ValueError:
         raise err(400, "Request body is not valid JSON") from None
+    except RecursionError:
+        raise err(400, f"Request body is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise err(400, f"Request body is nested deeper than {MAX_JSON_DEPTH} levels")
     if not isinstance(value, dict):
         raise err(400, "Request body must be a JSON object")
     return value

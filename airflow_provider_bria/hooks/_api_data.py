@@ -331,7 +331,7 @@ class BriaDataApiMixin:
         image_name: str | None = None,
         increase_resolution: bool | None = None,
         content_moderation: bool | None = None,
-        encoding: str = "json",
+        encoding: str | None = None,
     ) -> dict[str, Any]:
         """Upload one image to a basic dataset (``POST .../images``; not blindly retried).
 
@@ -341,11 +341,15 @@ class BriaDataApiMixin:
         :param image_name: name stored with the image (reconcile on retry by listing images).
         :param increase_resolution: let the server upscale images from 256x256 (server default ``True``).
         :param content_moderation: moderate the image (server default ``False``; 422 when blocked).
-        :param encoding: ``json`` (``file`` as base64 in a JSON body; the default) or ``multipart``.
+        :param encoding: ``json`` (``file`` as base64 in a JSON body, as the spec declares) or ``multipart``
+            (``multipart/form-data``); ``None`` = the connection extra ``upload_encoding`` (default ``json``).
+            Which one Bria's server accepts cannot be verified offline: see ``docs/api-choices.md``.
         """
         did = inp.object_id(dataset_id, "dataset_id")
         if (file is None) == (image_url is None):
             raise BriaInputError("upload_image needs exactly one of file or image_url")
+        if encoding is None:
+            encoding = self.settings.upload_encoding  # type: ignore[attr-defined]
         if encoding not in ("json", "multipart"):
             raise BriaInputError(f"encoding must be 'json' or 'multipart', got {encoding!r}")
         if image_name is not None:

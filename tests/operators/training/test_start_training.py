@@ -507,3 +507,14 @@ def test_on_kill_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     op._active_model_id = 5
     op.on_kill()  # connection refused: logged, not raised
     BriaStartTrainingOperator(task_id="fresh", model_id=5).on_kill()  # never started: nothing to do
+
+
+def test_default_wait_deadline_is_24_hours(bria_conn: Any, model_factory: Any, make_context: Any) -> None:
+    """Bria says trainings typically take 4-6 hours; the default deadline must not stop a normal one."""
+    model = model_factory()
+    op = _op(model_id=model["id"], deferrable=True)
+    before = time.time()
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(make_context())
+    _, kwargs = info.value.trigger.serialize()
+    assert before + 24 * 3600 - 1 <= kwargs["end_time"] <= time.time() + 24 * 3600

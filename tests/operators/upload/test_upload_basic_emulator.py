@@ -205,6 +205,7 @@ def test_completed_dataset(bria_conn: Any, hook: Any, make_dataset: Callable[...
                            png_1024: list[bytes]) -> None:
     ds = make_dataset()
     _op(ds, str(image_dir)).execute(context())
+    hook.update_dataset(ds, visual_schema={"style": "flat"})  # the spec: FIBO completion needs one
     hook.update_dataset(ds, status="completed")
     again = _op(ds, str(image_dir)).execute(context(try_number=2))
     assert again["uploaded"] == 0

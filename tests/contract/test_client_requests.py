@@ -380,3 +380,15 @@ def test_every_documented_response_example_parses(hook: Any, method: str, templa
         assert method in ("DELETE", "POST")
     else:
         assert result == body
+
+
+def test_bria_example_project_is_accepted_by_hook_and_emulator(bria_conn: Any) -> None:
+    """The seed's own create-project example (a 9-word ip_description) goes through, with no error."""
+    from airflow_provider_bria.hooks.bria import BriaHook
+
+    with BriaHook(retry_limit=0) as hook:
+        project = hook.create_project(
+            BRIA_PROJECT_EXAMPLE["project_name"], BRIA_PROJECT_EXAMPLE["ip_medium"], BRIA_PROJECT_EXAMPLE["ip_type"],
+            ip_name=BRIA_PROJECT_EXAMPLE["ip_name"], ip_description=BRIA_PROJECT_EXAMPLE["ip_description"])
+    assert project["ip_description"] == BRIA_PROJECT_EXAMPLE["ip_description"]
+    spec.validate_response("POST", f"{TG}/projects", 201, project)

@@ -98,6 +98,22 @@ def test_unknown_status_is_polled_on_not_failed(api: rm.Mocker, tmp_path: Path) 
     assert len([r for r in api.request_history if "/v2/status/" in r.url]) == 3
 
 
+@pytest.mark.parametrize("seed", [None, -5])
+def test_structured_prompt_alone_always_goes_out_with_a_seed(api: rm.Mocker, tmp_path: Path,
+                                                             seed: int | None) -> None:
+    """The spec: a structured_prompt alone "recreates a previous image exactly (requires seed)"; the operator
+    derives one when none is given, and any integer (negative too: the spec states no range) is sent."""
+    FakeBria(api)
+    serve_png(api, "rid-1.png")
+    op(tmp_path, structured_prompt=SP, seed=seed).execute(make_context())
+    sent = posts(api)[0].json()
+    assert sent["structured_prompt"] == SP
+    assert "prompt" not in sent
+    assert isinstance(sent["seed"], int)
+    if seed is not None:
+        assert sent["seed"] == seed
+
+
 def test_result_wrapped_status_and_202_from_status(api: rm.Mocker, tmp_path: Path) -> None:
     fake = FakeBria(api, statuses={"a cat": [
         (202, {"status": "IN_PROGRESS", "request_id": "rid-1"}),

@@ -199,6 +199,8 @@ def model_view(doc: dict[str, Any], *, include_training_parameters: bool = True)
         ``checkpoint_steps`` are left out.
     """
     out = public(resolve_model(doc))
+    if out.get("dataset_id") is None:  # uploaded models have no dataset; the spec types dataset_id integer
+        out.pop("dataset_id", None)
     if not include_training_parameters:
         out.pop("training_parameters", None)
         out.pop("checkpoint_steps", None)

@@ -37,8 +37,10 @@ The malformed trailing block (see shared/bria-api-contract.md §0)
 The output is deterministic (sorted keys, fixed indentation) so a re-run on the same input gives the
 same bytes; ``tests/contract/test_spec_extract.py`` checks that when ``../shared`` is present.
 
-One addition beyond the schemas: the status file's schema lacks two states its own text documents
-(``IN_PROGRESS``; a structured-prompt-only result); see :func:`_apply_status_prose_facts`.
+Two additions beyond the schemas, each stated in the same file's text and marked ``x-extract-from-prose``:
+the status schema lacks two states its own text documents (``IN_PROGRESS``; a structured-prompt-only
+result), see :func:`_apply_status_prose_facts`; the model status enums lack ``Deleted``, which Delete Model
+says it sets, see :func:`_apply_model_prose_facts`.
 """
 
 from __future__ import annotations
@@ -225,6 +227,28 @@ def _apply_status_prose_facts(paths: dict[str, Any]) -> None:
     )
 
 
+def _apply_model_prose_facts(paths: dict[str, Any]) -> None:
+    """Add ``Deleted`` to the model status enums: the spec's Delete Model text says "Changes status to Deleted".
+
+    Every schema property ``status`` whose enum lists ``Stopped`` (the model statuses) gets ``Deleted``, marked
+    ``x-extract-from-prose``.
+    """
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            status = (node.get("properties") or {}).get("status")
+            if isinstance(status, dict) and "Stopped" in (status.get("enum") or []) and "Deleted" not in status["enum"]:
+                status["enum"] = [*status["enum"], "Deleted"]
+                status["x-extract-from-prose"] = "Delete Model: Changes status to Deleted"
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(paths)
+
+
 def build_extract(reference: Path) -> dict[str, Any]:
     """Return the extract document built from the two YAML files in ``reference``."""
     tailored = yaml.safe_load((reference / TAILORED_FILE).read_text(encoding="utf-8"))
@@ -235,6 +259,7 @@ def build_extract(reference: Path) -> dict[str, Any]:
     _collect(tailored, trailing, paths, merge=True)
     _collect(status, status["paths"], paths, merge=False)
     _apply_status_prose_facts(paths)
+    _apply_model_prose_facts(paths)
     return {
         "openapi": "3.0.3",
         "info": {

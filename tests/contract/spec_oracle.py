@@ -23,7 +23,9 @@ API (small on purpose)::
 ``validate_response`` raises when the status is not documented for the operation, or when the body does
 not match the schema documented for that status. A documented status without a schema accepts any body.
 Schemas are OpenAPI 3.0 objects converted to JSON Schema (``nullable`` becomes a ``null`` type;
-``format`` is not checked: Bria's own examples use naive timestamps) and checked with ``jsonschema``'s
+``format`` is not checked: Bria's own examples use naive timestamps; ``oneOf`` is read as ``anyOf``, because
+Bria's alternatives overlap - e.g. start_training's two 400 bodies have no required fields, so any object
+matches both and a strict ``oneOf`` would reject Bria's own answers) and checked with ``jsonschema``'s
 Draft 4 validator (OpenAPI 3.0's schema dialect is a Draft 4/5 subset).
 """
 
@@ -122,6 +124,8 @@ def to_json_schema(schema: dict[str, Any]) -> dict[str, Any]:
         out = {key: convert(value) for key, value in node.items() if key not in ("example", "examples", "format")}
         if "properties" in node:
             out["properties"] = {name: convert(sub) for name, sub in node["properties"].items()}
+        if "oneOf" in out:  # Bria's alternatives often overlap (no required fields): read as "any of"
+            out["anyOf"] = out.pop("oneOf")
         if out.pop("nullable", False):
             if isinstance(out.get("type"), str):
                 out["type"] = [out["type"], "null"]

@@ -125,14 +125,29 @@ async def json_body(request: Request, *, err: ErrorFactory = v1_error, allow_emp
     return value
 
 
-def get_str(body: dict[str, Any], name: str, *, required: bool = False, err: ErrorFactory = v1_error) -> str | None:
-    """A string field (``None`` when absent or null).
+def _explicit_null(body: dict[str, Any], name: str, nullable: bool, err: ErrorFactory) -> None:
+    """400 for ``"name": null``: no request field of Bria's spec is nullable (absent is the way to omit one)."""
+    if not nullable and name in body and body[name] is None:
+        raise err(400, f"{name} must not be null (leave it out instead)")
+
+
+def get_str(
+    body: dict[str, Any],
+    name: str,
+    *,
+    required: bool = False,
+    err: ErrorFactory = v1_error,
+    nullable: bool = False,
+) -> str | None:
+    """A string field (``None`` when absent).
 
     :param body: the parsed body.
     :param name: the field.
     :param required: whether a missing or blank value is an error.
     :param err: error factory.
+    :param nullable: accept an explicit ``null`` as absent (only for fields outside the newest spec).
     """
+    _explicit_null(body, name, nullable or required, err)
     value = body.get(name)
     if value is None:
         if required:
@@ -150,9 +165,10 @@ def get_bool(body: dict[str, Any], name: str, default: bool, *, err: ErrorFactor
 
     :param body: the parsed body.
     :param name: the field.
-    :param default: value when absent or null.
+    :param default: value when absent.
     :param err: error factory.
     """
+    _explicit_null(body, name, False, err)
     value = body.get(name)
     if value is None:
         return default
@@ -173,6 +189,7 @@ def get_int(body: dict[str, Any], name: str, *, required: bool = False, err: Err
     :param required: whether absence is an error.
     :param err: error factory.
     """
+    _explicit_null(body, name, required, err)
     value = body.get(name)
     if value is None:
         if required:
@@ -196,6 +213,7 @@ def get_str_list(body: dict[str, Any], name: str, *, err: ErrorFactory = v1_erro
     :param name: the field.
     :param err: error factory.
     """
+    _explicit_null(body, name, False, err)
     value = body.get(name)
     if value is None:
         return None
@@ -228,11 +246,11 @@ def query_bool(request: Request, name: str, default: bool = False) -> bool:
     if value is None:
         return default
     lowered = value.strip().lower()
-    if lowered in ("true", "1", "yes"):
+    if lowered in ("true", "1"):
         return True
-    if lowered in ("false", "0", "no", ""):
+    if lowered in ("false", "0"):
         return False
-    raise v1_error(400, f"{name} must be a boolean")
+    raise v1_error(400, f"{name} must be a boolean (true or false)")
 
 
 def input_error(exc: BriaInputError, status: int = 400, *, err: ErrorFactory = v1_error) -> ApiError:

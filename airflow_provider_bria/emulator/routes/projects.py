@@ -45,7 +45,9 @@ async def create_project(request: Request) -> Response:
     :param request: the HTTP request.
     """
     body = await json_body(request)
-    fields = {name: get_str(body, name) for name in (*_UPDATABLE, "ip_medium", "ip_type", "training_version")}
+    names = (*_UPDATABLE, "ip_medium", "ip_type", "training_version")
+    # training_version (older docs only): "if omitted/null, the project stays unlocked"
+    fields = {name: get_str(body, name, nullable=name == "training_version") for name in names}
     strict = runtime(request).settings.strict_limits
     problems = project_errors(fields, strict_limits=strict)
     if problems:

@@ -272,8 +272,8 @@ def test_update_image_caption_legacy_and_errors(
         BriaUpdateImageCaptionOperator(task_id="x", dataset_id=1, image_id=1)
     with pytest.raises(BriaInputError, match="exactly one"):
         BriaUpdateImageCaptionOperator(task_id="x", dataset_id=1, image_id=1, caption="c", regenerate=True)
-    for i in range(1, 5):  # the spec: "Minimum 5 images required to mark as completed"
-        hook.upload_image(legacy_dataset["id"], file=upload_pngs[i], image_name=f"more-{i}.png")
+    for i, data in enumerate(upload_pngs[1:5]):  # the spec: 5 images to complete, legacy too
+        hook.upload_image(legacy_dataset["id"], file=data, image_name=f"more{i}.png")
     hook.update_dataset(legacy_dataset["id"], status="completed")
     with pytest.raises(BriaConflictError, match="frozen"):
         op.execute(make_context())

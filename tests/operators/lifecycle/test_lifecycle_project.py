@@ -120,7 +120,8 @@ def test_delete_project_with_training_model_explains_conflict(
     dataset = hook.create_dataset(fibo_project["id"], "d", training_version="fibo")
     hook.update_dataset(dataset["id"], visual_schema={"style": "flat"})  # the spec: FIBO completion needs one
     fill(hook, dataset["id"], upload_pngs)
-    hook.update_dataset(dataset["id"], status="completed")
+    # a FIBO dataset needs a visual_schema to complete (Bria's spec)
+    hook.update_dataset(dataset["id"], visual_schema={"style_medium": "photograph"}, status="completed")
     model = hook.create_model(dataset["id"], "m", training_version="fibo")
     bria_conn.set_model_status(model["id"], "InProgress")
     op = BriaDeleteProjectOperator(task_id="delete", project_id=fibo_project["id"], hook_params=FAST_HOOK)

@@ -76,8 +76,6 @@ def train_model(hook: Any, emulator: Any, *, version: str = "fibo", complete: bo
     project = hook.create_project("Gen Brand", "illustration", "stylized_scene",
                                   training_version="fibo" if version == "fibo" else ds_version)
     dataset = hook.create_dataset(project["id"], "gen-ds", training_version=ds_version)
-    if ds_version == "fibo":  # the spec: a FIBO dataset needs a visual_schema before completion
-        hook.update_dataset(dataset["id"], visual_schema={"style": "flat"})
     for i in range(5):
         hook.upload_image(dataset["id"], file=png_bytes(1024, 1024, (i * 40, 80, 120)), image_name=f"img-{i}.png")
     # a FIBO dataset needs a visual_schema before it can be completed (Bria's spec)

@@ -270,7 +270,6 @@ def test_delete_dataset_is_idempotent_and_explains_conflicts(
         BriaDeleteDatasetOperator(task_id="d", dataset_id=doomed["id"], missing_ok=False,
                                   hook_params=FAST_HOOK).execute(make_context())
     busy = hook.create_dataset(fibo_project["id"], "busy", training_version="fibo")
-    hook.update_dataset(busy["id"], visual_schema=SCHEMA)  # the spec: FIBO completion needs a visual_schema
     fill(hook, busy["id"], upload_pngs)
     hook.update_dataset(busy["id"], visual_schema=SCHEMA, status="completed")  # FIBO completion needs a schema
     model = hook.create_model(busy["id"], "m", training_version="fibo")

@@ -118,7 +118,6 @@ def test_delete_project_with_training_model_explains_conflict(
     bria_conn: Any, make_context: Any, hook: Any, fibo_project: dict[str, Any], fill: Any, upload_pngs: list[bytes]
 ) -> None:
     dataset = hook.create_dataset(fibo_project["id"], "d", training_version="fibo")
-    hook.update_dataset(dataset["id"], visual_schema={"style": "flat"})  # the spec: FIBO completion needs one
     fill(hook, dataset["id"], upload_pngs)
     # a FIBO dataset needs a visual_schema to complete (Bria's spec)
     hook.update_dataset(dataset["id"], visual_schema={"style_medium": "photograph"}, status="completed")

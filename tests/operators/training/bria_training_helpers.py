@@ -60,7 +60,6 @@ def create_trainable_model(
     """Create project -> FIBO dataset -> 5 images -> completed -> model (``Created``) and return the model."""
     project = hook.create_project(project_name or f"training-{name}", "illustration", "stylized_scene")
     dataset = hook.create_dataset(project["id"], f"{name}-data", training_version="fibo")
-    hook.update_dataset(dataset["id"], visual_schema={"style": "flat"})  # the spec: FIBO completion needs one
     for i, data in enumerate(pngs[:5]):
         hook.upload_image(dataset["id"], file=data, image_name=f"img-{i}.png")
     # a FIBO dataset needs a visual_schema before it can be completed (Bria's spec)

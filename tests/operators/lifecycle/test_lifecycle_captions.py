@@ -129,7 +129,6 @@ def test_caption_prefix_from_urls(
         ({"images": []}, "needs 1-6 images, got 0"),
         ({"image_urls": ["/local/file.png"]}, "must be http"),
         ({"images": ["https://a.example/x.png", "/tmp/y.png"]}, "mixes both"),
-        ({"ip_type": "defined_character", "ip_name": "one two three four", "images": ["a.png"]}, "1-3 words"),
         ({"ip_medium": "{{ m }}", "_render": {"ip_medium": "oil"}, "images": ["a.png"]}, "Invalid ip_medium"),
     ],
 )

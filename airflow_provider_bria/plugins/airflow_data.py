@@ -114,6 +114,23 @@ def task_outputs(dag_id: str, run_id: str, *, task_id: str | None = None,
     return out
 
 
+def review_images(dag_id: str, run_id: str, task_id: str) -> tuple[str, set[str]] | None:
+    """The images a review task offered (its XCom ``review_images``): ``(folder URI, names)``, or ``None``.
+
+    :param dag_id: the DAG id.
+    :param run_id: the run id.
+    :param task_id: the review task.
+    """
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        value = _xcoms(session, dag_id, run_id, "review_images", task_id, -1).get((task_id, -1))
+    if not isinstance(value, dict) or not isinstance(value.get("folder"), str):
+        return None
+    names = value.get("names")
+    return value["folder"], {str(n) for n in names} if isinstance(names, list) else set()
+
+
 @dataclass
 class ModelEvent:
     """An event on a ``bria://models/...`` asset.

@@ -5,6 +5,8 @@ Routes (all ``GET``, all server-rendered):
 * ``/gallery/{dag_id}/{run_id}`` — every generation task instance of a DAG run;
 * ``/gallery/{dag_id}/{run_id}/{task_id}?map_index=-1`` — one task instance;
 * ``/media/{dag_id}/{run_id}/{task_id}/{map_index}/{name}[?thumb=1]`` — one file of that task's output folder;
+* ``/review-image/{dag_id}/{run_id}/{task_id}/{name}[?thumb=1]`` — an image a review task offered (XCom
+  ``review_images``: ``{"folder": uri, "names": [...]}``);
 * ``/overview`` — Bria projects → datasets → models.
 
 Authentication and authorisation are Airflow's own FastAPI dependencies
@@ -110,6 +112,30 @@ def _thumbnail(data: bytes) -> bytes | None:
         return None
 
 
+def _check_name(name: str) -> None:
+    try:
+        outputs.check_media_name(name)
+    except outputs.MediaNotFound:
+        raise HTTPException(404, "Not a gallery file") from None
+
+
+def _serve(folder: str, name: str, thumb: bool) -> Response:
+    """Stream a listed media file of ``folder`` (or a PNG thumbnail of an image)."""
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=300",
+               "Content-Security-Policy": "default-src 'none'; sandbox"}
+    try:
+        if thumb and outputs.media_type(name) != "video/mp4":
+            small = _thumbnail(outputs.read_media(folder, name, max_bytes=MAX_THUMB_SOURCE_BYTES))
+            if small is not None:
+                return Response(small, media_type="image/png", headers=headers)
+        mime, size, chunks = outputs.open_media(folder, name)
+    except outputs.MediaNotFound:
+        raise HTTPException(404, "Not a file of this task's folder") from None
+    if size is not None:
+        headers["Content-Length"] = str(size)
+    return StreamingResponse(chunks, media_type=mime, headers=headers)
+
+
 def conn_id() -> str:
     """``[bria] ui_conn_id`` (default :data:`DEFAULT_CONN_ID`)."""
     from airflow.configuration import conf
@@ -155,27 +181,19 @@ def create_app() -> FastAPI:
 
     @app.get("/media/{dag_id}/{run_id}/{task_id}/{map_index}/{name}", dependencies=[ti_read])
     def media(dag_id: str, run_id: str, task_id: str, map_index: int, name: str, thumb: bool = False) -> Response:
-        try:
-            outputs.check_media_name(name)
-        except outputs.MediaNotFound:
-            raise HTTPException(404, "Not a gallery file") from None
+        _check_name(name)
         tasks = airflow_data.task_outputs(dag_id, run_id, task_id=task_id, map_index=map_index)
         if not tasks or tasks[0].output_path is None:
             raise HTTPException(404, "This task instance has no output folder")
-        folder = tasks[0].output_path
-        headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=300",
-                   "Content-Security-Policy": "default-src 'none'; sandbox"}
-        try:
-            if thumb and outputs.media_type(name) != "video/mp4":
-                small = _thumbnail(outputs.read_media(folder, name, max_bytes=MAX_THUMB_SOURCE_BYTES))
-                if small is not None:
-                    return Response(small, media_type="image/png", headers=headers)
-            mime, size, chunks = outputs.open_media(folder, name)
-        except outputs.MediaNotFound:
-            raise HTTPException(404, "Not a file of this task's output folder") from None
-        if size is not None:
-            headers["Content-Length"] = str(size)
-        return StreamingResponse(chunks, media_type=mime, headers=headers)
+        return _serve(tasks[0].output_path, name, thumb)
+
+    @app.get("/review-image/{dag_id}/{run_id}/{task_id}/{name}", dependencies=[ti_read])
+    def review_image(dag_id: str, run_id: str, task_id: str, name: str, thumb: bool = False) -> Response:
+        _check_name(name)
+        offered = airflow_data.review_images(dag_id, run_id, task_id)
+        if offered is None or name not in offered[1]:
+            raise HTTPException(404, "This task offered no such image for review")
+        return _serve(offered[0], name, thumb)
 
     @app.get("/overview", response_class=HTMLResponse, dependencies=[_dag_read()])
     def overview(request: Request, refresh: bool = False, user: Any = _user_dep()) -> HTMLResponse:

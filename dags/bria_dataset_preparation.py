@@ -84,7 +84,7 @@ class SchemaReviewOperator(HITLOperator, SkipMixin):
         options = [APPROVE, REJECT] if last_round else [APPROVE, REFINE, REJECT]
         kwargs.pop("params", None)  # the DAG's Params (injected by default args) are not form fields
         params = {} if last_round else {
-            "instruction": Param("", type="string", title="Refine instruction",
+            "instruction": Param(None, type=["null", "string"], title="Refine instruction",
                                  description="With Refine: what to change in the schema, e.g. 'Character's name is "
                                  "Lucy'."),
         }

@@ -168,3 +168,23 @@ def test_a_file_of_another_task_is_not_served_through_this_task(admin: Any, run:
 def test_unknown_run_and_task(admin: Any, run: Run) -> None:
     assert admin.get(f"/bria/gallery/{DAG_ID}/no-such-run").status_code == 404
     assert admin.get(run.page("nope")).status_code == 404
+
+
+def test_review_images_are_only_those_the_task_offered(admin: Any, api_app: Any, run: Run) -> None:
+    """``/bria/review-image``: the folder and names come from the task's XCom ``review_images``, nothing else."""
+    from airflow.models.xcom import XComModel
+
+    pngs = sorted(p for p in run.folder.glob("*.png") if not p.name.startswith("."))
+    XComModel.set("review_images", {"folder": "file://" + str(run.folder), "names": [pngs[0].name]},
+                  dag_id=DAG_ID, task_id="images", run_id=run.run_id)
+    base = f"/bria/review-image/{DAG_ID}/{quote(run.run_id, safe='')}"
+    resp = admin.get(f"{base}/images/{pngs[0].name}")
+    assert resp.status_code == 200
+    assert resp.content == pngs[0].read_bytes()
+    assert admin.get(f"{base}/images/{pngs[0].name}?thumb=1").headers["content-type"] == "image/png"
+    assert admin.get(f"{base}/images/{pngs[1].name}").status_code == 404  # in the folder, but not offered
+    assert admin.get(f"{base}/images/..%2F{pngs[0].name}").status_code == 404
+    assert admin.get(f"{base}/video/{pngs[0].name}").status_code == 404  # another task offered nothing
+    from fastapi.testclient import TestClient
+
+    assert TestClient(api_app).get(f"{base}/images/{pngs[0].name}").status_code == 401

@@ -32,6 +32,8 @@ h1{font-size:1.4rem}h2{font-size:1.15rem;margin-top:1.6rem}h3{font-size:1rem}
 table{border-collapse:collapse;font-size:.85rem;margin:.4rem 0}th,td{border:1px solid #cbd5e0;padding:4px 8px;
 text-align:left;vertical-align:top}th{background:#f7fafc}.muted{color:#718096}
 pre{white-space:pre-wrap;font-size:.75rem;max-height:18rem;overflow:auto;background:#f7fafc;padding:.4rem}
+.full{display:none;position:fixed;inset:0;background:rgba(0,0,0,.85);z-index:9;align-items:center;
+justify-content:center}.full:target{display:flex}.full img{max-width:96vw;max-height:94vh}
 """
 
 Url = Callable[..., str]
@@ -64,6 +66,14 @@ def _fmt_time(value: datetime | str | None) -> str:
     return str(value)
 
 
+def pages_id(name: str) -> str:
+    """An HTML id derived from a file name (letters, digits, dashes).
+
+    :param name: the file name.
+    """
+    return "".join(c if c.isalnum() else "-" for c in name)
+
+
 def _meta(item: dict[str, Any]) -> str:
     rows = []
     for key, label in (("prompt", "prompt"), ("seed", "seed"), ("model_id", "model"), ("request_id", "request id"),
@@ -81,9 +91,12 @@ def _card(item: GalleryItem, full: str, thumb: str) -> str:
         media = (f"<video class=bria-video controls muted playsinline preload=metadata src='{esc(full)}'>"
                  "your browser cannot play MP4</video>")
     else:
-        media = (f"<a href='{esc(full)}' target=_blank rel=noopener><img class=bria-thumb loading=eager "
-                 f"data-name='{esc(item.name)}' alt='{esc(item.meta.get('prompt') or item.name)}' "
-                 f"src='{esc(thumb)}'></a>")
+        # Full size without JavaScript (the UI's plugin frame allows no pop-up): a :target overlay, loaded lazily
+        anchor = "full-" + pages_id(item.name)
+        alt = esc(item.meta.get("prompt") or item.name)
+        media = (f"<a href='#{anchor}'><img class=bria-thumb loading=eager data-name='{esc(item.name)}' alt='{alt}' "
+                 f"src='{esc(thumb)}'></a><a class=full id={anchor} href='#' title='close'>"
+                 f"<img class=bria-full loading=lazy alt='{alt}' src='{esc(full)}'></a>")
     return (f"<div class=card data-name='{esc(item.name)}'>{media}<div class=meta><code>{esc(item.name)}</code></div>"
             f"{_meta(item.meta)}</div>")
 
@@ -166,7 +179,7 @@ def _events_cell(events: Sequence[ModelEvent], run_url: Url, can_read: Callable[
         return "<span class=muted>no Airflow run</span>", "<span class=muted>none</span>"
     first = events[-1]
     if first.dag_id and first.run_id and can_read(first.dag_id):
-        trained = (f"<a target=_top href='{esc(run_url(first.dag_id, first.run_id))}'>{esc(first.dag_id)} / "
+        trained = (f"<a href='{esc(run_url(first.dag_id, first.run_id))}'>{esc(first.dag_id)} / "
                    f"{esc(first.run_id)}</a>")
     elif first.dag_id:
         trained = "<span class=muted>a DAG you cannot read</span>"

@@ -66,6 +66,9 @@ def test_run_gallery_shows_every_file_with_its_metadata(admin: Any, run: Run) ->
     thumbs = re.findall(r"<img class=bria-thumb [^>]*data-name='([^']+)'", page)
     videos = re.findall(r"<video class=bria-video [^>]*src='([^']+)'", page)
     assert sorted(thumbs) == sorted(n for n in on_disk if n.endswith(".png"))
+    fulls = re.findall(r"<img class=bria-full [^>]*src='([^']+)'", page)  # click a thumbnail: full size
+    assert sorted(u.rsplit("/", 1)[-1] for u in fulls) == sorted(quote(n) for n in thumbs)
+    assert not any("thumb=1" in u for u in fulls)
     assert len(videos) == 1
     assert videos[0].endswith(quote([n for n in on_disk if n.endswith(".mp4")][0]))
     for record in run.result.xcom("images"):  # the operator's own records: prompt, seed, request id

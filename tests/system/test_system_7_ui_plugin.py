@@ -179,6 +179,13 @@ def test_bria_ui_plugin_gallery_overview_and_review(
         body = browser.find_element(By.TAG_NAME, "body").text
         assert "prompt" in body
         assert "request id" in body
+        # a click on a thumbnail shows the image at full size
+        browser.find_element(By.CSS_SELECTOR, "img.bria-thumb").click()
+        full = wait_until(lambda: browser.execute_script(
+            "const i = document.querySelector('.full:target img');"
+            "return i && i.complete && i.naturalWidth ? [i.naturalWidth, i.getBoundingClientRect().width] : null;"),
+            timeout=30, interval=0.25, what="the full-size image")
+        assert full[0] > max(t["w"] for t in thumbs)  # the original, not the thumbnail
         # the same page as a tab of the DAG run page in Airflow's UI
         browser.get(f"{base}/dags/{GEN}/runs/{_q(gen_run)}/plugin/bria-run-gallery")
         frame = wait_until(lambda: browser.find_elements(By.TAG_NAME, "iframe"), timeout=60, what="the iframe")[0]

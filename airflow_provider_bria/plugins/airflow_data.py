@@ -114,6 +114,21 @@ def task_outputs(dag_id: str, run_id: str, *, task_id: str | None = None,
     return out
 
 
+def output_path(dag_id: str, run_id: str, task_id: str, map_index: int) -> str | None:
+    """A task instance's output folder (its XCom ``output_path``), or ``None``.
+
+    :param dag_id: the DAG id.
+    :param run_id: the run id.
+    :param task_id: the task id.
+    :param map_index: the map index.
+    """
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        value = _xcoms(session, dag_id, run_id, "output_path", task_id, map_index).get((task_id, map_index))
+    return value if isinstance(value, str) and value else None
+
+
 def review_images(dag_id: str, run_id: str, task_id: str) -> tuple[str, set[str]] | None:
     """The images a review task offered (its XCom ``review_images``): ``(folder URI, names)``, or ``None``.
 

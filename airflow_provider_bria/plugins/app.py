@@ -182,10 +182,10 @@ def create_app() -> FastAPI:
     @app.get("/media/{dag_id}/{run_id}/{task_id}/{map_index}/{name}", dependencies=[ti_read])
     def media(dag_id: str, run_id: str, task_id: str, map_index: int, name: str, thumb: bool = False) -> Response:
         _check_name(name)
-        tasks = airflow_data.task_outputs(dag_id, run_id, task_id=task_id, map_index=map_index)
-        if not tasks or tasks[0].output_path is None:
+        folder = airflow_data.output_path(dag_id, run_id, task_id, map_index)
+        if folder is None:
             raise HTTPException(404, "This task instance has no output folder")
-        return _serve(tasks[0].output_path, name, thumb)
+        return _serve(folder, name, thumb)
 
     @app.get("/review-image/{dag_id}/{run_id}/{task_id}/{name}", dependencies=[ti_read])
     def review_image(dag_id: str, run_id: str, task_id: str, name: str, thumb: bool = False) -> Response:

@@ -34,6 +34,8 @@ MAX_ITEMS = 2000
 #: Bound on one sidecar's size (bytes); larger ones are ignored.
 MAX_SIDECAR_BYTES = 1_000_000
 CHUNK = 256 * 1024
+#: Sidecars read at once.
+SIDECAR_READERS = 8
 
 
 class MediaNotFound(BriaInputError):
@@ -118,6 +120,16 @@ def _read_sidecar(folder: Any, name: str) -> dict[str, Any]:
     return folder.read_json(name) or {}
 
 
+def _read_sidecars(folder: Any, names: list[str]) -> list[dict[str, Any]]:
+    """Read sidecars in parallel (object stores answer slowly, one request per file)."""
+    if len(names) <= 1:
+        return [_read_sidecar(folder, n) for n in names]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(SIDECAR_READERS, len(names)), thread_name_prefix="bria-ui") as pool:
+        return list(pool.map(lambda n: _read_sidecar(folder, n), names))
+
+
 def read_gallery(uri: str, *, only: set[str] | None = None) -> Gallery:
     """List an output folder and pair every media file with its sidecar (v2 images, videos, legacy images).
 
@@ -133,8 +145,8 @@ def read_gallery(uri: str, *, only: set[str] | None = None) -> Gallery:
     media_set = set(media)
     by_name: dict[str, dict[str, Any]] = {}
     pending: list[Pending] = []
-    for side_name in [n for n in names if n.endswith(".json")][:MAX_ITEMS]:
-        side = _read_sidecar(folder, side_name)
+    side_names = [n for n in names if n.endswith(".json")][:MAX_ITEMS]
+    for side_name, side in zip(side_names, _read_sidecars(folder, side_names), strict=True):
         stem = _stem(side_name)
         outputs = side.get("outputs")
         if isinstance(outputs, list):  # legacy v1: one sidecar, several images

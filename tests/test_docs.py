@@ -40,6 +40,7 @@ def test_every_docs_page_is_in_the_nav() -> None:
         "training.md",
         "generation.md",
         "example-dags.md",
+        "ui.md",
         "emulator.md",
         "api-choices.md",
         "security.md",

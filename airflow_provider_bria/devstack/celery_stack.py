@@ -386,7 +386,8 @@ class CeleryStack:
             if base.exists():
                 yield from (p for p in base.rglob("*") if p.is_file())
 
-    def s3_uri(self, *parts: str) -> str:
+    @staticmethod
+    def s3_uri(*parts: str) -> str:
         """``s3://bria_s3@bria-data/<parts>``: a data location reached through the ``bria_s3`` connection.
 
         :param parts: key parts.

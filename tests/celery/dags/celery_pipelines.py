@@ -73,3 +73,21 @@ with DAG(
         max_concurrency=2, poll_interval=0.5, requests_per_minute=RATE_PLAN,
         output_path="{{ dag_run.conf['output_path'] }}/{{ ti.map_index }}",
     ).expand(prompt=RATE_BATCHES)
+
+#: ``make bench`` (tests/benchmarks/test_bench_celery_workers.py): the same generation workload on two workers,
+#: then on one. Connection ``bria_bench``, no rate limit; the output folder changes per run.
+THROUGHPUT_BATCHES = [[f"a product shot, batch {b}, prompt {p}" for p in range(2)] for b in range(8)]
+
+with DAG(
+    dag_id="celery_throughput",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["celery-bench"],
+    default_args={"retries": 0, "bria_conn_id": "bria_bench"},
+):
+    BriaGenerateImagesOperator.partial(
+        task_id="generate_images", model_id="{{ dag_run.conf['model_id'] }}", num_images_per_prompt=1, seed=9,
+        max_concurrency=2, poll_interval=0.5, output_path="{{ dag_run.conf['output_path'] }}/{{ ti.map_index }}",
+    ).expand(prompt=THROUGHPUT_BATCHES)

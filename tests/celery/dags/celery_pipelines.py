@@ -10,6 +10,7 @@ hold across both workers. Everything comes from the run's conf: no local path an
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from airflow.sdk import DAG
 
@@ -59,35 +60,30 @@ with DAG(
     )
     upload >> complete >> model >> train >> generate
 
-with DAG(
-    dag_id="celery_rate_limit",
-    schedule=None,
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    tags=["celery-test"],
-    default_args={"retries": 0, "bria_conn_id": "bria_rate"},
-):
-    BriaGenerateImagesOperator.partial(
-        task_id="generate_images", model_id="{{ dag_run.conf['model_id'] }}", num_images_per_prompt=2, seed=5,
-        max_concurrency=2, poll_interval=0.5, requests_per_minute=RATE_PLAN,
-        output_path="{{ dag_run.conf['output_path'] }}/{{ ti.map_index }}",
-    ).expand(prompt=RATE_BATCHES)
+
+
+def fanout_dag(dag_id: str, conn_id: str, batches: list[list[str]], images: int, **generation: Any) -> DAG:
+    """One mapped generation task per batch, outputs in ``<conf output_path>/<map index>``.
+
+    :param dag_id: DAG id.
+    :param conn_id: Bria connection.
+    :param batches: prompts of each mapped task.
+    :param images: images per prompt.
+    :param generation: more operator arguments.
+    """
+    with DAG(dag_id=dag_id, schedule=None, start_date=datetime(2026, 1, 1), catchup=False, max_active_runs=1,
+             tags=["celery-test"], default_args={"retries": 0, "bria_conn_id": conn_id}) as dag:
+        BriaGenerateImagesOperator.partial(
+            task_id="generate_images", model_id="{{ dag_run.conf['model_id'] }}", num_images_per_prompt=images,
+            max_concurrency=2, poll_interval=0.5,
+            output_path="{{ dag_run.conf['output_path'] }}/{{ ti.map_index }}", **generation,
+        ).expand(prompt=batches)
+    return dag
+
+
+rate_limit_dag = fanout_dag("celery_rate_limit", "bria_rate", RATE_BATCHES, 2, seed=5, requests_per_minute=RATE_PLAN)
 
 #: ``make bench`` (tests/benchmarks/test_bench_celery_workers.py): the same generation workload on two workers,
 #: then on one. Connection ``bria_bench``, no rate limit; the output folder changes per run.
 THROUGHPUT_BATCHES = [[f"a product shot, batch {b}, prompt {p}" for p in range(2)] for b in range(8)]
-
-with DAG(
-    dag_id="celery_throughput",
-    schedule=None,
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    tags=["celery-bench"],
-    default_args={"retries": 0, "bria_conn_id": "bria_bench"},
-):
-    BriaGenerateImagesOperator.partial(
-        task_id="generate_images", model_id="{{ dag_run.conf['model_id'] }}", num_images_per_prompt=1, seed=9,
-        max_concurrency=2, poll_interval=0.5, output_path="{{ dag_run.conf['output_path'] }}/{{ ti.map_index }}",
-    ).expand(prompt=THROUGHPUT_BATCHES)
+throughput_dag = fanout_dag("celery_throughput", "bria_bench", THROUGHPUT_BATCHES, 1, seed=9)

@@ -17,13 +17,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_bria.devstack.services import Redis, ensure_debian_packages
-from airflow_provider_bria.exceptions import BriaConnectionConfigError, BriaInputError
-from airflow_provider_bria.operators._rate_limit import (
-    AccountRateLimiter,
-    RedisSlidingWindow,
-    account_key,
-    account_limit_settings,
-)
+from airflow_provider_bria.operators._rate_limit import AccountRateLimiter, RedisSlidingWindow
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -105,25 +99,3 @@ def test_account_limiter_releases_open_slots_on_close(redis_server: Redis) -> No
     time.sleep(0.7)
     assert shared.try_acquire("a") == 0.0
     assert shared.try_acquire("b") == 0.0
-
-
-def test_account_settings_are_checked() -> None:
-    assert account_limit_settings({}, "c") == (None, None, None)
-    assert account_limit_settings({"account_requests_per_minute": "60", "rate_limit_conn_id": "r"}, "c") == (
-        60, "r", None,
-    )
-    for bad in (0, -1, 1.5, "x", True):
-        with pytest.raises(BriaConnectionConfigError, match="account_requests_per_minute"):
-            account_limit_settings({"account_requests_per_minute": bad}, "c")
-    with pytest.raises(BriaConnectionConfigError, match="rate_limit_conn_id"):
-        account_limit_settings({"rate_limit_conn_id": "r"}, "c")
-    with pytest.raises(BriaInputError, match="positive whole number"):
-        RedisSlidingWindow(object(), "k", 0)
-
-
-def test_account_key_never_contains_the_token() -> None:
-    token = "secret-token-123456"
-    key = account_key("https://engine.prod.bria-api.com", token)
-    assert token not in key
-    assert key == account_key("https://engine.prod.bria-api.com", token)
-    assert key != account_key("https://engine.prod.bria-api.com", token + "x")

@@ -120,6 +120,7 @@ class CeleryStack:
         self.redis = Redis(self.log_dir)
         self.s3 = MotoS3(self.log_dir)
         self.procs: dict[str, Child] = {}
+        self._stopped: set[str] = set()  # workers stopped or killed on purpose
         self.env: dict[str, str] = {}
         self._connections = dict(connections)
         self._dag_folders = dict(dag_folders)
@@ -270,7 +271,16 @@ class CeleryStack:
         """
         args = ["celery", "worker", "--celery-hostname", f"{name}@127.0.0.1", "--concurrency",
                 str(self.concurrency), "--skip-serve-logs", "--without-mingle", "--without-gossip"]
+        self._stopped.discard(name)
         return self._start_component(name, args)
+
+    def stop_worker(self, name: str) -> None:
+        """Stop one worker cleanly (SIGTERM: Celery's warm shutdown), then SIGKILL its process group.
+
+        :param name: ``worker-N``.
+        """
+        self._stopped.add(name)
+        self.procs[name].stop()
 
     def worker_names(self) -> list[str]:
         """Names of the workers started (alive or not)."""
@@ -283,6 +293,7 @@ class CeleryStack:
         :returns: the PIDs killed.
         """
         child = self.procs[name]
+        self._stopped.add(name)
         pids = [child.pid, *_descendants(child.pid)]
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
@@ -291,9 +302,10 @@ class CeleryStack:
         return pids
 
     def check_alive(self) -> None:
-        """Raise :class:`ServiceError` naming any component or server that exited (killed workers excepted)."""
+        """Raise :class:`ServiceError` naming any server or component that exited (unless stopped on purpose)."""
         servers = [s.child for s in (self.postgres, self.redis, self.s3) if s.child is not None]
-        dead = [c for c in [*servers, *self.procs.values()] if not c.alive() and c.proc.returncode != -9]
+        running = [c for n, c in self.procs.items() if n not in self._stopped]
+        dead = [c for c in [*servers, *running] if not c.alive()]
         if dead:
             tails = "\n".join(f"--- {c.name} (exit {c.proc.returncode}):\n{c.tail()}" for c in dead)
             raise ServiceError(f"components died: {[c.name for c in dead]}\n{tails}")

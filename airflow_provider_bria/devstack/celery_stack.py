@@ -51,6 +51,46 @@ DATA_BUCKET = "bria-data"
 LOG_BUCKET = "bria-logs"
 HOSTNAME_ENV = "BRIA_DEVSTACK_HOSTNAME"
 HOSTNAME_MODULE = "bria_devstack_hostname"
+#: File (in each worker's folder) listing every local file a worker process opened whose name ends in an image
+#: suffix, and the DAG files it parsed: written by an audit hook (``sys.addaudithook``, inherited by the forked
+#: task processes).
+OPENED_IMAGES_FILE = "opened-images.log"
+_AUDIT_HOOK = '''"""Workers of the devstack: record every local image file any process opens (test instrumentation)."""
+
+import os
+import sys
+import threading
+
+_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+_LOG = os.environ.get("BRIA_DEVSTACK_OPENED_IMAGES")
+_DAGS = os.environ.get("AIRFLOW__CORE__DAGS_FOLDER", "")
+_inside = threading.local()
+
+
+def _hook(event, args):
+    if event != "open" or not _LOG or getattr(_inside, "busy", False):
+        return
+    path = args[0]
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not isinstance(path, str):
+        return
+    # Image files, and (as a sign of life of the hook in task processes) the DAG files they parse.
+    if not (path.lower().endswith(_SUFFIXES) or (_DAGS and path.startswith(_DAGS) and path.endswith(".py"))):
+        return
+    _inside.busy = True
+    try:
+        fd = os.open(_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, f"{os.getpid()} {args[1]!r} {os.path.abspath(path)}\\n".encode())
+        finally:
+            os.close(fd)
+    finally:
+        _inside.busy = False
+
+
+sys.addaudithook(_hook)
+'''
 CORE_COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
 STOP_GRACE_SECONDS = 20.0
 
@@ -150,6 +190,8 @@ class CeleryStack:
             f'    """``${HOSTNAME_ENV}``, else the FQDN."""\n'
             f'    return os.environ.get("{HOSTNAME_ENV}") or socket.getfqdn()\n'
         )
+        (self.pylib / "workers").mkdir(exist_ok=True)
+        (self.pylib / "workers" / "sitecustomize.py").write_text(_AUDIT_HOOK)
 
     def _base_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
@@ -253,13 +295,16 @@ class CeleryStack:
         if proc.returncode != 0:
             raise ServiceError(f"airflow db migrate failed ({proc.returncode}):\n{proc.stdout[-4000:]}")
 
-    def _start_component(self, name: str, args: list[str] | None = None) -> Child:
+    def _start_component(self, name: str, args: list[str] | None = None, *, worker: bool = False) -> Child:
         cmd = [sys.executable, "-m", "airflow", *(args or [name])]
         if name == "api-server":
             cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
         elif name in ("scheduler", "triggerer"):
             cmd.append("--skip-serve-logs")
         env = self.component_env(name)
+        if worker:
+            env["PYTHONPATH"] = os.pathsep.join((str(self.pylib / "workers"), env["PYTHONPATH"]))
+            env["BRIA_DEVSTACK_OPENED_IMAGES"] = str(self.component_dir(name) / OPENED_IMAGES_FILE)
         child = Child(name, cmd, self.log_dir / f"{name}.log", env=env, cwd=Path(env["AIRFLOW_HOME"]))
         self.procs[name] = child
         return child
@@ -272,7 +317,7 @@ class CeleryStack:
         args = ["celery", "worker", "--celery-hostname", f"{name}@127.0.0.1", "--concurrency",
                 str(self.concurrency), "--skip-serve-logs", "--without-mingle", "--without-gossip"]
         self._stopped.discard(name)
-        return self._start_component(name, args)
+        return self._start_component(name, args, worker=True)
 
     def stop_worker(self, name: str) -> None:
         """Stop one worker cleanly (SIGTERM: Celery's warm shutdown), then SIGKILL its process group.
@@ -391,6 +436,14 @@ class CeleryStack:
         self.stop()
 
     # ------------------------------------------------------------------ inspection
+
+    def opened_images(self) -> dict[str, list[str]]:
+        """Per worker: local image and DAG files its processes opened (``"<pid> '<mode>' <path>"`` lines)."""
+        out: dict[str, list[str]] = {}
+        for name in self.worker_names():
+            path = self.component_dir(name) / OPENED_IMAGES_FILE
+            out[name] = path.read_text().splitlines() if path.exists() else []
+        return out
 
     def log_files(self) -> Iterator[Path]:
         """Every component log and every file written under the components' folders."""

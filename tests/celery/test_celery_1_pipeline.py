@@ -159,6 +159,11 @@ def test_nothing_was_read_from_a_workers_local_disk(pipeline: Pipeline, stack: C
     # No image was ever written to any component's private folder (homes, working dirs, temp dirs).
     local = [p for p in (stack.root / "components").rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg")]
     assert local == []
+    # An audit hook in every worker process (inherited by the forked task processes) recorded each local image
+    # file opened -- none -- and each DAG file parsed, which shows the hook was alive in both workers' tasks.
+    opened = stack.opened_images()
+    assert all(any(line.endswith(".py") for line in lines) for lines in opened.values()), opened
+    assert [line for lines in opened.values() for line in lines if not line.endswith(".py")] == []
 
 
 def test_task_logs_are_read_back_from_s3(pipeline: Pipeline, client: AirflowClient, stack: CeleryStack) -> None:

@@ -47,5 +47,6 @@ def test_every_docs_page_is_in_the_nav() -> None:
         "troubleshooting.md",
         "system-tests.md",
         "benchmarks.md",
+        "deployment.md",
     }
     assert listed == expected

@@ -119,7 +119,7 @@ class World:
         for i in range(images):
             hook.upload_image(did, file=png(index=1000 + i), image_name=f"seed-{i}.png")
         if completed:  # a FIBO dataset needs a visual_schema to complete (Bria's spec)
-            hook.update_dataset(did, visual_schema={"style_medium": "illustration"}, status="completed")
+            hook.update_dataset(did, visual_schema={"style_medium": "photograph"}, status="completed")
         return did
 
     def model(self, *, mode: str = "fully_automated") -> int:

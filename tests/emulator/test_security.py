@@ -330,6 +330,18 @@ def test_own_file_urls_are_inputs_without_http(strict_emulator: Any) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def _bulk_and_wait(api: Api, dataset_id: int, zip_url: str) -> dict[str, Any]:
+    """Start a bulk upload and poll its status until it ends."""
+    api.ok("POST", f"{TG}/datasets/{dataset_id}/images/bulk-upload", 202, json={"zip_url": zip_url})
+    deadline = time.monotonic() + 60
+    while True:
+        job = api.ok("GET", f"{TG}/datasets/{dataset_id}/images/bulk-upload/status")
+        if job["status"] in ("completed", "failed"):
+            return job
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 @functools.lru_cache(maxsize=1)
 def _bomb_png() -> bytes:
     """A 13000x13000 PNG of a few tens of KB (648 MiB once decoded as RGBA)."""
@@ -364,14 +376,7 @@ def test_zip_with_one_bomb_among_good_images_fails_only_that_entry(api: Api, fil
     (root / name).write_bytes(bytes(raw))
     dataset = api.dataset(api.project()["id"], upload_type="advanced", training_version="fibo")
     api.ok("PUT", f"{TG}/datasets/{dataset['id']}", json={"visual_schema": json.dumps({"style": "flat"})})
-    api.ok("POST", f"{TG}/datasets/{dataset['id']}/images/bulk-upload", 202, json={"zip_url": f"{base}/{name}"})
-    deadline = time.monotonic() + 60
-    while True:
-        job = api.ok("GET", f"{TG}/datasets/{dataset['id']}/images/bulk-upload/status")
-        if job["status"] in ("completed", "failed"):
-            break
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    job = _bulk_and_wait(api, dataset["id"], f"{base}/{name}")
     assert job["status"] == "completed"
     assert job["done"] == 3
     failed = {f["filename"]: f["error_code"] for f in job["failed_images"]}
@@ -393,14 +398,7 @@ def test_corrupt_zip_entry_is_a_per_entry_failure(api: Api, file_server: tuple[s
     name = f"{uuid.uuid4().hex}.zip"
     (root / name).write_bytes(bytes(raw))
     dataset = api.dataset(api.project()["id"], upload_type="advanced")
-    api.ok("POST", f"{TG}/datasets/{dataset['id']}/images/bulk-upload", 202, json={"zip_url": f"{base}/{name}"})
-    deadline = time.monotonic() + 30
-    while True:
-        job = api.ok("GET", f"{TG}/datasets/{dataset['id']}/images/bulk-upload/status")
-        if job["status"] in ("completed", "failed"):
-            break
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    job = _bulk_and_wait(api, dataset["id"], f"{base}/{name}")
     assert job["status"] == "completed"
     assert job["done"] == 1
     assert [f["filename"] for f in job["failed_images"]] == ["corrupt.png"]

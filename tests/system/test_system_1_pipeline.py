@@ -35,8 +35,13 @@ def _train_result(client: AirflowClient, pipeline: PipelineResult) -> dict[str, 
 def test_preparation_succeeded_and_published_the_dataset(pipeline: PipelineResult, client: AirflowClient) -> None:
     states = _states(pipeline.prep_tis)
     assert pipeline.prep_run["run_type"] == "manual"
-    # No refine instruction: the refine branch is skipped, everything else ran once and succeeded.
-    assert {t for t, s in states.items() if s == "skipped"} == {"refine_visual_schema", "apply_refined_schema"}
+    # No refine instruction: the refine branch is skipped; human_review is off: every review round is skipped;
+    # everything else ran once and succeeded.
+    review_rounds = {f"review_schema_{n}" for n in (1, 2, 3)} | {
+        f"{step}_{n}" for step in ("refine_schema", "apply_schema", "regenerate_captions") for n in (1, 2)
+    }
+    expected_skipped = {"refine_visual_schema", "apply_refined_schema", *review_rounds}
+    assert {t for t, s in states.items() if s == "skipped"} == expected_skipped
     assert {s for t, s in states.items() if s != "skipped"} == {"success"}
     published = client.xcom_value(PREP, pipeline.prep_run["dag_run_id"], "publish_dataset", "return_value")
     assert published["images"] == 6

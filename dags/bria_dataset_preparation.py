@@ -26,6 +26,7 @@ from typing import Any
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Param, chain, task
 
+from airflow_provider_bria._compat import latest_asset_events
 from airflow_provider_bria.assets import bria_dataset_asset
 from airflow_provider_bria.contract import IpMedium, IpType
 from airflow_provider_bria.operators.captions import (
@@ -189,15 +190,14 @@ with DAG(
         Skipped when the latest event already names this dataset (a re-run of a published dataset must not
         retrain it and move the model asset back to its model).
         """
-        from airflow.sdk.exceptions import AirflowSkipException
-
+        from airflow_provider_bria._compat import AirflowSkipException
         from airflow_provider_bria.exceptions import BriaInputError
         from airflow_provider_bria.hooks.bria import BriaHook
 
         dataset = BriaHook(CONN_ID).get_dataset(int(dataset_id), max_images=1)
         if dataset.get("status") != "completed":
             raise BriaInputError(f"Dataset {dataset_id} is {dataset.get('status')!r}, not completed: not publishing")
-        latest = list(context["inlet_events"][DATASET_ASSET].ascending(False).limit(1))
+        latest = latest_asset_events(context["inlet_events"][DATASET_ASSET])
         if latest and (latest[0].extra or {}).get("dataset_id") == int(dataset_id):
             raise AirflowSkipException(f"Dataset {dataset_id} is already the latest {DATASET_ASSET.uri} event")
         params = context["params"]

@@ -26,8 +26,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, chain, task
+from airflow.sdk import DAG, Asset, Param, chain, task
 
+from airflow_provider_bria._compat import AssetOrTimeSchedule, CronTriggerTimetable, latest_asset_events
 from airflow_provider_bria.assets import bria_model_asset
 from airflow_provider_bria.contract import TrainingMode
 from airflow_provider_bria.operators.dataset import BriaCloneDatasetOperator, BriaUpdateDatasetOperator
@@ -112,7 +113,7 @@ with DAG(
         params = context["params"]
         source_id, origin = params["source_dataset_id"], "the source_dataset_id Param"
         if source_id is None:
-            latest = list(context["inlet_events"][MODEL_ASSET].ascending(False).limit(1))
+            latest = latest_asset_events(context["inlet_events"][MODEL_ASSET])
             extra = dict(latest[0].extra or {}) if latest else {}
             source_id, origin = extra.get("dataset_id"), f"the dataset of model {extra.get('model_id')}"
         if source_id is None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Asset, Param, chain, task
 
+from airflow_provider_bria._compat import latest_asset_events
 from airflow_provider_bria.assets import bria_model_asset
 from airflow_provider_bria.contract import TrainingMode
 from airflow_provider_bria.operators.model import BriaCreateModelOperator
@@ -103,7 +104,7 @@ with DAG(
             events = context["triggering_asset_events"].get(DATASET_ASSET) or []
             origin = "the asset event that triggered this run"
             if not events:
-                events = list(context["inlet_events"][DATASET_ASSET].ascending(False).limit(1))
+                events = latest_asset_events(context["inlet_events"][DATASET_ASSET])
                 origin = f"the latest event of {DATASET_ASSET.uri}"
             extras = [e.extra for e in events if (e.extra or {}).get("dataset_id") is not None]
             if not extras:

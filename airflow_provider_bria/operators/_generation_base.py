@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import conf
-
+from airflow_provider_bria._compat import conf
 from airflow_provider_bria.exceptions import BriaGenerationError, BriaInputError, BriaTriggerEventError
 from airflow_provider_bria.operators._generation_engine import ItemFailed, JobRunner, Submitted
 from airflow_provider_bria.operators._generation_plan import WorkItem, as_int

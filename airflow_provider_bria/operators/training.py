@@ -17,8 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import conf
-
+from airflow_provider_bria._compat import conf
 from airflow_provider_bria.contract import ModelStatus, validate_training_parameters
 from airflow_provider_bria.exceptions import (
     BriaConflictError,
@@ -405,7 +404,7 @@ class BriaStartTrainingOperator(BriaBaseOperator):
         self.defer(trigger=trigger, method_name="execute_complete", timeout=None)
 
     def _wait_sync(self, context: Context, model_id: int, started: float) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowTaskTimeout
+        from airflow_provider_bria._compat import AirflowTaskTimeout
 
         deadline = time.monotonic() + self.timeout - (time.time() - started)
         failures = polls = 0

@@ -16,8 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import conf
-
+from airflow_provider_bria._compat import conf
 from airflow_provider_bria.contract import (
     ADVANCED_MAX_IMAGES,
     BASIC_MAX_IMAGES,

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowTaskTimeout
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_bria._compat import AirflowSensorTimeout, AirflowTaskTimeout, conf
 from airflow_provider_bria.links.bria import BriaModelLink, push_console_xcoms
 from airflow_provider_bria.operators._reconcile import coerce_id
 from airflow_provider_bria.operators.base import BriaBaseOperator

@@ -1,0 +1,234 @@
+"""Every Airflow import whose location differs between the supported Airflow lines (3.0 to 3.3).
+
+One rule: the newest location first, the older one as the fallback, so the provider runs on every supported
+line without deprecation warnings on the newest. Modules of the provider import these names from here and
+never from ``airflow`` directly when the name moved; heavy or rarely needed names are behind functions so
+importing the provider stays cheap. Behaviour that an older line lacks is shimmed here with one log line
+that names the Airflow version (see docs/compatibility.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from airflow import __version__ as AIRFLOW_VERSION  # noqa: N812
+from packaging.version import Version
+
+log = logging.getLogger(__name__)
+
+_AIRFLOW_BASE = Version(Version(AIRFLOW_VERSION).base_version)
+
+#: The oldest Airflow release the provider supports (also the lower bound in pyproject.toml).
+MIN_AIRFLOW_VERSION = "3.0.6"
+AIRFLOW_V_3_1_PLUS = Version("3.1.0") <= _AIRFLOW_BASE
+AIRFLOW_V_3_2_PLUS = Version("3.2.0") <= _AIRFLOW_BASE
+AIRFLOW_V_3_3_PLUS = Version("3.3.0") <= _AIRFLOW_BASE
+
+if TYPE_CHECKING:
+    from airflow.dag_processing.dagbag import DagBag as DagBag
+    from airflow.sdk import AssetOrTimeSchedule as AssetOrTimeSchedule
+    from airflow.sdk import BaseHook as _SdkBaseHook
+    from airflow.sdk import CronTriggerTimetable as CronTriggerTimetable
+    from airflow.sdk import conf as conf
+    from airflow.sdk.exceptions import (
+        AirflowSensorTimeout as AirflowSensorTimeout,
+    )
+    from airflow.sdk.exceptions import (
+        AirflowSkipException as AirflowSkipException,
+    )
+    from airflow.sdk.exceptions import (
+        AirflowTaskTimeout as AirflowTaskTimeout,
+    )
+    from airflow.sdk.exceptions import (
+        ParamValidationError as ParamValidationError,
+    )
+    from airflow.sdk.exceptions import TaskDeferred as TaskDeferred
+else:
+    try:  # Airflow >= 3.2
+        from airflow.sdk import conf
+    except ImportError:
+        from airflow.configuration import conf
+
+    try:  # Airflow >= 3.2
+        from airflow.sdk.exceptions import (
+            AirflowSensorTimeout,
+            AirflowSkipException,
+            AirflowTaskTimeout,
+            ParamValidationError,
+        )
+    except ImportError:
+        from airflow.exceptions import (
+            AirflowSensorTimeout,
+            AirflowSkipException,
+            AirflowTaskTimeout,
+            ParamValidationError,
+        )
+
+    try:  # Airflow >= 3.1
+        from airflow.sdk import BaseHook as _SdkBaseHook
+    except ImportError:
+        from airflow.hooks.base import BaseHook as _SdkBaseHook
+
+if hasattr(_SdkBaseHook, "aget_connection"):
+    BaseHook = _SdkBaseHook
+else:  # Airflow 3.0: no async connection lookup
+
+    class BaseHook(_SdkBaseHook):  # type: ignore[no-redef]
+        """Airflow 3.0's ``BaseHook`` plus the ``aget_connection`` that 3.1 added (run in a worker thread)."""
+
+        @classmethod
+        async def aget_connection(cls, conn_id: str) -> Any:
+            """Look the connection up in a thread (Airflow 3.0 has no async lookup).
+
+            :param conn_id: the connection id.
+            """
+            from asgiref.sync import sync_to_async
+
+            return await sync_to_async(cls.get_connection)(conn_id)
+
+
+def has_fs(protocol: str) -> bool:
+    """Whether Airflow has an object-storage filesystem registered for ``protocol``.
+
+    :param protocol: a URI scheme such as ``s3`` or ``file``.
+    """
+    try:  # Airflow >= 3.1
+        from airflow.sdk.io import has_fs as _has_fs
+    except ImportError:
+        from airflow.io import has_fs as _has_fs
+    return bool(_has_fs(protocol))
+
+
+def serde_round_trip(value: Any) -> Any:
+    """Serialize and deserialize ``value`` with Airflow's serde (what a trigger's kwargs go through).
+
+    :param value: any value.
+    """
+    try:  # Airflow >= 3.2
+        from airflow.sdk.serde import deserialize, serialize
+    except ImportError:
+        from airflow.serialization.serde import deserialize, serialize
+    return deserialize(serialize(value))
+
+
+#: Names loaded on first access (PEP 562), newest location first: DAG files and the demo need them, the
+#: provider's import does not.
+_LAZY: dict[str, tuple[tuple[str, str], ...]] = {
+    "AssetOrTimeSchedule": (
+        ("airflow.sdk", "AssetOrTimeSchedule"),
+        ("airflow.timetables.assets", "AssetOrTimeSchedule"),
+    ),
+    "CronTriggerTimetable": (
+        ("airflow.sdk", "CronTriggerTimetable"),
+        ("airflow.timetables.trigger", "CronTriggerTimetable"),
+    ),
+    "DagBag": (("airflow.dag_processing.dagbag", "DagBag"), ("airflow.models.dagbag", "DagBag")),
+    "TaskDeferred": (("airflow.sdk.exceptions", "TaskDeferred"), ("airflow.exceptions", "TaskDeferred")),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve a lazily imported name of :data:`_LAZY` (the first location that has it wins)."""
+    import importlib
+
+    locations = _LAZY.get(name)
+    if locations is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    for module_name, attr in locations:
+        try:
+            value = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError):
+            continue
+        globals()[name] = value
+        return value
+    raise ImportError(f"{name} is in none of {[m for m, _ in locations]} on Airflow {AIRFLOW_VERSION}")
+
+
+def get_listener_manager() -> Any:
+    """Return Airflow's listener manager (``airflow.sdk.listener`` from 3.2, ``airflow.listeners`` before)."""
+    try:
+        from airflow.sdk.listener import get_listener_manager as _get
+    except ImportError:
+        from airflow.listeners.listener import get_listener_manager as _get
+    return _get()
+
+
+_T = TypeVar("_T")
+_warned: set[str] = set()
+
+
+def warn_once(key: str, message: str, *args: Any) -> None:
+    """Log one WARNING per process for a feature the running Airflow lacks (the fallback is in the message).
+
+    :param key: what the warning is about (deduplication key).
+    :param message: the %-style log message.
+    """
+    if key not in _warned:
+        _warned.add(key)
+        log.warning(message, *args)
+
+
+def latest_asset_events(accessor: Any, limit: int = 1) -> list[Any]:
+    """The newest ``limit`` inlet asset events, newest first, on every Airflow line.
+
+    ``context["inlet_events"][asset]`` can be ordered and limited in the database from Airflow 3.2
+    (``.ascending(False).limit(n)``); older lines hand over a sequence in ascending order, which is
+    sliced here instead (every event of the asset is then loaded).
+
+    :param accessor: ``context["inlet_events"][asset]``.
+    :param limit: how many events to return (>= 1).
+    """
+    if hasattr(accessor, "ascending"):
+        return list(accessor.ascending(False).limit(limit))
+    warn_once(
+        "inlet_events",
+        "Airflow %s has no inlet_events[...].ascending(): the newest asset event is picked from the full list",
+        AIRFLOW_VERSION,
+    )
+    events: list[Any] = list(accessor) if isinstance(accessor, Iterable) else []
+    return events[::-1][:limit]
+
+
+def reschedule_date(value: _T | str) -> _T | Any:
+    """Normalise ``get_first_reschedule_date()`` (a datetime; an ISO string on Airflow 3.0).
+
+    :param value: what the task instance returned (``None``, a datetime or a string).
+    """
+    if isinstance(value, str):
+        from datetime import datetime
+
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value
+
+
+def trigger_on_kill_supported() -> bool:
+    """Whether the triggerer calls a trigger's ``on_kill`` when its deferred task is killed (Airflow >= 3.3)."""
+    return AIRFLOW_V_3_3_PLUS
+
+
+__all__ = [
+    "AIRFLOW_VERSION",
+    "AIRFLOW_V_3_1_PLUS",
+    "AIRFLOW_V_3_2_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
+    "MIN_AIRFLOW_VERSION",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "AirflowTaskTimeout",
+    "AssetOrTimeSchedule",
+    "BaseHook",
+    "CronTriggerTimetable",
+    "DagBag",
+    "ParamValidationError",
+    "TaskDeferred",
+    "conf",
+    "get_listener_manager",
+    "has_fs",
+    "latest_asset_events",
+    "reschedule_date",
+    "serde_round_trip",
+    "trigger_on_kill_supported",
+    "warn_once",
+]

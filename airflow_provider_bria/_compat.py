@@ -45,6 +45,8 @@ if TYPE_CHECKING:
         ParamValidationError as ParamValidationError,
     )
     from airflow.sdk.exceptions import TaskDeferred as TaskDeferred
+    from airflow.sdk.serde import deserialize as deserialize
+    from airflow.sdk.serde import serialize as serialize
 else:
     try:  # Airflow >= 3.2
         from airflow.sdk import conf
@@ -106,11 +108,7 @@ def serde_round_trip(value: Any) -> Any:
 
     :param value: any value.
     """
-    try:  # Airflow >= 3.2
-        from airflow.sdk.serde import deserialize, serialize
-    except ImportError:
-        from airflow.serialization.serde import deserialize, serialize
-    return deserialize(serialize(value))
+    return __getattr__("deserialize")(__getattr__("serialize")(value))
 
 
 #: Names loaded on first access (PEP 562), newest location first: DAG files and the demo need them, the
@@ -126,6 +124,8 @@ _LAZY: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "DagBag": (("airflow.dag_processing.dagbag", "DagBag"), ("airflow.models.dagbag", "DagBag")),
     "TaskDeferred": (("airflow.sdk.exceptions", "TaskDeferred"), ("airflow.exceptions", "TaskDeferred")),
+    "serialize": (("airflow.sdk.serde", "serialize"), ("airflow.serialization.serde", "serialize")),
+    "deserialize": (("airflow.sdk.serde", "deserialize"), ("airflow.serialization.serde", "deserialize")),
 }
 
 
@@ -224,11 +224,13 @@ __all__ = [
     "ParamValidationError",
     "TaskDeferred",
     "conf",
+    "deserialize",
     "get_listener_manager",
     "has_fs",
     "latest_asset_events",
     "reschedule_date",
     "serde_round_trip",
+    "serialize",
     "trigger_on_kill_supported",
     "warn_once",
 ]

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from airflow.sdk.exceptions import ParamValidationError
 from badinput_helpers import NO_RETRY, TOKEN, World, conn_json, context, png
 
+from airflow_provider_bria._compat import ParamValidationError
 from airflow_provider_bria.exceptions import (
     BriaAuthError,
     BriaConflictError,

@@ -301,8 +301,7 @@ def _completed_dataset(hook: Any, name: str) -> dict[str, Any]:
 def test_publish_dataset_only_when_not_already_the_latest_event(prep: Any, bria_conn: Any) -> None:
     from collections import defaultdict
 
-    from airflow.sdk.exceptions import AirflowSkipException
-
+    from airflow_provider_bria._compat import AirflowSkipException
     from airflow_provider_bria.hooks.bria import BriaHook
 
     dataset = _completed_dataset(BriaHook(), "p-publish")

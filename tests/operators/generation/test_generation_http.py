@@ -231,7 +231,7 @@ def test_legacy_operator_downloads_every_result(bria_conn: Any, hook: Any, tmp_p
 
 
 def test_deferrable_mode_defers_and_resumes(bria_conn: Any, fibo_model: int, tmp_path: Path) -> None:
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow_provider_bria._compat import TaskDeferred
 
     task = images_op(fibo_model, str(tmp_path), prompt=["a windmill", "a canal"], deferrable=True)
     with pytest.raises(TaskDeferred) as deferred:

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("airflow_db")
 
 
 def _dag(airflow_home: Path, file: str, dag_id: str) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_bria._compat import DagBag
 
     bag = DagBag(dag_folder=str(airflow_home / "dags" / "test_dags" / file))
     assert bag.import_errors == {}

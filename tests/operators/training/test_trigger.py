@@ -55,7 +55,8 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, float]]:
 
 def test_serialize_returns_exact_kwargs_and_round_trips_through_serde() -> None:
     from airflow.sdk._shared.module_loading import import_string
-    from airflow.sdk.serde import deserialize, serialize
+
+    from airflow_provider_bria._compat import deserialize, serialize
 
     trigger = _trigger(
         model_id=42,

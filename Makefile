@@ -94,7 +94,7 @@ test-compat: venv compat-venvs
 	exit $$status
 
 compat-report: venv
-	$(VPY) -m tests.compat.matrix_report $(COMPAT_RESULTS) docs/compatibility.md
+	$(VPY) tests/compat/matrix_report.py $(COMPAT_RESULTS) docs/compatibility.md
 
 # sdist + wheel in dist/, checked with twine (the wheel must hold the package and py.typed only).
 dist: venv

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_bria._state import SIDECAR, load, stamp
 from airflow_provider_bria.contract import ASPECT_RATIOS
 from airflow_provider_bria.exceptions import BriaError, BriaInputError
 
@@ -203,7 +204,7 @@ class OutputFolder:
         :param name: the file name.
         :param payload: a JSON-safe dict.
         """
-        data = json.dumps(payload, indent=1, sort_keys=True).encode("utf-8")
+        data = json.dumps(stamp(SIDECAR, payload), indent=1, sort_keys=True).encode("utf-8")
         self.write(name, [data])
 
     def read_json(self, name: str) -> dict[str, Any] | None:
@@ -216,7 +217,7 @@ class OutputFolder:
                 data = json.loads(fh.read().decode("utf-8"))
         except (FileNotFoundError, ValueError, UnicodeDecodeError):
             return None
-        return data if isinstance(data, dict) else None
+        return load(SIDECAR, data) if isinstance(data, dict) else None
 
 
 def check_image(data: bytes | None, aspect_ratio: str | None, *, name: str = "image") -> ImageInfo:

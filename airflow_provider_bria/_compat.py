@@ -10,7 +10,8 @@ that names the Airflow version (see docs/compatibility.md).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow import __version__ as AIRFLOW_VERSION  # noqa: N812
@@ -203,12 +204,81 @@ def reschedule_date(value: _T | str) -> _T | Any:
     return value
 
 
+@contextmanager
+def parsed_reschedule_dates(ti: Any) -> Iterator[None]:
+    """Make ``ti.get_first_reschedule_date()`` return a datetime while a reschedule-mode sensor runs.
+
+    Airflow 3.0 hands the sensor base an ISO string, and its timeout arithmetic then fails with ``TypeError``
+    on the first reschedule; 3.1 and later return a datetime (nothing is changed there).
+
+    :param ti: the running task instance (``context["ti"]``).
+    """
+    cls = type(ti)
+    original = getattr(cls, "get_first_reschedule_date", None)
+    if AIRFLOW_V_3_1_PLUS or original is None:
+        yield
+        return
+
+    def parsed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return reschedule_date(original(self, *args, **kwargs))
+
+    cls.get_first_reschedule_date = parsed
+    try:
+        yield
+    finally:
+        cls.get_first_reschedule_date = original
+
+
+def prepare_dag_test(dag: Any) -> None:
+    """Write ``dag`` and its assets to the metadata DB before ``dag.test()`` on Airflow 3.0.
+
+    From 3.1, ``dag.test()`` syncs the DAG itself; 3.0's does not, so a task with asset inlets or outlets fails
+    with ``AirflowInactiveAssetInInletOrOutletException`` (a real scheduler has the DAG processor do this).
+
+    :param dag: the DAG about to be run with ``dag.test()``.
+    """
+    if AIRFLOW_V_3_1_PLUS:
+        return
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.models.dag import DAG as SchedulerDAG
+    from airflow.serialization.serialized_objects import LazyDeserializedDAG, SerializedDAG
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        DagBundlesManager().sync_bundles_to_db(session=session)
+    lazy = LazyDeserializedDAG(data=SerializedDAG.to_dict(dag))
+    with create_session() as session:
+        SchedulerDAG.bulk_write_to_db("dags-folder", None, [lazy], session=session)
+
+
+def alias_event_extra(extra: dict[str, Any]) -> dict[str, Any]:
+    """The ``extra`` of an asset-alias event, made hashable on Airflow 3.0.
+
+    3.0 de-duplicates alias events with ``frozenset(extra.items())``, so a list or dict value fails the task with
+    ``TypeError: unhashable type``; there such values are passed as JSON strings (one warning per process).
+    3.1 and later take any JSON value (nothing is changed there).
+
+    :param extra: the JSON-safe extra.
+    """
+    if AIRFLOW_V_3_1_PLUS:
+        return extra
+    import json
+
+    unhashable = sorted(k for k, v in extra.items() if isinstance(v, (list, dict)))
+    if not unhashable:
+        return extra
+    warn_once("alias_extra", "Airflow %s needs hashable asset-alias event extras: %s passed as JSON strings",
+              AIRFLOW_VERSION, ", ".join(unhashable))
+    return {k: json.dumps(v, sort_keys=True) if k in unhashable else v for k, v in extra.items()}
+
+
 def trigger_on_kill_supported() -> bool:
     """Whether the triggerer calls a trigger's ``on_kill`` when its deferred task is killed (Airflow >= 3.3)."""
     return AIRFLOW_V_3_3_PLUS
 
 
 __all__ = [
+    "alias_event_extra",
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
@@ -228,6 +298,8 @@ __all__ = [
     "get_listener_manager",
     "has_fs",
     "latest_asset_events",
+    "parsed_reschedule_dates",
+    "prepare_dag_test",
     "reschedule_date",
     "serde_round_trip",
     "serialize",

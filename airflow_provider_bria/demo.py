@@ -235,8 +235,11 @@ def run_dag(dag: Any, conf: dict[str, Any]) -> RunResult:
     :param dag: the DAG object.
     :param conf: the run conf.
     """
+    from airflow_provider_bria._compat import prepare_dag_test
+
     started = time.monotonic()
     try:
+        prepare_dag_test(dag)
         dr = dag.test(run_conf=conf)
     except Exception as err:  # noqa: BLE001 - reported in the summary; the demo goes on to clean up
         _say(f"{dag.dag_id}: dag.test() raised {type(err).__name__}: {err}")

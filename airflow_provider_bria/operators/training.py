@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_bria._compat import conf
+from airflow_provider_bria._compat import alias_event_extra, conf
 from airflow_provider_bria.contract import ModelStatus, validate_training_parameters
 from airflow_provider_bria.exceptions import (
     BriaConflictError,
@@ -535,7 +535,8 @@ class BriaStartTrainingOperator(BriaBaseOperator):
             elif isinstance(outlet, AssetAlias):
                 project = self.hook.get_project(int(model["project_id"]))
                 asset = bria_model_asset(project["project_name"], str(model.get("name")))
-                outlet_events[outlet].add(asset, extra={**extra, "project_name": project["project_name"]})
+                alias_extra = alias_event_extra({**extra, "project_name": project["project_name"]})
+                outlet_events[outlet].add(asset, extra=alias_extra)
                 self.log.info("Asset event %s (via alias %s) carries model_id %s", asset.uri, outlet.name,
                               extra["model_id"])
 

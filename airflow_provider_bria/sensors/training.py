@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_bria._compat import AirflowSensorTimeout, AirflowTaskTimeout, conf
+from airflow_provider_bria._compat import AirflowSensorTimeout, AirflowTaskTimeout, conf, parsed_reschedule_dates
 from airflow_provider_bria.links.bria import BriaModelLink, push_console_xcoms
 from airflow_provider_bria.operators._reconcile import coerce_id
 from airflow_provider_bria.operators.base import BriaBaseOperator
@@ -108,7 +108,8 @@ class BriaTrainingSensor(BaseSensorOperator, BriaBaseOperator):
         :param context: the task context.
         """
         if not self.deferrable:
-            return super().execute(context)
+            with parsed_reschedule_dates(context["ti"]):  # Airflow 3.0 hands reschedule dates over as strings
+                return super().execute(context)
         # Imported here: it pulls in Airflow's trigger machinery, which parsing a DAG does not need.
         from airflow_provider_bria.triggers.training import BriaTrainingTrigger
 

@@ -44,8 +44,8 @@ def inline_triggers(monkeypatch: pytest.MonkeyPatch) -> _Triggers:
     seen.kwargs = []
     original = dag_module._run_inline_trigger
 
-    def recording(trigger: Any, task_sdk_ti: Any) -> Any:
-        event = original(trigger, task_sdk_ti)
+    def recording(trigger: Any, *args: Any) -> Any:  # (trigger, task_sdk_ti) from Airflow 3.1, (trigger) on 3.0
+        event = original(trigger, *args)
         classpath, kwargs = trigger.serialize()
         seen.append((classpath, event.payload if event else None))
         seen.kwargs.append(kwargs)

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from airflow.sdk.exceptions import TaskDeferred as TaskDeferred
     from airflow.sdk.serde import deserialize as deserialize
     from airflow.sdk.serde import serialize as serialize
+    from airflow.serialization.serialized_objects import DagSerialization as DagSerialization
 else:
     try:  # Airflow >= 3.2
         from airflow.sdk import conf
@@ -125,6 +126,10 @@ _LAZY: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "DagBag": (("airflow.dag_processing.dagbag", "DagBag"), ("airflow.models.dagbag", "DagBag")),
     "TaskDeferred": (("airflow.sdk.exceptions", "TaskDeferred"), ("airflow.exceptions", "TaskDeferred")),
+    "DagSerialization": (
+        ("airflow.serialization.serialized_objects", "DagSerialization"),
+        ("airflow.serialization.serialized_objects", "SerializedDAG"),
+    ),
     "serialize": (("airflow.sdk.serde", "serialize"), ("airflow.serialization.serde", "serialize")),
     "deserialize": (("airflow.sdk.serde", "deserialize"), ("airflow.serialization.serde", "deserialize")),
 }
@@ -291,6 +296,7 @@ __all__ = [
     "BaseHook",
     "CronTriggerTimetable",
     "DagBag",
+    "DagSerialization",
     "ParamValidationError",
     "TaskDeferred",
     "conf",

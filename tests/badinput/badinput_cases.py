@@ -194,9 +194,21 @@ def _params(dag_id: str, conf: dict[str, Any]) -> Callable[[World], Prepared]:
     def prepare(w: World) -> Prepared:
         dags = w.example_dags
         assert dags is not None
-        return lambda: dags[dag_id].params.deep_merge(conf).validate()
+        return lambda: _merged_params(dags[dag_id].params, conf).validate()
 
     return prepare
+
+
+def _merged_params(params: Any, conf: dict[str, Any]) -> Any:
+    """The DAG's params with a run conf applied, as the API does (``deep_merge`` exists from Airflow 3.2)."""
+    if hasattr(params, "deep_merge"):
+        return params.deep_merge(conf)
+    import copy
+
+    merged = copy.deepcopy(params)
+    for key, value in conf.items():
+        merged[key] = value
+    return merged
 
 
 NOT_AN_IMAGE = b"Just some text pretending to be an image.\n" * 10

@@ -45,5 +45,6 @@ def test_every_docs_page_is_in_the_nav() -> None:
         "troubleshooting.md",
         "system-tests.md",
         "benchmarks.md",
+        "compatibility.md",
     }
     assert listed == expected

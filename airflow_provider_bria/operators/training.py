@@ -17,7 +17,13 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_bria._compat import alias_event_extra, conf
+from airflow_provider_bria._compat import (
+    AIRFLOW_VERSION,
+    alias_event_extra,
+    conf,
+    trigger_on_kill_supported,
+    warn_once,
+)
 from airflow_provider_bria.contract import ModelStatus, validate_training_parameters
 from airflow_provider_bria.exceptions import (
     BriaConflictError,
@@ -397,6 +403,10 @@ class BriaStartTrainingOperator(BriaBaseOperator):
         from airflow_provider_bria.triggers.training import BriaTrainingTrigger
 
         trigger = BriaTrainingTrigger(**self._trigger_kwargs(model_id, started))
+        if self.stop_on_kill and not trigger_on_kill_supported():
+            warn_once("trigger_on_kill", "Airflow %s does not call a trigger's on_kill: killing this task while it "
+                      "is deferred leaves model %s training (stop it with BriaStopTrainingOperator; timeouts still "
+                      "stop it)", AIRFLOW_VERSION, model_id)
         self.log.info("Deferring until model %s finishes training (poll every %g s, wait budget %g s)",
                       model_id, self.poll_interval, self.timeout)
         # timeout=None: a framework timeout would fail the task without execute_complete or on_kill, leaking the

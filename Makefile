@@ -23,7 +23,7 @@ EXCLUDE_NEWER_3.2 := 2026-06-01
 # Tests that need the newest line's services (system tests) or timing (benchmarks) are not in the matrix.
 COMPAT_PYTEST := -p no:cacheprovider -p no:randomly -q -n 2
 # The real-triggerer deferral test run on the oldest line (Airflow's own triggerer process, no dag.test()).
-COMPAT_TRIGGERER_TEST := tests/compat/test_real_triggerer.py
+COMPAT_TRIGGERER_TEST := tests/triggerer
 
 .PHONY: venv test unit-test lint typecheck demo airflow bench system-test docs lock clean test-compat \
 	compat-venvs compat-report dist

@@ -101,7 +101,7 @@ def has_fs(protocol: str) -> bool:
     try:  # Airflow >= 3.1
         from airflow.sdk.io import has_fs as _has_fs
     except ImportError:
-        from airflow.io import has_fs as _has_fs
+        from airflow.io import has_fs as _has_fs  # type: ignore[attr-defined,no-redef]
     return bool(_has_fs(protocol))
 
 
@@ -157,7 +157,7 @@ def get_listener_manager() -> Any:
     try:
         from airflow.sdk.listener import get_listener_manager as _get
     except ImportError:
-        from airflow.listeners.listener import get_listener_manager as _get
+        from airflow.listeners.listener import get_listener_manager as _get  # type: ignore[assignment]
     return _get()
 
 
@@ -246,12 +246,13 @@ def prepare_dag_test(dag: Any) -> None:
         return
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.models.dag import DAG as SchedulerDAG
-    from airflow.serialization.serialized_objects import LazyDeserializedDAG, SerializedDAG
+    from airflow.serialization.serialized_objects import LazyDeserializedDAG
+    from airflow.serialization.serialized_objects import SerializedDAG as _Serialized
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        DagBundlesManager().sync_bundles_to_db(session=session)
-    lazy = LazyDeserializedDAG(data=SerializedDAG.to_dict(dag))
+        DagBundlesManager().sync_bundles_to_db(session=session)  # type: ignore[no-untyped-call]
+    lazy = LazyDeserializedDAG(data=_Serialized.to_dict(dag))  # type: ignore[attr-defined]
     with create_session() as session:
         SchedulerDAG.bulk_write_to_db("dags-folder", None, [lazy], session=session)
 

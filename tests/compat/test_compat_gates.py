@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 import warnings
 from datetime import datetime, timezone
 from typing import Any
@@ -125,3 +126,24 @@ def test_deferring_a_training_warns_once_where_triggers_have_no_on_kill(monkeypa
 
 def test_trigger_on_kill_support_follows_the_airflow_line() -> None:
     assert _compat.trigger_on_kill_supported() is _compat.AIRFLOW_V_3_3_PLUS
+
+
+def test_async_masking_without_amask_secret_runs_the_sync_masker_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before 3.3 there is no ``amask_secret``; 3.0's sync masker reaches the supervisor through AsyncToSync,
+    which raises when called on the event loop's thread (found by the real-triggerer test)."""
+    import types
+
+    from asgiref.sync import async_to_sync
+
+    from airflow_provider_bria.hooks import _async, bria
+
+    async def send(secret: str) -> None:
+        masked.append(secret)
+
+    masked: list[str] = []
+    monkeypatch.setitem(sys.modules, "airflow.sdk.log", types.ModuleType("airflow.sdk.log"))  # no amask_secret
+    monkeypatch.setattr(bria, "mask", lambda secret: async_to_sync(send)(secret))
+    asyncio.run(_async.amask("tok-3-0"))
+    assert masked == ["tok-3-0"]

@@ -77,7 +77,8 @@ $(COMPAT_DIR)/%/.installed: requirements/airflow-%.lock pyproject.toml
 compat-venvs: $(foreach line,$(COMPAT_LINES),$(COMPAT_DIR)/$(line)/.installed)
 
 # The unit, emulator-backed and DAG suites on every older line (junit per line), one real-triggerer deferral
-# on the oldest, then docs/compatibility.md from the results (this line's from `make unit-test`, if present).
+# and the clean-venv wheel install (plain pip, needs the package index) on the oldest, then
+# docs/compatibility.md from the results (this line's from `make unit-test`, if present).
 # Every line runs even when one fails; the target fails at the end if any did.
 test-compat: venv compat-venvs
 	@mkdir -p $(COMPAT_RESULTS); status=0; \
@@ -90,6 +91,9 @@ test-compat: venv compat-venvs
 	echo "== Airflow $$oldest: real triggerer deferral"; \
 	$(COMPAT_DIR)/$$oldest/bin/python -m pytest -p no:cacheprovider -o addopts="" -q \
 		--junitxml=$(COMPAT_RESULTS)/$$oldest-triggerer.xml $(COMPAT_TRIGGERER_TEST) || status=1; \
+	echo "== Airflow $$oldest: the wheel installed with plain pip into a clean venv"; \
+	$(VPY) -m pytest -p no:cacheprovider -o addopts="" -q --junitxml=$(COMPAT_RESULTS)/$$oldest-wheel.xml \
+		tests/packaging || status=1; \
 	$(MAKE) --no-print-directory compat-report || status=1; \
 	exit $$status
 

@@ -45,7 +45,7 @@ unit-test: venv lint
 	@mkdir -p $(COMPAT_RESULTS)
 	$(VPY) -m pytest --junitxml=$(COMPAT_RESULTS)/$(MAIN_LINE).xml $(PYTEST_ARGS)
 
-lint: venv
+lint: venv typecheck
 	$(VENV)/bin/ruff check .
 
 typecheck: venv

@@ -247,11 +247,11 @@ def prepare_dag_test(dag: Any) -> None:
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.models.dag import DAG as SchedulerDAG
     from airflow.serialization.serialized_objects import LazyDeserializedDAG
-    from airflow.serialization.serialized_objects import SerializedDAG as _Serialized
+    from airflow.serialization.serialized_objects import SerializedDAG as _Serialized  # type: ignore[attr-defined]
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        DagBundlesManager().sync_bundles_to_db(session=session)  # type: ignore[no-untyped-call]
+        DagBundlesManager().sync_bundles_to_db(session=session)
     lazy = LazyDeserializedDAG(data=_Serialized.to_dict(dag))  # type: ignore[attr-defined]
     with create_session() as session:
         SchedulerDAG.bulk_write_to_db("dags-folder", None, [lazy], session=session)

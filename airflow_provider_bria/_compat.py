@@ -105,6 +105,35 @@ def has_fs(protocol: str) -> bool:
     return bool(_has_fs(protocol))
 
 
+def object_storage_path(uri: str, *, conn_id: str | None = None) -> Any:
+    """``ObjectStoragePath(uri, conn_id=conn_id)`` on every line, also for schemes Airflow has no filesystem for.
+
+    From Airflow 3.2 a scheme without an Airflow filesystem (``memory://``, fsspec-only stores) is opened through
+    fsspec; 3.0 and 3.1 refuse it ("No filesystem registered"). There the fsspec filesystem of that scheme is
+    attached as Airflow's store once (one warning per process). 3.0 and 3.1 also render ``memory://x`` as
+    ``memory:///x`` (the same object).
+
+    :param uri: the URI (or local path).
+    :param conn_id: Airflow connection of the store, when not in the URI.
+    """
+    from airflow.sdk import ObjectStoragePath
+
+    if not AIRFLOW_V_3_2_PLUS and "://" in uri and conn_id is None:
+        protocol, rest = uri.split("://", 1)
+        protocol = protocol.lower()
+        if protocol not in ("file", "local") and "@" not in rest.split("/", 1)[0] and not has_fs(protocol):
+            import fsspec
+            from airflow.sdk.io.store import _STORE_CACHE, attach
+
+            cached = _STORE_CACHE.get(protocol)
+            if cached is None or getattr(cached, "fs", None) is None:
+                _STORE_CACHE.pop(protocol, None)
+                attach(protocol, fs=fsspec.filesystem(protocol))
+                warn_once(f"fsspec:{protocol}", "Airflow %s has no filesystem for %s://: using fsspec's directly",
+                          AIRFLOW_VERSION, protocol)
+    return ObjectStoragePath(uri, conn_id=conn_id)
+
+
 def serde_round_trip(value: Any) -> Any:
     """Serialize and deserialize ``value`` with Airflow's serde (what a trigger's kwargs go through).
 
@@ -305,6 +334,7 @@ __all__ = [
     "get_listener_manager",
     "has_fs",
     "latest_asset_events",
+    "object_storage_path",
     "parsed_reschedule_dates",
     "prepare_dag_test",
     "reschedule_date",

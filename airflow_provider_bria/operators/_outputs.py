@@ -80,9 +80,9 @@ class OutputFolder:
     """
 
     def __init__(self, location: str, *, conn_id: str | None = None) -> None:
-        from airflow.sdk import ObjectStoragePath
+        from airflow_provider_bria._compat import object_storage_path
 
-        self.root: ObjectStoragePath = ObjectStoragePath(to_uri(location), conn_id=conn_id)
+        self.root: ObjectStoragePath = object_storage_path(to_uri(location), conn_id=conn_id)
         self._made = False
 
     @property

@@ -49,13 +49,33 @@ class _Inlets:
         return _Events(e for e in self.events if e.asset.uri == asset.uri)
 
 
+class _ByUri(dict):  # type: ignore[type-arg]
+    """A mapping keyed by asset, stored by URI: assets are hashable only from Airflow 3.2 (Airflow's own context
+    accessors key by the asset's unique key on every line)."""
+
+    def __init__(self, default: Any = None) -> None:
+        super().__init__()
+        self.default = default
+
+    def __getitem__(self, asset: Any) -> Any:
+        if asset.uri not in self.keys() and self.default is not None:
+            super().__setitem__(asset.uri, self.default())
+        return super().__getitem__(asset.uri)
+
+    def get(self, asset: Any, default: Any = None) -> Any:
+        return super().get(asset.uri, default)
+
+    def setdefault(self, asset: Any, default: Any = None) -> Any:
+        return super().setdefault(asset.uri, default)
+
+
 def context(
     dag: Any, *, triggering: list[SimpleNamespace] = (), inlets: list[SimpleNamespace] = (), **params: Any
 ) -> dict[str, Any]:
     """A minimal context: Params (defaults + overrides), triggering/inlet asset events, the run."""
     from airflow.sdk import Asset
 
-    trig: dict[Any, list[SimpleNamespace]] = {}
+    trig = _ByUri()
     for ev in triggering:
         trig.setdefault(Asset(uri=ev.asset.uri, name=ev.asset.uri), []).append(ev)
     return {
@@ -299,20 +319,18 @@ def _completed_dataset(hook: Any, name: str) -> dict[str, Any]:
 
 
 def test_publish_dataset_only_when_not_already_the_latest_event(prep: Any, bria_conn: Any) -> None:
-    from collections import defaultdict
-
     from airflow_provider_bria._compat import AirflowSkipException
     from airflow_provider_bria.hooks.bria import BriaHook
 
     dataset = _completed_dataset(BriaHook(), "p-publish")
-    outlets: dict[Any, SimpleNamespace] = defaultdict(lambda: SimpleNamespace(extra={}))
+    outlets = _ByUri(lambda: SimpleNamespace(extra={}))
     # The latest event names another dataset (e.g. an earlier run completed this one but died before publishing).
     ctx = context(prep, inlets=[event(DATASET_URI, dataset_id=dataset["id"] - 1)])
     out = call(prep, "publish_dataset", dataset["project_id"], dataset["id"], outlet_events=outlets, **ctx)
     assert out["dataset_id"] == dataset["id"]
     assert out["images"] == 5
-    ((asset, emitted),) = outlets.items()
-    assert asset.uri == DATASET_URI
+    ((uri, emitted),) = outlets.items()
+    assert uri == DATASET_URI
     assert emitted.extra == out
     # Already the latest event: skipped, so a re-run does not retrain the dataset.
     ctx = context(prep, inlets=[event(DATASET_URI, dataset_id=dataset["id"])])

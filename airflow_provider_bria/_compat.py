@@ -307,6 +307,22 @@ def alias_event_extra(extra: dict[str, Any]) -> dict[str, Any]:
     return {k: json.dumps(v, sort_keys=True) if k in unhashable else v for k, v in extra.items()}
 
 
+def multiple_outputs(values: dict[str, Any]) -> dict[str, Any]:
+    """A ``multiple_outputs`` return value that every line can store.
+
+    Airflow 3.0 pushes each key as its own XCom and its API rejects a ``None`` value (HTTP 422, the task fails);
+    there ``None`` values become ``""`` (one warning per process). Pass them only to arguments that read a blank
+    string as "not given" (the provider's optional text arguments do). 3.1 and later store ``None``.
+
+    :param values: the task's return value.
+    """
+    if AIRFLOW_V_3_1_PLUS or all(v is not None for v in values.values()):
+        return values
+    warn_once("multiple_outputs_none", "Airflow %s cannot store None in a multiple_outputs XCom: %s passed as ''",
+              AIRFLOW_VERSION, ", ".join(sorted(k for k, v in values.items() if v is None)))
+    return {k: "" if v is None else v for k, v in values.items()}
+
+
 def trigger_on_kill_supported() -> bool:
     """Whether the triggerer calls a trigger's ``on_kill`` when its deferred task is killed (Airflow >= 3.3)."""
     return AIRFLOW_V_3_3_PLUS
@@ -334,6 +350,7 @@ __all__ = [
     "get_listener_manager",
     "has_fs",
     "latest_asset_events",
+    "multiple_outputs",
     "object_storage_path",
     "parsed_reschedule_dates",
     "prepare_dag_test",

@@ -26,7 +26,7 @@ from typing import Any
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Param, chain, task
 
-from airflow_provider_bria._compat import latest_asset_events
+from airflow_provider_bria._compat import latest_asset_events, multiple_outputs
 from airflow_provider_bria.assets import bria_dataset_asset
 from airflow_provider_bria.contract import IpMedium, IpType
 from airflow_provider_bria.operators.captions import (
@@ -103,11 +103,11 @@ with DAG(
 
         params = context["params"]
         source = (params["image_source"] or "").strip() or f"{examples_data_root()}/images"
-        return {
+        return multiple_outputs({
             "image_source": source,
             "ip_name": params["ip_name"] or None,
             "ip_description": params["ip_description"] or None,
-        }
+        })
 
     @task.branch
     def route(dataset_id: int) -> str:

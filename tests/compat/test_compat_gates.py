@@ -147,3 +147,35 @@ def test_async_masking_without_amask_secret_runs_the_sync_masker_off_the_event_l
     monkeypatch.setattr(bria, "mask", lambda secret: async_to_sync(send)(secret))
     asyncio.run(_async.amask("tok-3-0"))
     assert masked == ["tok-3-0"]
+
+
+def test_multiple_outputs_replaces_none_only_on_airflow_3_0(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = {"a": 1, "b": None}
+    monkeypatch.setattr(_compat, "AIRFLOW_V_3_1_PLUS", True)
+    assert _compat.multiple_outputs(values) is values
+    monkeypatch.setattr(_compat, "AIRFLOW_V_3_1_PLUS", False)
+    assert _compat.multiple_outputs(values) == {"a": 1, "b": ""}
+
+
+def test_blank_optional_texts_are_not_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What Airflow 3.0's multiple_outputs fallback hands the project operator: "" means not given."""
+    from airflow_provider_bria.operators.project import BriaCreateProjectOperator
+
+    sent: dict[str, Any] = {}
+
+    class Hook:
+        console_url = "https://console.test"
+
+        def find_project(self, name: str) -> None:
+            return None
+
+        def create_project(self, name: str, medium: str, ip_type: str, **kwargs: Any) -> dict[str, Any]:
+            sent.update(kwargs)
+            return {"id": 7, "project_name": name}
+
+    op = BriaCreateProjectOperator(task_id="p", project_name="P", ip_type="stylized_scene", ip_medium="illustration",
+                                   ip_name="", ip_description=" ", project_description="")
+    monkeypatch.setattr(type(op), "hook", property(lambda self: Hook()))
+    ti = type("TI", (), {"xcom_push": lambda self, key, value: None})()
+    assert op.execute({"ti": ti, "task_instance": ti}) == 7
+    assert (sent["ip_name"], sent["ip_description"], sent["project_description"]) == (None, None, None)

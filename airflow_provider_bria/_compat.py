@@ -268,11 +268,18 @@ def prepare_dag_test(dag: Any) -> None:
 
     From 3.1, ``dag.test()`` syncs the DAG itself; 3.0's does not, so a task with asset inlets or outlets fails
     with ``AirflowInactiveAssetInInletOrOutletException`` (a real scheduler has the DAG processor do this).
+    On 3.0 it also filters ``dag.test()``'s structlog output to INFO: 3.0 prints DEBUG messages there, secrets
+    sent to the masker included.
 
     :param dag: the DAG about to be run with ``dag.test()``.
     """
     if AIRFLOW_V_3_1_PLUS:
         return
+    import structlog
+
+    # 3.0's in-process task runner logs every supervisor request at DEBUG through an unfiltered structlog,
+    # including MaskSecret(value=<the secret>): keep dag.test() output at INFO and above.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.models.dag import DAG as SchedulerDAG
     from airflow.serialization.serialized_objects import LazyDeserializedDAG

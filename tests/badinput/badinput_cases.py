@@ -194,7 +194,15 @@ def _params(dag_id: str, conf: dict[str, Any]) -> Callable[[World], Prepared]:
     def prepare(w: World) -> Prepared:
         dags = w.example_dags
         assert dags is not None
-        return lambda: _merged_params(dags[dag_id].params, conf).validate()
+        def validate() -> Any:
+            try:
+                return _merged_params(dags[dag_id].params, conf).validate()
+            except ParamValidationError:
+                raise
+            except ValueError as err:  # Airflow 3.2's serialized params raise ValueError (same message)
+                raise ParamValidationError(str(err)) from err
+
+        return validate
 
     return prepare
 

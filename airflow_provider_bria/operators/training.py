@@ -416,12 +416,13 @@ class BriaStartTrainingOperator(BriaBaseOperator):
     def _wait_sync(self, context: Context, model_id: int, started: float) -> dict[str, Any]:
         from airflow_provider_bria._compat import AirflowTaskTimeout
 
-        deadline = time.monotonic() + self.timeout - (time.time() - started)
+        timeout, poll_interval = float(self.timeout), float(self.poll_interval)  # coerced in execute()
+        deadline = time.monotonic() + timeout - (time.time() - started)
         failures = polls = 0
         last_status: str | None = None
         try:
             while True:
-                time.sleep(max(0.0, min(self.poll_interval, deadline - time.monotonic())))
+                time.sleep(max(0.0, min(poll_interval, deadline - time.monotonic())))
                 try:
                     model = self.hook.get_model(model_id)
                 except TRANSIENT_ERRORS as err:

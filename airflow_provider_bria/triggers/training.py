@@ -284,7 +284,7 @@ class BriaTrainingTrigger(BaseTrigger):
             status = ModelStatus.parse(str(model.get("status")))
             if status is not ModelStatus.IN_PROGRESS:
                 self.log.info("Model %s is %s: nothing to stop", self.model_id, status.value)
-                return status.value
+                return str(status.value)
             self.log.info("Stopping the training of model %s", self.model_id)
             try:
                 await hook.astop_training(self.model_id)
@@ -295,7 +295,7 @@ class BriaTrainingTrigger(BaseTrigger):
                 if status is ModelStatus.IN_PROGRESS:
                     raise BriaTrainingError(f"stop_training failed: {err}", model_id=self.model_id,
                                             status=status.value) from err
-                return status.value
+                return str(status.value)
             return ModelStatus.STOPPING.value
 
 

@@ -81,7 +81,9 @@ class BriaBulkUploadTrigger(BaseTrigger):
         self.bria_conn_id = bria_conn_id
         self.poll_interval = float(poll_interval)
         self.end_time = float(end_time)
-        self.hook_params = {k: v for k, v in (hook_params or {}).items() if isinstance(v, (int, float, str, bool))}
+        self.hook_params: dict[str, Any] = {
+            k: v for k, v in (hook_params or {}).items() if isinstance(v, (int, float, str, bool))
+        }
         self.max_consecutive_failures = int(max_consecutive_failures)
         self.state = dict(state or {})
 

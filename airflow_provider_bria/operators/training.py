@@ -15,7 +15,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_bria._compat import (
     AIRFLOW_VERSION,
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_bria.hooks.bria import BriaHook
+    from airflow_provider_bria.results import TrainingSummary
 
 DEFAULT_POLL_INTERVAL = 60.0
 DEFAULT_TIMEOUT = 6 * 3600.0
@@ -130,7 +131,7 @@ def parse_model_status(model: Mapping[str, Any]) -> ModelStatus:
     return ModelStatus.parse(str(model.get("status")))
 
 
-def training_summary(model: Mapping[str, Any], console_url: str | None) -> dict[str, Any]:
+def training_summary(model: Mapping[str, Any], console_url: str | None) -> TrainingSummary:
     """The small JSON-safe dict the training operator and sensor return.
 
     :param model: a model object (or the summary carried by a trigger event).
@@ -147,7 +148,7 @@ def training_summary(model: Mapping[str, Any], console_url: str | None) -> dict[
     if "name" in summary:
         out["model_name"] = summary.pop("name")
     out.update({key: value for key, value in summary.items() if value is not None})
-    return out
+    return cast("TrainingSummary", out)
 
 
 def stop_training_if_running(
@@ -294,7 +295,7 @@ class BriaStartTrainingOperator(BriaBaseOperator):
 
     # ------------------------------------------------------------------ execute
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> TrainingSummary:
         """Start or reattach, publish the model's id and URL, then return, wait or defer.
 
         :param context: the task context.
@@ -413,7 +414,7 @@ class BriaStartTrainingOperator(BriaBaseOperator):
         # training. The trigger enforces timeout and execution_timeout itself (absolute deadlines).
         self.defer(trigger=trigger, method_name="execute_complete", timeout=None)
 
-    def _wait_sync(self, context: Context, model_id: int, started: float) -> dict[str, Any]:
+    def _wait_sync(self, context: Context, model_id: int, started: float) -> TrainingSummary:
         from airflow_provider_bria._compat import AirflowTaskTimeout
 
         timeout, poll_interval = float(self.timeout), float(self.poll_interval)  # coerced in execute()
@@ -453,7 +454,7 @@ class BriaStartTrainingOperator(BriaBaseOperator):
 
     # ------------------------------------------------------------------ outcomes
 
-    def _finish(self, context: Context, model: Mapping[str, Any]) -> dict[str, Any]:
+    def _finish(self, context: Context, model: Mapping[str, Any]) -> TrainingSummary:
         """Turn a terminal model into the return value (success) or the matching exception."""
         model_id = int(model["id"]) if model.get("id") is not None else coerce_id(self.model_id, "model_id")
         status = parse_model_status(model)
@@ -487,7 +488,7 @@ class BriaStartTrainingOperator(BriaBaseOperator):
             self.log.warning("%s: stopped the training of model %s", why, model_id)
         return status.value
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> TrainingSummary:
         """Resume after the trigger fired: map the event to the return value or a specific exception.
 
         ``success`` returns the summary; ``failed``/``stopped`` raise

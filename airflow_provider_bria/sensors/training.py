@@ -27,6 +27,8 @@ from airflow_provider_bria.triggers._training_events import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_bria.results import TrainingSummary
+
 #: The trigger needs a positive poll interval; a sensor's ``poke_interval`` may be 0.
 MIN_TRIGGER_POLL_INTERVAL = 0.1
 
@@ -139,7 +141,7 @@ class BriaTrainingSensor(BaseSensorOperator, BriaBaseOperator):
         )
         return None  # not reached: defer() raises TaskDeferred
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> TrainingSummary:
         """Resume after the trigger fired: the summary on success, a specific exception otherwise.
 
         ``timeout`` raises :class:`~airflow.sdk.exceptions.AirflowSensorTimeout` (a sensor timeout: not

@@ -90,6 +90,8 @@ else:  # Airflow 3.0: no async connection lookup
             """
             from asgiref.sync import sync_to_async
 
+            warn_once("aget_connection", "Airflow %s has no async connection lookup: it runs in a worker thread",
+                      AIRFLOW_VERSION)
             return await sync_to_async(cls.get_connection)(conn_id)
 
 

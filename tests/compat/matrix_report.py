@@ -123,7 +123,10 @@ def render(results: Path) -> str:
     for label, suffix in EXTRA_ROWS:
         out.append(f"| {label} | " + " | ".join(count(results / f"{ln}-{suffix}.xml").cell() for ln in lines) + " |")
     totals = [count(results / f"{ln}.xml") for ln in lines]
-    out.append("| **Whole suite** | " + " | ".join(f"**{c.cell()}**" for c in totals) + " |")
+    full = max((c.total for c in totals), default=0)
+    out.append("| **Whole suite** | " + " | ".join(
+        f"**{c.cell()}**" + (" (a subset of the suite was run)" if 0 < c.total < full * 0.9 else "") for c in totals
+    ) + " |")
     out += ["", "## Skipped and failed tests per line", ""]
     for line, head, total in zip(lines, heads, totals, strict=True):
         extra = [count(results / f"{line}-{s}.xml") for _, s in EXTRA_ROWS]

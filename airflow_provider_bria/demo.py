@@ -236,8 +236,11 @@ def run_dag(dag: Any, conf: dict[str, Any]) -> RunResult:
     :param dag: the DAG object.
     :param conf: the run conf.
     """
+    from airflow_provider_bria._compat import prepare_dag_test
+
     started = time.monotonic()
     try:
+        prepare_dag_test(dag)
         dr = dag.test(run_conf=conf)
     except Exception as err:  # noqa: BLE001 - reported in the summary; the demo goes on to clean up
         _say(f"{dag.dag_id}: dag.test() raised {type(err).__name__}: {err}")
@@ -494,8 +497,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 shutil.rmtree(data / sub, ignore_errors=True)
         os.environ["AIRFLOW_CONN_BRIA_DEFAULT"] = conn_json(backend.url, backend.token)
         _say("Loading the example DAGs...")
-        from airflow.dag_processing.dagbag import DagBag
-        from airflow.sdk.listener import get_listener_manager
+        from airflow_provider_bria._compat import DagBag, get_listener_manager
 
         _quiet_airflow(args.verbose)  # after importing Airflow, which configures logging
         listener = stopper.listener()
@@ -528,7 +530,7 @@ def run_demo(args: argparse.Namespace) -> int:
             images = print_summary(results, backend, time.monotonic() - total_start)
             backend.stop()
         if listener is not None:
-            from airflow.sdk.listener import get_listener_manager
+            from airflow_provider_bria._compat import get_listener_manager
 
             with contextlib.suppress(Exception):
                 get_listener_manager().pm.unregister(listener)

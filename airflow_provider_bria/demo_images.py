@@ -139,9 +139,9 @@ def list_images(location: str | os.PathLike[str]) -> list[str]:
             for name in os.listdir(folder)
             if name.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(os.path.join(folder, name))
         )
-    from airflow.sdk import ObjectStoragePath
+    from airflow_provider_bria._compat import object_storage_path
 
-    root = ObjectStoragePath(os.fspath(location))
+    root = object_storage_path(os.fspath(location))
     if not root.exists():
         return []
     return sorted(str(p) for p in root.iterdir() if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES))
@@ -184,9 +184,9 @@ def write_demo_images(
                 os.replace(tmp, path)  # atomic: a crash never leaves a half-written PNG under the final name
             out.append(path)
         return out
-    from airflow.sdk import ObjectStoragePath
+    from airflow_provider_bria._compat import object_storage_path
 
-    root = ObjectStoragePath(os.fspath(location))
+    root = object_storage_path(os.fspath(location))
     root.mkdir(parents=True, exist_ok=True)
     uris: list[str] = []
     for i, name in zip(range(start, start + count), names, strict=True):

@@ -36,6 +36,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import DAG, Param, chain, task
 
+from airflow_provider_bria._compat import latest_asset_events, multiple_outputs
 from airflow_provider_bria.assets import bria_dataset_asset
 from airflow_provider_bria.contract import IpMedium, IpType
 from airflow_provider_bria.operators.captions import (
@@ -264,11 +265,11 @@ with DAG(
 
         params = context["params"]
         source = (params["image_source"] or "").strip() or f"{examples_data_root()}/images"
-        return {
+        return multiple_outputs({
             "image_source": source,
             "ip_name": params["ip_name"] or None,
             "ip_description": params["ip_description"] or None,
-        }
+        })
 
     @task.branch
     def route(dataset_id: int) -> str:
@@ -351,15 +352,14 @@ with DAG(
         Skipped when the latest event already names this dataset (a re-run of a published dataset must not
         retrain it and move the model asset back to its model).
         """
-        from airflow.sdk.exceptions import AirflowSkipException
-
+        from airflow_provider_bria._compat import AirflowSkipException
         from airflow_provider_bria.exceptions import BriaInputError
         from airflow_provider_bria.hooks.bria import BriaHook
 
         dataset = BriaHook(CONN_ID).get_dataset(int(dataset_id), max_images=1)
         if dataset.get("status") != "completed":
             raise BriaInputError(f"Dataset {dataset_id} is {dataset.get('status')!r}, not completed: not publishing")
-        latest = list(context["inlet_events"][DATASET_ASSET].ascending(False).limit(1))
+        latest = latest_asset_events(context["inlet_events"][DATASET_ASSET])
         if latest and (latest[0].extra or {}).get("dataset_id") == int(dataset_id):
             raise AirflowSkipException(f"Dataset {dataset_id} is already the latest {DATASET_ASSET.uri} event")
         params = context["params"]

@@ -26,8 +26,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, chain, task
+from airflow.sdk import DAG, Asset, Param, chain, task
 
+from airflow_provider_bria._compat import (
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    latest_asset_events,
+    multiple_outputs,
+)
 from airflow_provider_bria.assets import bria_model_asset
 from airflow_provider_bria.contract import TrainingMode
 from airflow_provider_bria.operators.dataset import BriaCloneDatasetOperator, BriaUpdateDatasetOperator
@@ -112,7 +118,7 @@ with DAG(
         params = context["params"]
         source_id, origin = params["source_dataset_id"], "the source_dataset_id Param"
         if source_id is None:
-            latest = list(context["inlet_events"][MODEL_ASSET].ascending(False).limit(1))
+            latest = latest_asset_events(context["inlet_events"][MODEL_ASSET])
             extra = dict(latest[0].extra or {}) if latest else {}
             source_id, origin = extra.get("dataset_id"), f"the dataset of model {extra.get('model_id')}"
         if source_id is None:
@@ -129,14 +135,14 @@ with DAG(
         tag = run_after.strftime("%Y%m%dT%H%M%S")
         seed = params["demo_seed"] if params["demo_seed"] is not None else int(run_after.strftime("%y%m%d%H%M%S"))
         print(f"Cloning dataset {source_id} (from {origin}); new images from {new_source}; version {tag}")
-        return {
+        return multiple_outputs({
             "source_dataset_id": int(source_id),
             "dataset_name": f"{params['dataset_name']}-{tag}",
             "model_name": f"{params['model_name']}-{tag}",
             "new_images_source": new_source,
             "demo_seed": int(seed),
             "training_parameters": dict(params["training_parameters"] or {}) or None,
-        }
+        })
 
     @task.short_circuit
     def prepare_new_images(source: str, seed: int, **context: Any) -> str | bool:

@@ -22,8 +22,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
+from airflow.sdk import DAG, Param, task
 
+from airflow_provider_bria._compat import AssetOrTimeSchedule, CronTriggerTimetable, latest_asset_events
 from airflow_provider_bria.assets import bria_model_asset
 from airflow_provider_bria.contract import ASPECT_RATIOS
 from airflow_provider_bria.operators.generation import BriaGenerateImagesOperator, read_prompts_file
@@ -101,7 +102,7 @@ with DAG(
             model_id = model_id_from_asset_events(context["triggering_asset_events"], MODEL_ASSET)
             origin = "the asset event that triggered this run"
         if model_id is None:
-            latest = list(context["inlet_events"][MODEL_ASSET].ascending(False).limit(1))
+            latest = latest_asset_events(context["inlet_events"][MODEL_ASSET])
             model_id = model_id_from_asset_events(latest)
             origin = f"the latest event of {MODEL_ASSET.uri}"
         if model_id is None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Asset, Param, chain, task
 
+from airflow_provider_bria._compat import latest_asset_events, multiple_outputs
 from airflow_provider_bria.assets import bria_model_asset
 from airflow_provider_bria.contract import TrainingMode
 from airflow_provider_bria.operators.model import BriaCreateModelOperator
@@ -103,7 +104,7 @@ with DAG(
             events = context["triggering_asset_events"].get(DATASET_ASSET) or []
             origin = "the asset event that triggered this run"
             if not events:
-                events = list(context["inlet_events"][DATASET_ASSET].ascending(False).limit(1))
+                events = latest_asset_events(context["inlet_events"][DATASET_ASSET])
                 origin = f"the latest event of {DATASET_ASSET.uri}"
             extras = [e.extra for e in events if (e.extra or {}).get("dataset_id") is not None]
             if not extras:
@@ -120,12 +121,12 @@ with DAG(
             )
         training_parameters = dict(params["training_parameters"] or {}) or None
         print(f"Training dataset {dataset_id} ({dataset.get('name')!r}) chosen from {origin}")
-        return {
+        return multiple_outputs({
             "dataset_id": int(dataset_id),
             "project_id": dataset.get("project_id"),
             "training_parameters": training_parameters,
             "model_description": params["model_description"] or None,
-        }
+        })
 
     target = resolve_dataset()
 

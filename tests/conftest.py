@@ -22,6 +22,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,6 +47,23 @@ os.environ.update(
     }
 )
 os.environ.pop("AIRFLOW_CONN_BRIA_DEFAULT", None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On Airflow 3.0, make ``dag.test()`` write the DAG and its assets to the DB first, as 3.1+ does itself."""
+    from airflow_provider_bria._compat import AIRFLOW_V_3_1_PLUS, prepare_dag_test
+
+    if AIRFLOW_V_3_1_PLUS:
+        return
+    from airflow.sdk import DAG
+
+    original = DAG.test
+
+    def test(self: Any, *args: Any, **kwargs: Any) -> Any:
+        prepare_dag_test(self)
+        return original(self, *args, **kwargs)
+
+    DAG.test = test  # type: ignore[method-assign]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

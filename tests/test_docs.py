@@ -48,5 +48,6 @@ def test_every_docs_page_is_in_the_nav() -> None:
         "system-tests.md",
         "benchmarks.md",
         "deployment.md",
+        "compatibility.md",
     }
     assert listed == expected

@@ -56,10 +56,13 @@ async def amask(secret: str) -> None:
     """
     try:
         from airflow.sdk.log import amask_secret
-    except ImportError:  # pragma: no cover - older Task SDKs
+    except ImportError:  # Airflow < 3.3: the sync masker, off the event loop (3.0's reaches the supervisor
+        # through AsyncToSync, which refuses to run on the loop's own thread)
+        from asgiref.sync import sync_to_async
+
         from airflow_provider_bria.hooks.bria import mask
 
-        mask(secret)
+        await sync_to_async(mask)(secret)
         return
     await amask_secret(secret)
 

@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-from airflow.sdk import BaseHook
-
 from airflow_provider_bria import __version__
+from airflow_provider_bria._compat import BaseHook
 from airflow_provider_bria.contract import API_TOKEN_HEADER, Paths
 from airflow_provider_bria.exceptions import (
     BriaAuthError,

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import conf
-
+from airflow_provider_bria._compat import conf
+from airflow_provider_bria._state import JOB_RESUME_STATE, load, stamp
 from airflow_provider_bria.exceptions import BriaGenerationError, BriaInputError, BriaTriggerEventError
 from airflow_provider_bria.operators._generation_engine import ItemFailed, JobRunner, Submitted
 from airflow_provider_bria.operators._generation_plan import WorkItem, as_int
@@ -252,7 +252,7 @@ class GenerationBase(BriaBaseOperator):
                 bria_conn_id=self.bria_conn_id,
                 poll_interval=self.poll_interval,
                 hook_params=self.hook_params,
-                context=state,
+                context=stamp(JOB_RESUME_STATE, state),
             ),
             method_name="execute_complete",
             timeout=None,
@@ -266,6 +266,7 @@ class GenerationBase(BriaBaseOperator):
         if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
             raise BriaTriggerEventError(f"Unexpected trigger event: {event!r}")
         state = event.get("context")
+        state = load(JOB_RESUME_STATE, state) if isinstance(state, dict) else state
         if not isinstance(state, dict) or not isinstance(state.get("pending"), list):
             raise BriaTriggerEventError(f"Trigger event without the task's resume state: {event!r}")
         return state

@@ -226,11 +226,10 @@ def read_prompts_file(location: str, *, conn_id: str | None = None) -> list[str]
     :return: the prompts, in file order (empty for a file with no prompt).
     :raises BriaInputError: the file is missing, not UTF-8, or a malformed JSON list.
     """
-    from airflow.sdk import ObjectStoragePath
-
+    from airflow_provider_bria._compat import object_storage_path
     from airflow_provider_bria.operators._outputs import to_uri
 
-    path = ObjectStoragePath(to_uri(location), conn_id=conn_id)
+    path = object_storage_path(to_uri(location), conn_id=conn_id)
     try:
         with path.fs.open(path.path, "rb") as fh:
             raw = fh.read()

@@ -83,9 +83,9 @@ def read_image_bytes(source: Any) -> bytes:
         if not text:
             raise BriaInputError("An image reference is empty")
         if _has_scheme(text):
-            from airflow.sdk import ObjectStoragePath  # heavy (fsspec): only when an URI is used
+            from airflow_provider_bria._compat import object_storage_path  # heavy (fsspec): only for URIs
 
-            return bytes(ObjectStoragePath(text).read_bytes())
+            return bytes(object_storage_path(text).read_bytes())
         return Path(text).expanduser().read_bytes()
     except BriaInputError:
         raise

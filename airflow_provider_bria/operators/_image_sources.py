@@ -130,7 +130,8 @@ def filesystem_for(target: Any) -> tuple[AbstractFileSystem, str, str]:
             "object-storage URI (for a ready-made zip of an advanced dataset, pass zip_url)"
         )
     from airflow.sdk import ObjectStoragePath
-    from airflow.sdk.io import has_fs
+
+    from airflow_provider_bria._compat import has_fs
 
     if has_fs(protocol) or "@" in text.split("://", 1)[1].split("/", 1)[0]:
         osp = ObjectStoragePath(text)

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_bria._state import SIDECAR, load, stamp
 from airflow_provider_bria.contract import ASPECT_RATIOS
 from airflow_provider_bria.exceptions import BriaError, BriaInputError
 
@@ -147,11 +148,11 @@ class OutputFolder:
     """
 
     def __init__(self, location: str, *, conn_id: str | None = None, what: str = "output_path") -> None:
-        from airflow.sdk import ObjectStoragePath
+        from airflow_provider_bria._compat import object_storage_path
 
         self.what = what
         try:
-            self.root: ObjectStoragePath = ObjectStoragePath(to_uri(location), conn_id=conn_id)
+            self.root: ObjectStoragePath = object_storage_path(to_uri(location), conn_id=conn_id)
             self.root.fs  # noqa: B018 - resolves the protocol's filesystem: unknown protocols fail here
         except (ValueError, ImportError) as err:
             raise BriaInputError(
@@ -333,7 +334,7 @@ class OutputFolder:
         :param name: the file name.
         :param payload: a JSON-safe dict.
         """
-        data = json.dumps(payload, indent=1, sort_keys=True).encode("utf-8")
+        data = json.dumps(stamp(SIDECAR, payload), indent=1, sort_keys=True).encode("utf-8")
         self.write(name, [data], keep_bytes=True)
 
     def read_json(self, name: str) -> dict[str, Any] | None:
@@ -346,7 +347,7 @@ class OutputFolder:
                 data = json.loads(fh.read().decode("utf-8"))
         except (FileNotFoundError, ValueError, UnicodeDecodeError):
             return None
-        return data if isinstance(data, dict) else None
+        return load(SIDECAR, data) if isinstance(data, dict) else None
 
 
 def check_image(data: bytes | None, aspect_ratio: str | None, *, name: str = "image",

@@ -132,8 +132,9 @@ class BriaCreateModelOperator(BriaBaseOperator):
                     f"Dataset {dataset_id} is {dataset.get('status')!r}: a model can only be created on a "
                     "completed dataset. Complete it first (BriaUpdateDatasetOperator(status='completed'))"
                 )
+            description = self.description if (self.description or "").strip() else None  # blank: not given
             return hook.create_model(
-                dataset_id, name, training_mode=mode, training_version=sent_version, description=self.description,
+                dataset_id, name, training_mode=mode, training_version=sent_version, description=description,
             )
 
         model, created = create_or_reuse(

@@ -124,6 +124,9 @@ class BriaCreateProjectOperator(BriaBaseOperator):
 
     def execute(self, context: Any) -> int:
         """Find or create the project; return its id."""
+        for field in ("project_description", "ip_name", "ip_description"):  # a blank (templated) value: not given
+            if isinstance(getattr(self, field), str) and not getattr(self, field).strip():
+                setattr(self, field, None)
         validate_project_fields(
             project_name=self.project_name,
             ip_type=self.ip_type,

@@ -15,10 +15,15 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from airflow.sdk import conf
-
+from airflow_provider_bria._compat import (
+    AIRFLOW_VERSION,
+    alias_event_extra,
+    conf,
+    trigger_on_kill_supported,
+    warn_once,
+)
 from airflow_provider_bria.contract import ModelStatus, validate_training_parameters
 from airflow_provider_bria.exceptions import (
     BriaConflictError,
@@ -48,6 +53,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_bria.hooks.bria import BriaHook
+    from airflow_provider_bria.results import TrainingSummary
 
 DEFAULT_POLL_INTERVAL = 60.0
 #: Bria says a training "typically takes 4-6 hours" (overview; the spec says 2-4): 24 h leaves room for queues
@@ -127,7 +133,7 @@ def parse_model_status(model: Mapping[str, Any]) -> ModelStatus:
     return ModelStatus.parse(str(model.get("status")))
 
 
-def training_summary(model: Mapping[str, Any], console_url: str | None) -> dict[str, Any]:
+def training_summary(model: Mapping[str, Any], console_url: str | None) -> TrainingSummary:
     """The small JSON-safe dict the training operator and sensor return.
 
     :param model: a model object (or the summary carried by a trigger event).
@@ -144,7 +150,7 @@ def training_summary(model: Mapping[str, Any], console_url: str | None) -> dict[
     if "name" in summary:
         out["model_name"] = summary.pop("name")
     out.update({key: value for key, value in summary.items() if value is not None})
-    return out
+    return cast("TrainingSummary", out)
 
 
 def stop_training_if_running(
@@ -292,7 +298,7 @@ class BriaStartTrainingOperator(BriaBaseOperator):
 
     # ------------------------------------------------------------------ execute
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> TrainingSummary:
         """Start or reattach, publish the model's id and URL, then return, wait or defer.
 
         :param context: the task context.
@@ -401,21 +407,26 @@ class BriaStartTrainingOperator(BriaBaseOperator):
         from airflow_provider_bria.triggers.training import BriaTrainingTrigger
 
         trigger = BriaTrainingTrigger(**self._trigger_kwargs(model_id, started))
+        if self.stop_on_kill and not trigger_on_kill_supported():
+            warn_once("trigger_on_kill", "Airflow %s does not call a trigger's on_kill: killing this task while it "
+                      "is deferred leaves model %s training (stop it with BriaStopTrainingOperator; timeouts still "
+                      "stop it)", AIRFLOW_VERSION, model_id)
         self.log.info("Deferring until model %s finishes training (poll every %g s, wait budget %g s)",
                       model_id, self.poll_interval, self.timeout)
         # timeout=None: a framework timeout would fail the task without execute_complete or on_kill, leaking the
         # training. The trigger enforces timeout and execution_timeout itself (absolute deadlines).
         self.defer(trigger=trigger, method_name="execute_complete", timeout=None)
 
-    def _wait_sync(self, context: Context, model_id: int, started: float) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowTaskTimeout
+    def _wait_sync(self, context: Context, model_id: int, started: float) -> TrainingSummary:
+        from airflow_provider_bria._compat import AirflowTaskTimeout
 
-        deadline = time.monotonic() + self.timeout - (time.time() - started)
+        timeout, poll_interval = float(self.timeout), float(self.poll_interval)  # coerced in execute()
+        deadline = time.monotonic() + timeout - (time.time() - started)
         failures = polls = 0
         last_status: str | None = None
         try:
             while True:
-                time.sleep(max(0.0, min(self.poll_interval, deadline - time.monotonic())))
+                time.sleep(max(0.0, min(poll_interval, deadline - time.monotonic())))
                 try:
                     model = self.hook.get_model(model_id)
                 except TRANSIENT_ERRORS as err:
@@ -446,7 +457,7 @@ class BriaStartTrainingOperator(BriaBaseOperator):
 
     # ------------------------------------------------------------------ outcomes
 
-    def _finish(self, context: Context, model: Mapping[str, Any]) -> dict[str, Any]:
+    def _finish(self, context: Context, model: Mapping[str, Any]) -> TrainingSummary:
         """Turn a terminal model into the return value (success) or the matching exception."""
         model_id = int(model["id"]) if model.get("id") is not None else coerce_id(self.model_id, "model_id")
         status = parse_model_status(model)
@@ -480,7 +491,7 @@ class BriaStartTrainingOperator(BriaBaseOperator):
             self.log.warning("%s: stopped the training of model %s", why, model_id)
         return status.value
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> TrainingSummary:
         """Resume after the trigger fired: map the event to the return value or a specific exception.
 
         ``success`` returns the summary; ``failed``/``stopped`` raise
@@ -539,7 +550,8 @@ class BriaStartTrainingOperator(BriaBaseOperator):
             elif isinstance(outlet, AssetAlias):
                 project = self.hook.get_project(int(model["project_id"]))
                 asset = bria_model_asset(project["project_name"], str(model.get("name")))
-                outlet_events[outlet].add(asset, extra={**extra, "project_name": project["project_name"]})
+                alias_extra = alias_event_extra({**extra, "project_name": project["project_name"]})
+                outlet_events[outlet].add(asset, extra=alias_extra)
                 self.log.info("Asset event %s (via alias %s) carries model_id %s", asset.uri, outlet.name,
                               extra["model_id"])
 

@@ -16,8 +16,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import conf
-
+from airflow_provider_bria._compat import conf
+from airflow_provider_bria._state import UPLOAD_RESUME_STATE, load, stamp
 from airflow_provider_bria.contract import (
     ADVANCED_MAX_IMAGES,
     BASIC_MAX_IMAGES,
@@ -558,7 +558,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
                 poll_interval=float(self.poll_interval),
                 end_time=time.time() + float(self.timeout),
                 hook_params=self.hook_params,
-                state=state,
+                state=stamp(UPLOAD_RESUME_STATE, state),
             ),
             method_name="execute_complete",
             timeout=None,
@@ -591,7 +591,8 @@ class BriaUploadImagesOperator(BriaBaseOperator):
         hook = self.hook
         final = hook.get_bulk_upload_status(dataset_id)
         state = event.get("state")
-        return self._complete_bulk(context, hook, dataset_id, final, dict(state) if isinstance(state, dict) else {})
+        return self._complete_bulk(context, hook, dataset_id, final,
+                                   load(UPLOAD_RESUME_STATE, state) if isinstance(state, dict) else {})
 
     def _complete_bulk(
         self, context: Any, hook: BriaHook, dataset_id: int, final: dict[str, Any], state: dict[str, Any]

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowTaskTimeout
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_bria._compat import AirflowSensorTimeout, AirflowTaskTimeout, conf, parsed_reschedule_dates
 from airflow_provider_bria.links.bria import BriaModelLink, push_console_xcoms
 from airflow_provider_bria.operators._reconcile import coerce_id
 from airflow_provider_bria.operators.base import BriaBaseOperator
@@ -26,6 +26,8 @@ from airflow_provider_bria.triggers._training_events import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_bria.results import TrainingSummary
 
 #: The trigger needs a positive poll interval; a sensor's ``poke_interval`` may be 0.
 MIN_TRIGGER_POLL_INTERVAL = 0.1
@@ -108,7 +110,8 @@ class BriaTrainingSensor(BaseSensorOperator, BriaBaseOperator):
         :param context: the task context.
         """
         if not self.deferrable:
-            return super().execute(context)
+            with parsed_reschedule_dates(context["ti"]):  # Airflow 3.0 hands reschedule dates over as strings
+                return super().execute(context)
         # Imported here: it pulls in Airflow's trigger machinery, which parsing a DAG does not need.
         from airflow_provider_bria.triggers.training import BriaTrainingTrigger
 
@@ -138,7 +141,7 @@ class BriaTrainingSensor(BaseSensorOperator, BriaBaseOperator):
         )
         return None  # not reached: defer() raises TaskDeferred
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> TrainingSummary:
         """Resume after the trigger fired: the summary on success, a specific exception otherwise.
 
         ``timeout`` raises :class:`~airflow.sdk.exceptions.AirflowSensorTimeout` (a sensor timeout: not

@@ -96,11 +96,11 @@ def event_status_for_model(status: ModelStatus) -> str | None:
 
 def _check_json(name: str, value: Any) -> None:
     """Fail fast when a trigger argument would not survive Airflow's serde round trip."""
-    from airflow.sdk.serde import deserialize, serialize
+    from airflow_provider_bria._compat import serde_round_trip
 
     try:
         json.dumps(value)
-        if deserialize(serialize(value)) != value:
+        if serde_round_trip(value) != value:
             raise TypeError("value changed in a serde round trip")
     except (TypeError, ValueError) as err:
         raise BriaInputError(

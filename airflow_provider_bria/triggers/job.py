@@ -11,6 +11,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_bria._state import JOB_TRIGGER, STATE_VERSION_KEY, STATE_VERSIONS, check_version
 from airflow_provider_bria.exceptions import (
     BriaInputError,
     BriaRateLimitError,
@@ -55,6 +56,8 @@ class BriaJobTrigger(BaseTrigger):
     :param max_parallel_polls: status requests in flight at once.
     :param context: opaque JSON-safe data echoed back in the event as ``context`` (the operator's resume state;
         carried by the trigger because ``dag.test()`` drops ``defer(kwargs=...)`` when an event arrives).
+    :param state_version: layout version of these kwargs (:mod:`airflow_provider_bria._state`); ``None`` for
+        kwargs stored by release 0.1.0.
     """
 
     def __init__(
@@ -68,8 +71,10 @@ class BriaJobTrigger(BaseTrigger):
         max_consecutive_failures: int = 10,
         max_parallel_polls: int = 8,
         context: dict[str, Any] | None = None,
+        state_version: int | None = None,
     ) -> None:
         super().__init__()
+        check_version(JOB_TRIGGER, state_version)
         handles = [requests] if isinstance(requests, str) else list(requests)
         if not handles or not all(isinstance(h, str) and h.strip() for h in handles):
             raise BriaInputError(f"requests must be one or more non-empty request ids or status URLs, got {requests!r}")
@@ -105,6 +110,7 @@ class BriaJobTrigger(BaseTrigger):
                 "max_consecutive_failures": self.max_consecutive_failures,
                 "max_parallel_polls": self.max_parallel_polls,
                 "context": self.context,
+                STATE_VERSION_KEY: STATE_VERSIONS[JOB_TRIGGER],
             },
         )
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_bria._state import STATE_VERSION_KEY, STATE_VERSIONS, TRAINING_TRIGGER, check_version
 from airflow_provider_bria.contract import ModelStatus
 from airflow_provider_bria.exceptions import (
     BriaAuthError,
@@ -84,6 +85,8 @@ class BriaTrainingTrigger(BaseTrigger):
         connection error, timeout; each after the hook's own retries) before the trigger gives up with an
         ``error`` event. Non-transient errors (401/403/404) end the wait at once.
     :param hook_params: JSON-only keyword arguments for :class:`~airflow_provider_bria.hooks.bria.BriaHook`.
+    :param state_version: layout version of these kwargs (see :mod:`airflow_provider_bria._state`); ``None``
+        for kwargs stored by release 0.1.0.
     """
 
     def __init__(
@@ -97,8 +100,10 @@ class BriaTrainingTrigger(BaseTrigger):
         stop_on_kill: bool = True,
         max_consecutive_failures: int = 5,
         hook_params: dict[str, Any] | None = None,
+        state_version: int | None = None,
     ) -> None:
         super().__init__()
+        check_version(TRAINING_TRIGGER, state_version)
         values = check_trigger_kwargs(
             model_id=model_id,
             bria_conn_id=bria_conn_id,
@@ -134,6 +139,7 @@ class BriaTrainingTrigger(BaseTrigger):
                 "stop_on_kill": self.stop_on_kill,
                 "max_consecutive_failures": self.max_consecutive_failures,
                 "hook_params": self.hook_params,
+                STATE_VERSION_KEY: STATE_VERSIONS[TRAINING_TRIGGER],
             },
         )
 
@@ -278,7 +284,7 @@ class BriaTrainingTrigger(BaseTrigger):
             status = ModelStatus.parse(str(model.get("status")))
             if status is not ModelStatus.IN_PROGRESS:
                 self.log.info("Model %s is %s: nothing to stop", self.model_id, status.value)
-                return status.value
+                return str(status.value)
             self.log.info("Stopping the training of model %s", self.model_id)
             try:
                 await hook.astop_training(self.model_id)
@@ -289,7 +295,7 @@ class BriaTrainingTrigger(BaseTrigger):
                 if status is ModelStatus.IN_PROGRESS:
                     raise BriaTrainingError(f"stop_training failed: {err}", model_id=self.model_id,
                                             status=status.value) from err
-                return status.value
+                return str(status.value)
             return ModelStatus.STOPPING.value
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_bria._state import STATE_VERSION_KEY, STATE_VERSIONS, UPLOAD_TRIGGER, check_version
 from airflow_provider_bria.contract import BulkUploadStatus
 from airflow_provider_bria.exceptions import (
     BriaError,
@@ -58,6 +59,8 @@ class BriaBulkUploadTrigger(BaseTrigger):
     :param hook_params: JSON-safe keyword arguments for the hook (``timeout``, ``retry_limit``...).
     :param max_consecutive_failures: transient poll errors tolerated in a row before an ``error`` event.
     :param state: small JSON-safe data handed back unchanged in the event (counts gathered before deferring).
+    :param state_version: layout version of these kwargs (:mod:`airflow_provider_bria._state`); ``None`` for
+        kwargs stored by release 0.1.0.
     """
 
     def __init__(
@@ -70,13 +73,17 @@ class BriaBulkUploadTrigger(BaseTrigger):
         hook_params: dict[str, Any] | None = None,
         max_consecutive_failures: int = 5,
         state: dict[str, Any] | None = None,
+        state_version: int | None = None,
     ) -> None:
         super().__init__()
+        check_version(UPLOAD_TRIGGER, state_version)
         self.dataset_id = int(dataset_id)
         self.bria_conn_id = bria_conn_id
         self.poll_interval = float(poll_interval)
         self.end_time = float(end_time)
-        self.hook_params = {k: v for k, v in (hook_params or {}).items() if isinstance(v, (int, float, str, bool))}
+        self.hook_params: dict[str, Any] = {
+            k: v for k, v in (hook_params or {}).items() if isinstance(v, (int, float, str, bool))
+        }
         self.max_consecutive_failures = int(max_consecutive_failures)
         self.state = dict(state or {})
 
@@ -92,6 +99,7 @@ class BriaBulkUploadTrigger(BaseTrigger):
                 "hook_params": self.hook_params,
                 "max_consecutive_failures": self.max_consecutive_failures,
                 "state": self.state,
+                STATE_VERSION_KEY: STATE_VERSIONS[UPLOAD_TRIGGER],
             },
         )
 

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from airflow.sdk.exceptions import ParamValidationError
 from badinput_helpers import NO_RETRY, TOKEN, World, conn_json, context, png
 
+from airflow_provider_bria._compat import ParamValidationError
 from airflow_provider_bria.exceptions import (
     BriaAuthError,
     BriaConflictError,
@@ -194,7 +194,15 @@ def _params(dag_id: str, conf: dict[str, Any]) -> Callable[[World], Prepared]:
     def prepare(w: World) -> Prepared:
         dags = w.example_dags
         assert dags is not None
-        return lambda: dags[dag_id].params.deep_merge(conf).validate()
+        def validate() -> Any:
+            try:
+                return _merged_params(dags[dag_id].params, conf).validate()
+            except ParamValidationError:
+                raise
+            except ValueError as err:  # Airflow 3.2's serialized params raise ValueError (same message)
+                raise ParamValidationError(str(err)) from err
+
+        return validate
 
     return prepare
 
@@ -260,6 +268,18 @@ def _evil(w: World, path: str = "/v2/status/r-1") -> str:
 
 def _with_token(token: str) -> Callable[[World], Prepared]:
     return _with_connection(lambda w: conn_json(w.emulator.url, token))
+
+
+def _merged_params(params: Any, conf: dict[str, Any]) -> Any:
+    """The DAG's params with a run conf applied, as the API does (``deep_merge`` exists from Airflow 3.2)."""
+    if hasattr(params, "deep_merge"):
+        return params.deep_merge(conf)
+    import copy
+
+    merged = copy.deepcopy(params)
+    for key, value in conf.items():
+        merged[key] = value
+    return merged
 
 
 NOT_AN_IMAGE = b"Just some text pretending to be an image.\n" * 10

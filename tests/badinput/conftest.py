@@ -18,9 +18,9 @@ def world(bria_conn: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Wo
 @pytest.fixture(scope="session")
 def example_dags() -> dict[str, Any]:
     """The example DAGs, serialized and deserialized as the API server sees them (params included)."""
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.serialization.serialized_objects import DagSerialization
     from badinput_helpers import REPO
+
+    from airflow_provider_bria._compat import DagBag, DagSerialization
 
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert not bag.import_errors, bag.import_errors

@@ -17,8 +17,8 @@ import sys
 import time
 
 import benchlib
-from airflow.sdk.exceptions import TaskDeferred
 
+from airflow_provider_bria._compat import TaskDeferred
 from airflow_provider_bria.operators.upload import BriaUploadImagesOperator
 
 

@@ -23,7 +23,7 @@ PARSE_ENV = {
 @pytest.fixture(scope="session")
 def example_dags() -> dict[str, Any]:
     """The example DAGs parsed from ``dags/`` (with fast training polls), keyed by dag_id."""
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_bria._compat import DagBag
 
     with pytest.MonkeyPatch.context() as mp:
         for key, value in PARSE_ENV.items():

@@ -298,7 +298,7 @@ def test_stopper_takes_signals_back_from_the_task_runner_and_chains_to_it() -> N
 
 
 def test_stopper_listener_is_an_airflow_listener() -> None:
-    from airflow.sdk.listener import get_listener_manager
+    from airflow_provider_bria._compat import get_listener_manager
 
     stopper = demo.DemoStopper()
     listener = stopper.listener()

@@ -123,8 +123,9 @@ def run_test_dag(dag_id: str, conf: dict[str, Any]) -> DagRunResult:
     """Parse ``tests/test_dags/<dag_id>.py`` and run it once with ``dag.test(run_conf=conf)``."""
     from pathlib import Path
 
-    from airflow.dag_processing.dagbag import DagBag
     from airflow.utils.session import create_session
+
+    from airflow_provider_bria._compat import DagBag
 
     path = Path(__file__).resolve().parents[2] / "test_dags" / f"{dag_id}.py"
     bag = DagBag(dag_folder=str(path))

@@ -296,8 +296,7 @@ def test_fail_on_error_false_returns_successes(api: rm.Mocker, tmp_path: Path) -
 
 
 def test_deferrable_defers_then_downloads_on_resume(api: rm.Mocker, tmp_path: Path) -> None:
-    from airflow.sdk.exceptions import TaskDeferred
-
+    from airflow_provider_bria._compat import TaskDeferred
     from airflow_provider_bria.triggers.job import BriaJobTrigger
 
     FakeBria(api, statuses={"a": [(200, {"status": "IN_PROGRESS"})], "b": [(200, {"status": "IN_PROGRESS"})]})
@@ -307,7 +306,7 @@ def test_deferrable_defers_then_downloads_on_resume(api: rm.Mocker, tmp_path: Pa
     trigger = deferred.value.trigger
     assert isinstance(trigger, BriaJobTrigger)
     assert sorted(trigger.requests) == [f"{MOCK_BASE}/v2/status/rid-1", f"{MOCK_BASE}/v2/status/rid-2"]
-    from airflow.sdk.serde import deserialize, serialize
+    from airflow_provider_bria._compat import deserialize, serialize
 
     _, trigger_kwargs = trigger.serialize()
     state = deserialize(serialize(trigger_kwargs))["context"]  # the resume state travels with the trigger

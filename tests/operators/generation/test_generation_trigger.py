@@ -29,7 +29,7 @@ def test_serialize_round_trip() -> None:
     rebuilt = BriaJobTrigger(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
 
-    from airflow.sdk.serde import deserialize, serialize
+    from airflow_provider_bria._compat import deserialize, serialize
 
     assert deserialize(serialize(kwargs)) == kwargs
 

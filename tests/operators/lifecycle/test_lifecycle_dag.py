@@ -13,7 +13,7 @@ pytestmark = pytest.mark.timeout(240)
 
 
 def _load_dag(airflow_home: Path) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_bria._compat import DagBag
 
     # The DAGs folder links tests/test_dags (see tests/conftest.py); load the file from there.
     bag = DagBag(dag_folder=str(airflow_home / "dags" / "test_dags" / "lifecycle_pipeline.py"))

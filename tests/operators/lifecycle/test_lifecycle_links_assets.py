@@ -146,12 +146,27 @@ def _event(uri: str, model_id: Any, minute: int) -> Any:
                            timestamp=datetime(2026, 1, 1, 0, minute, tzinfo=timezone.utc))
 
 
+class _AssetKeyed(dict):  # type: ignore[type-arg]
+    """``context["triggering_asset_events"]``: keyed by asset. Assets are hashable only from Airflow 3.2, so the
+    pairs are kept in a list and looked up by equality (what Airflow's own accessor does on older lines)."""
+
+    def __init__(self, pairs: list[tuple[Any, list[Any]]]) -> None:
+        super().__init__()
+        self.pairs = pairs
+
+    def __getitem__(self, key: Any) -> list[Any]:
+        return next(v for k, v in self.pairs if k == key)
+
+    def items(self) -> Any:
+        return iter(self.pairs)
+
+
 def test_model_id_from_asset_events_picks_the_newest() -> None:
     a = bria_model_asset("p", "m")
     from airflow.sdk import Asset
 
     other = Asset("s3://x/y")
-    events = {a: [_event(a.uri, 5, 2), _event(a.uri, 6, 1)], other: [_event("s3://x/y", 99, 9)]}
+    events = _AssetKeyed([(a, [_event(a.uri, 5, 2), _event(a.uri, 6, 1)]), (other, [_event("s3://x/y", 99, 9)])])
     assert model_id_from_asset_events(events) == 5
     assert model_id_from_asset_events(events, a) == 5
     assert model_id_from_asset_events({}, a) is None

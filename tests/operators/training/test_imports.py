@@ -27,6 +27,9 @@ def test_operator_and_sensor_do_not_import_the_trigger_machinery() -> None:
     code = (
         "import json, sys\n"
         "import airflow.sdk\n"
+        "from airflow_provider_bria._compat import serde_round_trip\n"
+        "serde_round_trip(1)  # Airflow's serde (checks trigger kwargs) and an operator's __init__ ...\n"
+        "airflow.sdk.BaseOperator(task_id='plain')  # ... load the trigger machinery on Airflow 3.0\n"
         "sdk_loads_it = 'airflow.triggers.base' in sys.modules\n"
         "from airflow_provider_bria.operators.training import BriaStartTrainingOperator, BriaStopTrainingOperator\n"
         "from airflow_provider_bria.sensors.training import BriaTrainingSensor\n"

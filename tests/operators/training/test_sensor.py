@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from airflow.sdk import PokeReturnValue
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowTaskTimeout, TaskDeferred
 
+from airflow_provider_bria._compat import AirflowSensorTimeout, AirflowTaskTimeout, TaskDeferred
 from airflow_provider_bria.exceptions import (
     BriaInputError,
     BriaTrainingError,
@@ -174,7 +174,7 @@ def test_execute_complete_success_returns_the_summary(bria_conn: Any, make_conte
 
 
 def test_soft_fail_skips_on_timeout_event(make_context: Any) -> None:
-    from airflow.sdk.exceptions import AirflowSkipException
+    from airflow_provider_bria._compat import AirflowSkipException
 
     sensor = _sensor(model_id=3, soft_fail=True)
     with pytest.raises(AirflowSkipException):

@@ -8,8 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
+from airflow_provider_bria._compat import TaskDeferred
 from airflow_provider_bria.exceptions import (
     BriaInputError,
     BriaNotFoundError,

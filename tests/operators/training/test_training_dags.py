@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("airflow_db")
 
 
 def _dag(airflow_home: Path, file: str, dag_id: str) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_bria._compat import DagBag
 
     bag = DagBag(dag_folder=str(airflow_home / "dags" / "test_dags" / file))
     assert bag.import_errors == {}
@@ -44,8 +44,8 @@ def inline_triggers(monkeypatch: pytest.MonkeyPatch) -> _Triggers:
     seen.kwargs = []
     original = dag_module._run_inline_trigger
 
-    def recording(trigger: Any, task_sdk_ti: Any) -> Any:
-        event = original(trigger, task_sdk_ti)
+    def recording(trigger: Any, *args: Any) -> Any:  # (trigger, task_sdk_ti) from Airflow 3.1, (trigger) on 3.0
+        event = original(trigger, *args)
         classpath, kwargs = trigger.serialize()
         seen.append((classpath, event.payload if event else None))
         seen.kwargs.append(kwargs)

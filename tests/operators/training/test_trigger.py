@@ -54,8 +54,9 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, float]]:
 
 
 def test_serialize_returns_exact_kwargs_and_round_trips_through_serde() -> None:
-    from airflow.sdk._shared.module_loading import import_string
-    from airflow.sdk.serde import deserialize, serialize
+    import importlib
+
+    from airflow_provider_bria._compat import deserialize, serialize
 
     trigger = _trigger(
         model_id=42,
@@ -80,10 +81,12 @@ def test_serialize_returns_exact_kwargs_and_round_trips_through_serde() -> None:
         "stop_on_kill": False,
         "max_consecutive_failures": 3,
         "hook_params": {"timeout": 15, "retry_limit": 2},
+        "state_version": 1,
     }
     restored_kwargs = deserialize(serialize(kwargs))
     assert restored_kwargs == kwargs
-    rebuilt = import_string(classpath)(**restored_kwargs)
+    module, _, name = classpath.rpartition(".")
+    rebuilt = getattr(importlib.import_module(module), name)(**restored_kwargs)
     assert isinstance(rebuilt, BriaTrainingTrigger)
     assert rebuilt.serialize() == (classpath, kwargs)
 

@@ -12,7 +12,7 @@ DAG_FILE = Path(__file__).resolve().parents[2] / "test_dags" / "upload_images.py
 
 
 def _dag() -> Any:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_bria._compat import DagBag
 
     bag = DagBag(dag_folder=str(DAG_FILE))
     assert bag.import_errors == {}
@@ -45,8 +45,9 @@ def test_dag_fails_the_task_on_bad_input(airflow_db: Path, bria_conn: Any, tmp_p
 
 def test_deferrable_bulk_dag(airflow_db: Path, bria_conn: Any, hook: Any, make_dataset: Callable[..., int],
                              image_dir: Path, tmp_path: Path) -> None:
-    from airflow.dag_processing.dagbag import DagBag
     from upload_helpers import serve_directory
+
+    from airflow_provider_bria._compat import DagBag
 
     bag = DagBag(dag_folder=str(DAG_FILE))
     dag = bag.get_dag("upload_bulk_deferrable_test")

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import requests_mock as rm
-from airflow.sdk.exceptions import TaskDeferred
 from upload_helpers import FAST_HOOK, conn_json, context, serve_directory
 
+from airflow_provider_bria._compat import TaskDeferred
 from airflow_provider_bria.exceptions import BriaTriggerEventError, BriaUploadError
 from airflow_provider_bria.operators.upload import BriaUploadImagesOperator
 from airflow_provider_bria.triggers.upload import BriaBulkUploadTrigger

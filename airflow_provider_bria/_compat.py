@@ -1,0 +1,371 @@
+"""Every Airflow import whose location differs between the supported Airflow lines (3.0 to 3.3).
+
+One rule: the newest location first, the older one as the fallback, so the provider runs on every supported
+line without deprecation warnings on the newest. Modules of the provider import these names from here and
+never from ``airflow`` directly when the name moved; heavy or rarely needed names are behind functions so
+importing the provider stays cheap. Behaviour that an older line lacks is shimmed here with one log line
+that names the Airflow version (see docs/compatibility.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from airflow import __version__ as AIRFLOW_VERSION  # noqa: N812
+from packaging.version import Version
+
+log = logging.getLogger(__name__)
+
+_AIRFLOW_BASE = Version(Version(AIRFLOW_VERSION).base_version)
+
+#: The oldest Airflow release the provider supports (also the lower bound in pyproject.toml).
+MIN_AIRFLOW_VERSION = "3.0.6"
+AIRFLOW_V_3_1_PLUS = Version("3.1.0") <= _AIRFLOW_BASE
+AIRFLOW_V_3_2_PLUS = Version("3.2.0") <= _AIRFLOW_BASE
+AIRFLOW_V_3_3_PLUS = Version("3.3.0") <= _AIRFLOW_BASE
+
+if TYPE_CHECKING:
+    from airflow.dag_processing.dagbag import DagBag as DagBag
+    from airflow.sdk import AssetOrTimeSchedule as AssetOrTimeSchedule
+    from airflow.sdk import BaseHook as _SdkBaseHook
+    from airflow.sdk import CronTriggerTimetable as CronTriggerTimetable
+    from airflow.sdk import conf as conf
+    from airflow.sdk.exceptions import (
+        AirflowSensorTimeout as AirflowSensorTimeout,
+    )
+    from airflow.sdk.exceptions import (
+        AirflowSkipException as AirflowSkipException,
+    )
+    from airflow.sdk.exceptions import (
+        AirflowTaskTimeout as AirflowTaskTimeout,
+    )
+    from airflow.sdk.exceptions import (
+        ParamValidationError as ParamValidationError,
+    )
+    from airflow.sdk.exceptions import TaskDeferred as TaskDeferred
+    from airflow.sdk.serde import deserialize as deserialize
+    from airflow.sdk.serde import serialize as serialize
+    from airflow.serialization.serialized_objects import DagSerialization as DagSerialization
+else:
+    try:  # Airflow >= 3.2
+        from airflow.sdk import conf
+    except ImportError:
+        from airflow.configuration import conf
+
+    try:  # Airflow >= 3.2
+        from airflow.sdk.exceptions import (
+            AirflowSensorTimeout,
+            AirflowSkipException,
+            AirflowTaskTimeout,
+            ParamValidationError,
+        )
+    except ImportError:
+        from airflow.exceptions import (
+            AirflowSensorTimeout,
+            AirflowSkipException,
+            AirflowTaskTimeout,
+            ParamValidationError,
+        )
+
+    try:  # Airflow >= 3.1
+        from airflow.sdk import BaseHook as _SdkBaseHook
+    except ImportError:
+        from airflow.hooks.base import BaseHook as _SdkBaseHook
+
+if hasattr(_SdkBaseHook, "aget_connection"):
+    BaseHook = _SdkBaseHook
+else:  # Airflow 3.0: no async connection lookup
+
+    class BaseHook(_SdkBaseHook):  # type: ignore[no-redef]
+        """Airflow 3.0's ``BaseHook`` plus the ``aget_connection`` that 3.1 added (run in a worker thread)."""
+
+        @classmethod
+        async def aget_connection(cls, conn_id: str) -> Any:
+            """Look the connection up in a thread (Airflow 3.0 has no async lookup).
+
+            :param conn_id: the connection id.
+            """
+            from asgiref.sync import sync_to_async
+
+            warn_once("aget_connection", "Airflow %s has no async connection lookup: it runs in a worker thread",
+                      AIRFLOW_VERSION)
+            return await sync_to_async(cls.get_connection)(conn_id)
+
+
+def has_fs(protocol: str) -> bool:
+    """Whether Airflow has an object-storage filesystem registered for ``protocol``.
+
+    :param protocol: a URI scheme such as ``s3`` or ``file``.
+    """
+    try:  # Airflow >= 3.1
+        from airflow.sdk.io import has_fs as _has_fs
+    except ImportError:
+        from airflow.io import has_fs as _has_fs  # type: ignore[attr-defined,no-redef]
+    return bool(_has_fs(protocol))
+
+
+def object_storage_path(uri: str, *, conn_id: str | None = None) -> Any:
+    """``ObjectStoragePath(uri, conn_id=conn_id)`` on every line, also for schemes Airflow has no filesystem for.
+
+    From Airflow 3.2 a scheme without an Airflow filesystem (``memory://``, fsspec-only stores) is opened through
+    fsspec; 3.0 and 3.1 refuse it ("No filesystem registered"). There the fsspec filesystem of that scheme is
+    attached as Airflow's store once (one warning per process). 3.0 and 3.1 also render ``memory://x`` as
+    ``memory:///x`` (the same object).
+
+    :param uri: the URI (or local path).
+    :param conn_id: Airflow connection of the store, when not in the URI.
+    """
+    from airflow.sdk import ObjectStoragePath
+
+    if not AIRFLOW_V_3_2_PLUS and "://" in uri and conn_id is None:
+        protocol, rest = uri.split("://", 1)
+        protocol = protocol.lower()
+        if protocol not in ("file", "local") and "@" not in rest.split("/", 1)[0] and not has_fs(protocol):
+            import fsspec
+            from airflow.sdk.io.store import _STORE_CACHE, attach
+
+            cached = _STORE_CACHE.get(protocol)
+            if cached is None or getattr(cached, "fs", None) is None:
+                _STORE_CACHE.pop(protocol, None)
+                attach(protocol, fs=fsspec.filesystem(protocol))
+                warn_once(f"fsspec:{protocol}", "Airflow %s has no filesystem for %s://: using fsspec's directly",
+                          AIRFLOW_VERSION, protocol)
+    return ObjectStoragePath(uri, conn_id=conn_id)
+
+
+def serde_round_trip(value: Any) -> Any:
+    """Serialize and deserialize ``value`` with Airflow's serde (what a trigger's kwargs go through).
+
+    :param value: any value.
+    """
+    return __getattr__("deserialize")(__getattr__("serialize")(value))
+
+
+#: Names loaded on first access (PEP 562), newest location first: DAG files and the demo need them, the
+#: provider's import does not.
+_LAZY: dict[str, tuple[tuple[str, str], ...]] = {
+    "AssetOrTimeSchedule": (
+        ("airflow.sdk", "AssetOrTimeSchedule"),
+        ("airflow.timetables.assets", "AssetOrTimeSchedule"),
+    ),
+    "CronTriggerTimetable": (
+        ("airflow.sdk", "CronTriggerTimetable"),
+        ("airflow.timetables.trigger", "CronTriggerTimetable"),
+    ),
+    "DagBag": (("airflow.dag_processing.dagbag", "DagBag"), ("airflow.models.dagbag", "DagBag")),
+    "TaskDeferred": (("airflow.sdk.exceptions", "TaskDeferred"), ("airflow.exceptions", "TaskDeferred")),
+    "DagSerialization": (
+        ("airflow.serialization.serialized_objects", "DagSerialization"),
+        ("airflow.serialization.serialized_objects", "SerializedDAG"),
+    ),
+    "serialize": (("airflow.sdk.serde", "serialize"), ("airflow.serialization.serde", "serialize")),
+    "deserialize": (("airflow.sdk.serde", "deserialize"), ("airflow.serialization.serde", "deserialize")),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve a lazily imported name of :data:`_LAZY` (the first location that has it wins)."""
+    import importlib
+
+    locations = _LAZY.get(name)
+    if locations is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    for module_name, attr in locations:
+        try:
+            value = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError):
+            continue
+        globals()[name] = value
+        return value
+    raise ImportError(f"{name} is in none of {[m for m, _ in locations]} on Airflow {AIRFLOW_VERSION}")
+
+
+def get_listener_manager() -> Any:
+    """Return Airflow's listener manager (``airflow.sdk.listener`` from 3.2, ``airflow.listeners`` before)."""
+    try:
+        from airflow.sdk.listener import get_listener_manager as _get
+    except ImportError:
+        from airflow.listeners.listener import get_listener_manager as _get  # type: ignore[assignment]
+    return _get()
+
+
+_T = TypeVar("_T")
+_warned: set[str] = set()
+
+
+def warn_once(key: str, message: str, *args: Any) -> None:
+    """Log one WARNING per process for a feature the running Airflow lacks (the fallback is in the message).
+
+    :param key: what the warning is about (deduplication key).
+    :param message: the %-style log message.
+    """
+    if key not in _warned:
+        _warned.add(key)
+        log.warning(message, *args)
+
+
+def latest_asset_events(accessor: Any, limit: int = 1) -> list[Any]:
+    """The newest ``limit`` inlet asset events, newest first, on every Airflow line.
+
+    ``context["inlet_events"][asset]`` can be ordered and limited in the database from Airflow 3.2
+    (``.ascending(False).limit(n)``); older lines hand over a sequence in ascending order, which is
+    sliced here instead (every event of the asset is then loaded).
+
+    :param accessor: ``context["inlet_events"][asset]``.
+    :param limit: how many events to return (>= 1).
+    """
+    if hasattr(accessor, "ascending"):
+        return list(accessor.ascending(False).limit(limit))
+    warn_once(
+        "inlet_events",
+        "Airflow %s has no inlet_events[...].ascending(): the newest asset event is picked from the full list",
+        AIRFLOW_VERSION,
+    )
+    events: list[Any] = list(accessor) if isinstance(accessor, Iterable) else []
+    return events[::-1][:limit]
+
+
+def reschedule_date(value: _T | str) -> _T | Any:
+    """Normalise ``get_first_reschedule_date()`` (a datetime; an ISO string on Airflow 3.0).
+
+    :param value: what the task instance returned (``None``, a datetime or a string).
+    """
+    if isinstance(value, str):
+        from datetime import datetime
+
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value
+
+
+@contextmanager
+def parsed_reschedule_dates(ti: Any) -> Iterator[None]:
+    """Make ``ti.get_first_reschedule_date()`` return a datetime while a reschedule-mode sensor runs.
+
+    Airflow 3.0 hands the sensor base an ISO string, and its timeout arithmetic then fails with ``TypeError``
+    on the first reschedule; 3.1 and later return a datetime (nothing is changed there).
+
+    :param ti: the running task instance (``context["ti"]``).
+    """
+    cls = type(ti)
+    original = getattr(cls, "get_first_reschedule_date", None)
+    if AIRFLOW_V_3_1_PLUS or original is None:
+        yield
+        return
+
+    def parsed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return reschedule_date(original(self, *args, **kwargs))
+
+    cls.get_first_reschedule_date = parsed
+    try:
+        yield
+    finally:
+        cls.get_first_reschedule_date = original
+
+
+def prepare_dag_test(dag: Any) -> None:
+    """Write ``dag`` and its assets to the metadata DB before ``dag.test()`` on Airflow 3.0.
+
+    From 3.1, ``dag.test()`` syncs the DAG itself; 3.0's does not, so a task with asset inlets or outlets fails
+    with ``AirflowInactiveAssetInInletOrOutletException`` (a real scheduler has the DAG processor do this).
+    On 3.0 it also filters ``dag.test()``'s structlog output to INFO: 3.0 prints DEBUG messages there, secrets
+    sent to the masker included.
+
+    :param dag: the DAG about to be run with ``dag.test()``.
+    """
+    if AIRFLOW_V_3_1_PLUS:
+        return
+    import structlog
+
+    # 3.0's in-process task runner logs every supervisor request at DEBUG through an unfiltered structlog,
+    # including MaskSecret(value=<the secret>): keep dag.test() output at INFO and above.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.models.dag import DAG as SchedulerDAG
+    from airflow.serialization.serialized_objects import LazyDeserializedDAG
+    from airflow.serialization.serialized_objects import SerializedDAG as _Serialized  # type: ignore[attr-defined]
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        DagBundlesManager().sync_bundles_to_db(session=session)
+    lazy = LazyDeserializedDAG(data=_Serialized.to_dict(dag))  # type: ignore[attr-defined]
+    with create_session() as session:
+        SchedulerDAG.bulk_write_to_db("dags-folder", None, [lazy], session=session)
+
+
+def alias_event_extra(extra: dict[str, Any]) -> dict[str, Any]:
+    """The ``extra`` of an asset-alias event, made hashable on Airflow 3.0.
+
+    3.0 de-duplicates alias events with ``frozenset(extra.items())``, so a list or dict value fails the task with
+    ``TypeError: unhashable type``; there such values are passed as JSON strings (one warning per process).
+    3.1 and later take any JSON value (nothing is changed there).
+
+    :param extra: the JSON-safe extra.
+    """
+    if AIRFLOW_V_3_1_PLUS:
+        return extra
+    import json
+
+    unhashable = sorted(k for k, v in extra.items() if isinstance(v, (list, dict)))
+    if not unhashable:
+        return extra
+    warn_once("alias_extra", "Airflow %s needs hashable asset-alias event extras: %s passed as JSON strings",
+              AIRFLOW_VERSION, ", ".join(unhashable))
+    return {k: json.dumps(v, sort_keys=True) if k in unhashable else v for k, v in extra.items()}
+
+
+def multiple_outputs(values: dict[str, Any]) -> dict[str, Any]:
+    """A ``multiple_outputs`` return value that every line can store.
+
+    Airflow 3.0 pushes each key as its own XCom and its API rejects a ``None`` value (HTTP 422, the task fails);
+    there ``None`` values become ``""`` (one warning per process). Pass them only to arguments that read a blank
+    string as "not given" (the provider's optional text arguments do). 3.1 and later store ``None``.
+
+    :param values: the task's return value.
+    """
+    if AIRFLOW_V_3_1_PLUS or all(v is not None for v in values.values()):
+        return values
+    warn_once("multiple_outputs_none", "Airflow %s cannot store None in a multiple_outputs XCom: %s passed as ''",
+              AIRFLOW_VERSION, ", ".join(sorted(k for k, v in values.items() if v is None)))
+    return {k: "" if v is None else v for k, v in values.items()}
+
+
+def trigger_on_kill_supported() -> bool:
+    """Whether the triggerer calls a trigger's ``on_kill`` when its deferred task is killed (Airflow >= 3.3)."""
+    return AIRFLOW_V_3_3_PLUS
+
+
+__all__ = [
+    "alias_event_extra",
+    "AIRFLOW_VERSION",
+    "AIRFLOW_V_3_1_PLUS",
+    "AIRFLOW_V_3_2_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
+    "MIN_AIRFLOW_VERSION",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "AirflowTaskTimeout",
+    "AssetOrTimeSchedule",
+    "BaseHook",
+    "CronTriggerTimetable",
+    "DagBag",
+    "DagSerialization",
+    "ParamValidationError",
+    "TaskDeferred",
+    "conf",
+    "deserialize",
+    "get_listener_manager",
+    "has_fs",
+    "latest_asset_events",
+    "multiple_outputs",
+    "object_storage_path",
+    "parsed_reschedule_dates",
+    "prepare_dag_test",
+    "reschedule_date",
+    "serde_round_trip",
+    "serialize",
+    "trigger_on_kill_supported",
+    "warn_once",
+]

@@ -95,10 +95,12 @@ def _write_checks(hook: Any, results: list[tuple[str, bool, str]]) -> None:
         try:
             png = _png()
             for encoding in ("json", "multipart"):
-                _check(f"upload_image encoding={encoding}",
-                       lambda enc=encoding: "accepted, image id "
-                       f"{hook.upload_image(dataset['id'], file=png, image_name=f'{enc}.png', encoding=enc).get('id')}",
-                       results)
+
+                def upload(enc: str = encoding) -> str:
+                    image = hook.upload_image(dataset["id"], file=png, image_name=f"{enc}.png", encoding=enc)
+                    return f"accepted, image id {image.get('id')}"
+
+                _check(f"upload_image encoding={encoding}", upload, results)
         finally:
             hook.delete_dataset(dataset["id"])
     finally:

@@ -251,7 +251,7 @@ class Postgres:
         if ids is not None:
             for path in (self.root, sock, pwfile):
                 os.chown(path, *ids)
-        user = {"user": ids[0], "group": ids[1], "extra_groups": []} if ids else {}
+        user: dict[str, Any] = {"user": ids[0], "group": ids[1], "extra_groups": []} if ids else {}
         with open(self.log_dir / "initdb.log", "wb") as out:
             code = subprocess.run(
                 [str(bindir / "initdb"), "-D", str(data), "-U", self.user, f"--pwfile={pwfile}", "-E", "UTF8",
@@ -379,7 +379,7 @@ class MotoS3:
 
         def ready() -> bool:
             with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=2) as resp:  # noqa: S310
-                return resp.status == 200
+                return bool(resp.status == 200)
 
         wait_for(ready, "moto S3", self.child)
         return self

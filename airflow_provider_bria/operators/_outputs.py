@@ -100,7 +100,7 @@ def bounded_chunks(
         if clock() > deadline:
             raise OutputLimitError(f"{name}: the download did not finish before its deadline ({total} bytes "
                                    "received); raise download_timeout if the file is expected to be this slow")
-        data = read1(_READ_SIZE, decode_content=True) if chunks is None else next(chunks, b"")
+        data = read1(_READ_SIZE, decode_content=True) if read1 is not None else next(chunks, b"")  # type: ignore[arg-type]
         if not data:
             return
         total += len(data)

@@ -191,7 +191,7 @@ def model_events() -> dict[int, list[ModelEvent]]:
         for event, uri, start in session.execute(stmt).all():
             extra = dict(event.extra or {})
             try:
-                model_id = int(extra.get("model_id"))
+                model_id = int(extra.get("model_id"))  # type: ignore[arg-type]  # None and junk: skipped below
             except (TypeError, ValueError):
                 continue
             out.setdefault(model_id, []).append(ModelEvent(

@@ -225,7 +225,7 @@ def overview_page(data: Overview | None, error: str | None, events: dict[int, li
         model_rows = []
         for m in status.models:
             try:
-                mid = int(m.get("id"))
+                mid = int(m.get("id"))  # type: ignore[arg-type]  # None and junk: -1 below
             except (TypeError, ValueError):
                 mid = -1
             evs = events.get(mid, [])

@@ -56,7 +56,7 @@ def pipeline(client: AirflowClient, stack: CeleryStack, emulators: dict[str, Any
         assert client.set_paused(dag_id, False)["is_paused"] is False
     emulator = emulators["bria_default"]
 
-    prep = client.trigger(PREP, {"generate_demo_images": False, "num_demo_images": IMAGES})
+    prep = client.trigger(PREP, {"generate_demo_images": False, "num_demo_images": IMAGES, "human_review": False})
     _follow(client, stack, PREP, prep, out)
 
     train = client.wait_for_new_run(TRAIN, run_type="asset_triggered", known=set(), timeout=120,

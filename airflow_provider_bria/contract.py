@@ -181,7 +181,11 @@ class BulkUploadStatus(str, enum.Enum):
 
 
 class ModelStatus(str, enum.Enum):
-    """``status`` of a model (PascalCase; uploaded models report lowercase ``syncing``/``completed``)."""
+    """``status`` of a model (PascalCase; uploaded models report lowercase ``syncing``/``completed``).
+
+    ``Deleted``: Bria's Delete Model "Changes status to Deleted" (a soft delete); such a model is terminal and
+    unusable (create a new one).
+    """
 
     CREATED = "Created"
     IN_PROGRESS = "InProgress"
@@ -189,6 +193,7 @@ class ModelStatus(str, enum.Enum):
     FAILED = "Failed"
     STOPPING = "Stopping"
     STOPPED = "Stopped"
+    DELETED = "Deleted"
     SYNCING = "syncing"
     UPLOADED_COMPLETED = "completed"
 
@@ -204,7 +209,7 @@ class ModelStatus(str, enum.Enum):
         except ValueError:
             pass
         folded = str(value).replace("_", "").replace(" ", "").lower()
-        for member in (cls.CREATED, cls.IN_PROGRESS, cls.COMPLETED, cls.FAILED, cls.STOPPING, cls.STOPPED):
+        for member in (cls.CREATED, cls.IN_PROGRESS, cls.COMPLETED, cls.FAILED, cls.STOPPING, cls.STOPPED, cls.DELETED):
             if member.value.lower() == folded:
                 return member
         if folded == "syncing":
@@ -223,7 +228,13 @@ class ModelStatus(str, enum.Enum):
 
 
 MODEL_TERMINAL_STATUSES = frozenset(
-    {ModelStatus.COMPLETED, ModelStatus.FAILED, ModelStatus.STOPPED, ModelStatus.UPLOADED_COMPLETED}
+    {
+        ModelStatus.COMPLETED,
+        ModelStatus.FAILED,
+        ModelStatus.STOPPED,
+        ModelStatus.DELETED,
+        ModelStatus.UPLOADED_COMPLETED,
+    }
 )
 MODEL_TRAINING_STATUSES = frozenset({ModelStatus.IN_PROGRESS, ModelStatus.STOPPING, ModelStatus.SYNCING})
 

@@ -601,8 +601,8 @@ def expert_parameter_errors(params: Mapping[str, Any], *, strict: bool = True) -
     """Return the field errors of expert training parameters, in the API's ``errors`` shape (§6.7).
 
     Types, enums and ranges are the spec's. Two checks are not Bria's stated rules and apply only when
-    ``strict`` (the emulator's default): unknown keys and ``checkpoint_interval`` above the total steps; with
-    ``strict=False`` (the client) see :func:`expert_parameter_guidance`.
+    ``strict`` (the emulator under ``--strict-limits``): unknown keys and ``checkpoint_interval`` above the
+    total steps; with ``strict=False`` (the client) see :func:`expert_parameter_guidance`.
 
     :param params: the start_training body.
     :param strict: also report unknown keys and ``checkpoint_interval > total_training_steps``.

@@ -1,13 +1,12 @@
 """A soft-deleted model (``DELETE`` -> status ``Deleted``) is terminal for every training wait, over real HTTP.
 
 Bria's Delete Model "Changes status to Deleted"; the emulator follows it, so these tests delete the model the
-way a user does (``DELETE /models/{id}``) where the model can be deleted (not while it trains), and force the
-status through the emulator's admin endpoint only to make it change in the middle of a wait.
+way a user does (``DELETE /models/{id}``); a model turning ``Deleted`` in the middle of a synchronous wait is in
+test_start_training.py (``test_sync_wait_fails_when_training_fails``).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -79,19 +78,3 @@ def test_start_training_on_a_deleted_model_raises_without_starting(
               if r["method"] == "POST"]
     assert starts == []
 
-
-def test_sync_wait_ends_when_the_model_becomes_deleted(
-    slow_emulator: Any, slow_hook: Any, slow_model_factory: Any, make_context: Any
-) -> None:
-    model = slow_model_factory()
-    slow_hook.start_training(model["id"])
-    timer = threading.Timer(0.3, slow_emulator.set_model_status, args=(model["id"], "Deleted"))
-    timer.start()
-    try:
-        op = BriaStartTrainingOperator(task_id="train", model_id=model["id"], bria_conn_id="bria_slow",
-                                       poll_interval=0.2, timeout=3600, deferrable=False)
-        with pytest.raises(BriaModelDeletedError) as info:  # not a BriaTrainingTimeoutError an hour later
-            op.execute(make_context())
-    finally:
-        timer.cancel()
-    _assert_deleted_error(info, model["id"])

@@ -181,7 +181,11 @@ class BulkUploadStatus(str, enum.Enum):
 
 
 class ModelStatus(str, enum.Enum):
-    """``status`` of a model (PascalCase; uploaded models report lowercase ``syncing``/``completed``)."""
+    """``status`` of a model (PascalCase; uploaded models report lowercase ``syncing``/``completed``).
+
+    ``Deleted``: Bria's Delete Model "Changes status to Deleted" (a soft delete); such a model is terminal and
+    unusable (create a new one).
+    """
 
     CREATED = "Created"
     IN_PROGRESS = "InProgress"
@@ -189,6 +193,7 @@ class ModelStatus(str, enum.Enum):
     FAILED = "Failed"
     STOPPING = "Stopping"
     STOPPED = "Stopped"
+    DELETED = "Deleted"
     SYNCING = "syncing"
     UPLOADED_COMPLETED = "completed"
 
@@ -204,7 +209,7 @@ class ModelStatus(str, enum.Enum):
         except ValueError:
             pass
         folded = str(value).replace("_", "").replace(" ", "").lower()
-        for member in (cls.CREATED, cls.IN_PROGRESS, cls.COMPLETED, cls.FAILED, cls.STOPPING, cls.STOPPED):
+        for member in (cls.CREATED, cls.IN_PROGRESS, cls.COMPLETED, cls.FAILED, cls.STOPPING, cls.STOPPED, cls.DELETED):
             if member.value.lower() == folded:
                 return member
         if folded == "syncing":
@@ -223,7 +228,13 @@ class ModelStatus(str, enum.Enum):
 
 
 MODEL_TERMINAL_STATUSES = frozenset(
-    {ModelStatus.COMPLETED, ModelStatus.FAILED, ModelStatus.STOPPED, ModelStatus.UPLOADED_COMPLETED}
+    {
+        ModelStatus.COMPLETED,
+        ModelStatus.FAILED,
+        ModelStatus.STOPPED,
+        ModelStatus.DELETED,
+        ModelStatus.UPLOADED_COMPLETED,
+    }
 )
 MODEL_TRAINING_STATUSES = frozenset({ModelStatus.IN_PROGRESS, ModelStatus.STOPPING, ModelStatus.SYNCING})
 
@@ -320,8 +331,11 @@ BASIC_MAX_IMAGES = 200
 ADVANCED_MAX_IMAGES = 5000
 MIN_RESOLUTION = 1024
 MIN_UPSCALE_RESOLUTION = 256
-FIBO_MIN_IMAGES_TO_COMPLETE = 5
-LEGACY_MIN_IMAGES_TO_COMPLETE = 1
+#: Create Dataset: "Minimum 5 images required to mark as completed" (Bria's spec, for every dataset; an older
+#: docs page said 1 for legacy, superseded). Both names are kept for callers.
+MIN_IMAGES_TO_COMPLETE = 5
+FIBO_MIN_IMAGES_TO_COMPLETE = MIN_IMAGES_TO_COMPLETE
+LEGACY_MIN_IMAGES_TO_COMPLETE = MIN_IMAGES_TO_COMPLETE
 VISUAL_SCHEMA_MIN_IMAGES = 5
 VISUAL_SCHEMA_MAX_IMAGES = 10
 PREFIX_MIN_IMAGES = 1
@@ -590,8 +604,8 @@ def expert_parameter_errors(params: Mapping[str, Any], *, strict: bool = True) -
     """Return the field errors of expert training parameters, in the API's ``errors`` shape (§6.7).
 
     Types, enums and ranges are the spec's. Two checks are not Bria's stated rules and apply only when
-    ``strict`` (the emulator's default): unknown keys and ``checkpoint_interval`` above the total steps; with
-    ``strict=False`` (the client) see :func:`expert_parameter_guidance`.
+    ``strict`` (the emulator under ``--strict-limits``): unknown keys and ``checkpoint_interval`` above the
+    total steps; with ``strict=False`` (the client) see :func:`expert_parameter_guidance`.
 
     :param params: the start_training body.
     :param strict: also report unknown keys and ``checkpoint_interval > total_training_steps``.

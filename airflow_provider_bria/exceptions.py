@@ -163,6 +163,10 @@ class BriaTrainingStoppedError(BriaTrainingError):
     """The model ended in ``Stopped`` (or is ``Stopping``)."""
 
 
+class BriaModelDeletedError(BriaTrainingError):
+    """The model was deleted (Bria's soft delete: status ``Deleted``); it can never train or generate again."""
+
+
 class BriaTrainingTimeoutError(BriaTrainingError):
     """The wait for training exceeded its timeout."""
 

@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--strict-limits",
         action="store_true",
-        help="enforce Bria's word-count guidance on ip_name (1-3) and ip_description (<= 6) as errors",
+        help="enforce Bria's word-count guidance on ip_name (1-3) and ip_description (<= 6) as errors, and refuse "
+        "unknown start_training keys and checkpoint_interval above the total steps (not rules Bria states)",
     )
     parser.add_argument(
         "--path-variants",

@@ -52,7 +52,8 @@ class Settings:
     :param max_body_bytes: largest request body accepted (413 above it).
     :param allowed_hosts: extra ``Host`` header names accepted besides loopback names and ``host``.
     :param retry_after: send ``Retry-After`` on injected 429s (Bria documents none; off by default).
-    :param strict_limits: enforce Bria's word-count guidance (``ip_name`` 1-3, ``ip_description`` <= 6 words).
+    :param strict_limits: enforce Bria's word-count guidance (``ip_name`` 1-3, ``ip_description`` <= 6 words) and
+        two start_training checks Bria does not state (unknown keys; ``checkpoint_interval`` > total steps).
     :param path_variants: which spellings of the two paths Bria documents two ways are served:
         ``"both"`` (default), ``"documented"`` (the endpoint references: ``/images/bulk-upload``,
         ``/v1/datasets/{id}/download``) or ``"alternate"`` (``/images/bulk``,

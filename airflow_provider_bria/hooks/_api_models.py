@@ -17,7 +17,6 @@ from airflow_provider_bria.exceptions import BriaAPIError, BriaInputError
 from airflow_provider_bria.hooks import _inputs as inp
 from airflow_provider_bria.hooks._api_data import as_dict, as_list, single_match
 
-_DELETED = "deleted"
 _PROJECT_PARAMETER_KEYS = frozenset(
     {"project_name", "ip_medium", "project_description", "ip_type", "ip_name", "ip_description"}
 )
@@ -250,7 +249,7 @@ class BriaModelApiMixin:
             for m in self.list_models()
             if m.get("name") == wanted
             and str(m.get("dataset_id")) == str(did)
-            and str(m.get("status", "")).lower() != _DELETED
+            and str(m.get("status", "")).lower() != contract.ModelStatus.DELETED.value.lower()
         ]
         return single_match(matches, f"models named {wanted!r} on dataset {did}")
 

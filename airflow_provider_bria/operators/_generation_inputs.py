@@ -58,6 +58,7 @@ def check_model_ready(hook: BriaHook, model_id: int, *, api: str) -> dict[str, A
             ModelStatus.FAILED: "training failed; create and train a new model",
             ModelStatus.STOPPING: "training was stopped; create and train a new model",
             ModelStatus.STOPPED: "training was stopped; create and train a new model",
+            ModelStatus.DELETED: "the model was deleted; create a new model",
         }.get(status, "")
         raise BriaModelNotReadyError(
             f"Model {model_id} ({name!r}) is {status.value}, not Completed: it cannot generate"

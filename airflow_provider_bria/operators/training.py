@@ -221,7 +221,9 @@ class BriaStartTrainingOperator(BriaBaseOperator):
     the documented ranges and the model's ``training_mode`` (:class:`~airflow_provider_bria.exceptions.
     BriaInputError` before any remote change), then training starts. ``InProgress``/``Completed``: the
     training was started earlier (for example by a previous try): the operator reattaches instead of starting
-    again. ``Failed``/``Stopping``/``Stopped``: a specific exception, since such a model can never train again.
+    again. ``Failed``/``Stopping``/``Stopped``/``Deleted``: a specific exception, since such a model can never
+    train again (``Deleted``, seen at the start or while waiting: :class:`~airflow_provider_bria.exceptions.
+    BriaModelDeletedError`, "model N was deleted; create a new model").
     Right after, it pushes the XCom keys ``model_id``, ``model_url``, ``project_id``, ``project_url``,
     ``dataset_id``, ``dataset_url``.
 

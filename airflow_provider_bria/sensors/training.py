@@ -38,8 +38,9 @@ class BriaTrainingSensor(BaseSensorOperator, BriaBaseOperator):
 
     ``Completed`` succeeds (the return value / XCom is the training summary); ``Failed`` raises
     :class:`~airflow_provider_bria.exceptions.BriaTrainingFailedError`; ``Stopping``/``Stopped`` raise
-    :class:`~airflow_provider_bria.exceptions.BriaTrainingStoppedError`; ``Created`` and ``InProgress`` keep
-    waiting. The sensor never stops a training: it only watches.
+    :class:`~airflow_provider_bria.exceptions.BriaTrainingStoppedError`; ``Deleted`` raises
+    :class:`~airflow_provider_bria.exceptions.BriaModelDeletedError` ("model N was deleted; create a new model");
+    ``Created`` and ``InProgress`` keep waiting. The sensor never stops a training: it only watches.
 
     Modes: ``mode="poke"`` (holds a worker slot), ``mode="reschedule"`` (frees it between pokes) or
     ``deferrable=True`` (pokes once, then waits in the triggerer with

@@ -8,11 +8,11 @@ Every name here is also importable from :mod:`airflow_provider_bria.triggers.tra
 
 Event payload::
 
-    {"status": "success" | "failed" | "stopped" | "timeout" | "error",
+    {"status": "success" | "failed" | "stopped" | "deleted" | "timeout" | "error",
      "model_id": int, "model_status": str | None, "message": str,
-     "reason": str,            # "completed", "failed", "stopped", "timeout", "execution_timeout",
+     "reason": str,            # "completed", "failed", "stopped", "deleted", "timeout", "execution_timeout",
                                # "not_found", "auth", "transient", "unexpected"
-     "model": dict | None}     # a small JSON-safe summary of the model (on success/failed/stopped)
+     "model": dict | None}     # a small JSON-safe summary of the model (on success/failed/stopped/deleted)
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 from airflow_provider_bria.contract import ModelStatus
 from airflow_provider_bria.exceptions import (
     BriaInputError,
+    BriaModelDeletedError,
     BriaRateLimitError,
     BriaServerError,
     BriaTrainingError,
@@ -37,10 +38,13 @@ from airflow_provider_bria.exceptions import (
 EVENT_SUCCESS = "success"
 EVENT_FAILED = "failed"
 EVENT_STOPPED = "stopped"
+EVENT_DELETED = "deleted"
 EVENT_TIMEOUT = "timeout"
 EVENT_ERROR = "error"
 #: Every status a training event can carry.
-TRAINING_EVENT_STATUSES = frozenset({EVENT_SUCCESS, EVENT_FAILED, EVENT_STOPPED, EVENT_TIMEOUT, EVENT_ERROR})
+TRAINING_EVENT_STATUSES = frozenset(
+    {EVENT_SUCCESS, EVENT_FAILED, EVENT_STOPPED, EVENT_DELETED, EVENT_TIMEOUT, EVENT_ERROR}
+)
 
 REASON_TIMEOUT = "timeout"
 REASON_EXECUTION_TIMEOUT = "execution_timeout"
@@ -82,6 +86,7 @@ def event_status_for_model(status: ModelStatus) -> str | None:
     """Map a model status to the event status that ends the wait, or ``None`` to keep waiting.
 
     ``Stopping`` ends the wait as ``stopped``: a stop cannot be undone and the model will never complete.
+    ``Deleted`` (Bria's soft delete) ends it as ``deleted``: the model is gone for good.
 
     :param status: the parsed model status.
     """
@@ -91,7 +96,17 @@ def event_status_for_model(status: ModelStatus) -> str | None:
         return EVENT_FAILED
     if status in (ModelStatus.STOPPED, ModelStatus.STOPPING):
         return EVENT_STOPPED
+    if status is ModelStatus.DELETED:
+        return EVENT_DELETED
     return None
+
+
+def deleted_model_message(model_id: int | str) -> str:
+    """The one message for a model found ``Deleted`` (training wait, sensor, operator, generation).
+
+    :param model_id: the model id.
+    """
+    return f"Model {model_id} was deleted; create a new model"
 
 
 def _check_json(name: str, value: Any) -> None:
@@ -221,7 +236,8 @@ def training_error_for_event(event: Mapping[str, Any]) -> BriaTrainingError | No
     """Return the exception matching a validated non-success event (``None`` for ``success``).
 
     ``failed`` -> :class:`BriaTrainingFailedError`, ``stopped`` -> :class:`BriaTrainingStoppedError`,
-    ``timeout`` -> :class:`BriaTrainingTimeoutError`, ``error`` -> :class:`BriaTrainingError`.
+    ``deleted`` -> :class:`BriaModelDeletedError`, ``timeout`` -> :class:`BriaTrainingTimeoutError`,
+    ``error`` -> :class:`BriaTrainingError`.
 
     :param event: a validated event.
     """
@@ -241,12 +257,15 @@ def training_error_for_event(event: Mapping[str, Any]) -> BriaTrainingError | No
             f"{message}. A stopped model cannot be resumed: create a new model.", model_id=model_id,
             status=model_status,
         )
+    if status == EVENT_DELETED:
+        return BriaModelDeletedError(deleted_model_message(model_id), model_id=model_id, status=model_status)
     if status == EVENT_TIMEOUT:
         return BriaTrainingTimeoutError(message, model_id=model_id, status=model_status)
     return BriaTrainingError(message, model_id=model_id, status=model_status)
 
 
 __all__ = [
+    "EVENT_DELETED",
     "EVENT_ERROR",
     "EVENT_FAILED",
     "EVENT_STOPPED",
@@ -259,6 +278,7 @@ __all__ = [
     "TRAINING_EVENT_STATUSES",
     "TRANSIENT_ERRORS",
     "check_trigger_kwargs",
+    "deleted_model_message",
     "event_status_for_model",
     "model_summary",
     "training_error_for_event",

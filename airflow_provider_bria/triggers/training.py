@@ -3,11 +3,11 @@
 The trigger polls ``GET /v1/tailored-gen/models/{model_id}`` with the hook's async client until the model
 reaches a terminal status or a deadline passes, then fires exactly one event::
 
-    {"status": "success" | "failed" | "stopped" | "timeout" | "error",
+    {"status": "success" | "failed" | "stopped" | "deleted" | "timeout" | "error",
      "model_id": int, "model_status": str | None, "message": str,
-     "reason": str,            # why: "completed", "failed", "stopped", "timeout", "execution_timeout",
+     "reason": str,            # why: "completed", "failed", "stopped", "deleted", "timeout", "execution_timeout",
                                # "not_found", "auth", "transient", "unexpected"
-     "model": dict | None}     # a small JSON-safe summary of the model (on success/failed/stopped)
+     "model": dict | None}     # a small JSON-safe summary of the model (on success/failed/stopped/deleted)
 
 Deadlines are absolute epoch seconds computed by the operator before deferring, so a triggerer restart (the
 trigger is re-created from :meth:`BriaTrainingTrigger.serialize`) never resets them. The trigger never stops a
@@ -41,6 +41,7 @@ from airflow_provider_bria.exceptions import (
     BriaTrainingError,
 )
 from airflow_provider_bria.triggers._training_events import (
+    EVENT_DELETED,
     EVENT_ERROR,
     EVENT_FAILED,
     EVENT_STOPPED,
@@ -53,6 +54,7 @@ from airflow_provider_bria.triggers._training_events import (
     TRAINING_EVENT_STATUSES,
     TRANSIENT_ERRORS,
     check_trigger_kwargs,
+    deleted_model_message,
     event_status_for_model,
     model_summary,
     training_error_for_event,
@@ -233,7 +235,8 @@ class BriaTrainingTrigger(BaseTrigger):
                         if outcome is not None:
                             return self._event(
                                 outcome,
-                                f"Model {self.model_id} training ended with status {status.value}",
+                                deleted_model_message(self.model_id) if outcome == EVENT_DELETED
+                                else f"Model {self.model_id} training ended with status {status.value}",
                                 reason=outcome if outcome != EVENT_SUCCESS else "completed",
                                 model_status=status.value,
                                 model=model,
@@ -300,6 +303,7 @@ class BriaTrainingTrigger(BaseTrigger):
 
 
 __all__ = [
+    "EVENT_DELETED",
     "EVENT_ERROR",
     "EVENT_FAILED",
     "EVENT_STOPPED",
@@ -315,6 +319,7 @@ __all__ = [
     "TRANSIENT_ERRORS",
     "BriaTrainingTrigger",
     "check_trigger_kwargs",
+    "deleted_model_message",
     "event_status_for_model",
     "model_summary",
     "training_error_for_event",

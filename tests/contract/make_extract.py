@@ -37,10 +37,12 @@ The malformed trailing block (see shared/bria-api-contract.md §0)
 The output is deterministic (sorted keys, fixed indentation) so a re-run on the same input gives the
 same bytes; ``tests/contract/test_spec_extract.py`` checks that when ``../shared`` is present.
 
-Two additions beyond the schemas, each stated in the same file's text and marked ``x-extract-from-prose``:
+Three additions beyond the schemas, each stated in the same file's text and marked ``x-extract-from-prose``:
 the status schema lacks two states its own text documents (``IN_PROGRESS``; a structured-prompt-only
 result), see :func:`_apply_status_prose_facts`; the model status enums lack ``Deleted``, which Delete Model
-says it sets, see :func:`_apply_model_prose_facts`.
+says it sets, see :func:`_apply_model_prose_facts`; the dataset completion minimum ("Minimum 5 images required
+to mark as completed") becomes ``x-min-images-to-complete`` on ``PUT /datasets/{id}``, see
+:func:`_apply_dataset_prose_facts`.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -249,6 +252,23 @@ def _apply_model_prose_facts(paths: dict[str, Any]) -> None:
     walk(paths)
 
 
+_MIN_IMAGES_PROSE = re.compile(r"Minimum (\d+) images required to mark as completed")
+
+
+def _apply_dataset_prose_facts(tailored: dict[str, Any], paths: dict[str, Any]) -> None:
+    """Record the completion minimum Create Dataset states in prose ("Minimum 5 images required to mark as
+    completed") as ``x-min-images-to-complete`` on ``PUT /datasets/{dataset_id}`` (the call that completes),
+    marked ``x-extract-from-prose``. The number is read from the text, so a changed spec changes the extract.
+    """
+    text = str(tailored["paths"]["/tailored-gen/datasets"]["post"].get("description") or "")
+    found = _MIN_IMAGES_PROSE.search(text)
+    if found is None:
+        raise ValueError("Create Dataset no longer states the completion minimum; update make_extract.py")
+    put = paths["/v1/tailored-gen/datasets/{dataset_id}"]["put"]
+    put["x-min-images-to-complete"] = int(found.group(1))
+    put["x-extract-from-prose"] = f"Create Dataset: {found.group(0)}"
+
+
 def build_extract(reference: Path) -> dict[str, Any]:
     """Return the extract document built from the two YAML files in ``reference``."""
     tailored = yaml.safe_load((reference / TAILORED_FILE).read_text(encoding="utf-8"))
@@ -260,6 +280,7 @@ def build_extract(reference: Path) -> dict[str, Any]:
     _collect(status, status["paths"], paths, merge=False)
     _apply_status_prose_facts(paths)
     _apply_model_prose_facts(paths)
+    _apply_dataset_prose_facts(tailored, paths)
     return {
         "openapi": "3.0.3",
         "info": {

@@ -113,6 +113,12 @@ def is_documented_status(method: str, template: str, status: int | str) -> bool:
     return _status_key(method, template, status) is not None
 
 
+def min_images_to_complete() -> int:
+    """The images a dataset needs before ``PUT /datasets/{id}`` may complete it (Create Dataset's prose, recorded by
+    make_extract.py as ``x-min-images-to-complete``)."""
+    return int(_operation("PUT", "/v1/tailored-gen/datasets/{dataset_id}")["x-min-images-to-complete"])
+
+
 def to_json_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """Convert an OpenAPI 3.0 schema object to an equivalent JSON Schema (Draft 4) object."""
 

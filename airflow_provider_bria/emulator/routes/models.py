@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 
 from airflow_provider_bria.contract import (
     EXPERT_ONLY_MESSAGE,
+    EXPERT_PARAMETERS,
     FIBO_DEFAULT_TRAINING_PARAMETERS,
     LEGACY_DEFAULT_TRAINING_PARAMETERS,
     DatasetStatus,
@@ -311,7 +312,8 @@ def _effective_parameters(fibo: bool, given: dict[str, Any]) -> dict[str, Any]:
 @router.post(Paths.start_training("{model_id}"))
 async def start_training(request: Request, model_id: str) -> Response:
     """``POST .../models/{model_id}/start_training`` -> 200 model in ``InProgress``; 409 unless ``Created``,
-    412 unless the dataset is ``completed``, 400 for expert parameters (``{"message"}`` / ``{"errors"}``).
+    412 unless the dataset is ``completed``, 400 for expert parameters (``{"message"}`` / ``{"errors"}``; unknown
+    keys and ``checkpoint_interval`` above the total steps only with ``--strict-limits``).
 
     :param request: the HTTP request.
     :param model_id: the model id (path).
@@ -324,9 +326,13 @@ async def start_training(request: Request, model_id: str) -> Response:
         doc = load_model(tx, mid)
         if given and doc["training_mode"] != TrainingMode.EXPERT.value:
             raise v1_error(400, EXPERT_ONLY_MESSAGE)
-        problems = expert_parameter_errors(given)
+        # Unknown keys and checkpoint_interval > total steps are not rules Bria states: 400 only with --strict-limits;
+        # otherwise unknown keys are ignored (not stored), as the spec's schema sets no additionalProperties: false.
+        strict = rt.settings.strict_limits
+        problems = expert_parameter_errors(given, strict=strict)
         if problems:
             raise errors.field_errors(problems)
+        given = {k: v for k, v in given.items() if k in EXPERT_PARAMETERS}
         if doc["status"] != ModelStatus.CREATED.value:
             raise v1_error(409, f"Training already started and cannot be resumed (model status {doc['status']})")
         dataset = tx.get("datasets", doc["dataset_id"]) if doc.get("dataset_id") else None

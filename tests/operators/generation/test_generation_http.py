@@ -116,6 +116,9 @@ def test_unready_or_legacy_model_sends_no_generation_request(bria_conn: Any, hoo
     bria_conn.set_model_status(created, "Failed")
     with pytest.raises(BriaModelNotReadyError, match="Failed"):
         images_op(created, str(tmp_path), prompt="a cat").execute(make_context())
+    bria_conn.set_model_status(created, "Deleted")  # Bria's soft delete
+    with pytest.raises(BriaModelNotReadyError, match="is Deleted.*the model was deleted; create a new model"):
+        images_op(created, str(tmp_path), prompt="a cat").execute(make_context())
     with pytest.raises(BriaModelNotReadyError):
         BriaGenerateVideoOperator(task_id="v", model_id=created, image="https://example.com/x.png",
                                   output_path=str(tmp_path)).execute(make_context())

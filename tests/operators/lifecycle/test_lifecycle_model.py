@@ -130,3 +130,15 @@ def test_delete_model(bria_conn: Any, make_context: Any, hook: Any, completed_da
     with pytest.raises(BriaNotFoundError):
         BriaDeleteModelOperator(task_id="d", model_id=idle["id"], missing_ok=False,
                                 hook_params=FAST_HOOK).execute(make_context())
+
+
+def test_rerun_after_a_delete_creates_a_new_model(
+    bria_conn: Any, make_context: Any, hook: Any, completed_dataset: dict[str, Any]
+) -> None:
+    first = _create(completed_dataset["id"]).execute(make_context())
+    BriaDeleteModelOperator(task_id="d", model_id=first, hook_params=FAST_HOOK).execute(make_context())
+    assert hook.get_model(first)["status"] == "Deleted"  # Bria's soft delete: it still reads back
+    second = _create(completed_dataset["id"]).execute(make_context())  # the DAG re-run
+    assert second != first
+    assert hook.get_model(second)["status"] == "Created"
+    assert hook.find_model(completed_dataset["id"], "brand-v1")["id"] == second

@@ -12,6 +12,7 @@ import pytest
 from airflow_provider_bria._compat import TaskDeferred
 from airflow_provider_bria.exceptions import (
     BriaInputError,
+    BriaModelDeletedError,
     BriaNotFoundError,
     BriaTrainingError,
     BriaTrainingFailedError,
@@ -293,17 +294,23 @@ def test_sync_wait_returns_the_summary_when_completed(
     assert result["dataset_id"] == model["dataset_id"]
 
 
+@pytest.mark.parametrize(
+    ("status", "error", "message"),
+    [("Failed", BriaTrainingFailedError, "is Failed"),
+     ("Deleted", BriaModelDeletedError, "was deleted; create a new model")],  # Bria's soft delete mid-wait
+)
 def test_sync_wait_fails_when_training_fails(
-    bria_conn: Any, bria_hook: Any, model_factory: Any, make_context: Any
+    bria_conn: Any, bria_hook: Any, model_factory: Any, make_context: Any, status: str, error: type[Exception],
+    message: str,
 ) -> None:
     import threading
 
     model = model_factory()
     bria_hook.start_training(model["id"])
-    timer = threading.Timer(0.3, bria_conn.set_model_status, args=(model["id"], "Failed"))
+    timer = threading.Timer(0.3, bria_conn.set_model_status, args=(model["id"], status))
     timer.start()
     try:
-        with pytest.raises(BriaTrainingFailedError):
+        with pytest.raises(error, match=message):  # not a BriaTrainingTimeoutError at the deadline
             _op(model_id=model["id"], timeout=60).execute(make_context())
     finally:
         timer.cancel()

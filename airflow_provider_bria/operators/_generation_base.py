@@ -10,8 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import conf
 
-from airflow_provider_bria.exceptions import BriaGenerationError, BriaInputError, BriaTriggerEventError
-from airflow_provider_bria.operators._generation_engine import ItemFailed, JobRunner, Submitted
+from airflow_provider_bria.exceptions import (
+    BriaGenerationError,
+    BriaGenerationRejectedError,
+    BriaInputError,
+    BriaTriggerEventError,
+)
+from airflow_provider_bria.operators._generation_engine import PERMANENT_KINDS, ItemFailed, JobRunner, Submitted
 from airflow_provider_bria.operators._generation_plan import WorkItem, as_int
 from airflow_provider_bria.operators._outputs import (
     DEFAULT_DOWNLOAD_TIMEOUT,
@@ -233,7 +238,9 @@ class GenerationBase(BriaBaseOperator):
         if failures:
             message = _summary(failures, len(order), len(results), self._what, where)
             if self.fail_on_error:
-                raise BriaGenerationError(message, failures=failures, succeeded=len(results))
+                permanent = all(f.get("kind") in PERMANENT_KINDS for f in failures)
+                cls = BriaGenerationRejectedError if permanent else BriaGenerationError
+                raise cls(message, failures=failures, succeeded=len(results))
             self.log.warning("%s", message)
         self.log.info("Done: %d %s (%d failed)", len(results), self._what, len(failures))
         return results

@@ -1,18 +1,64 @@
-"""Shared base class of every Bria operator: connection id, lazily built hook, hook parameters."""
+"""Shared base class of every Bria operator: connection id, lazily built hook, hook parameters.
+
+It is also the one place where a failure is classified for Airflow's retries: errors a retry cannot fix
+(:class:`~airflow_provider_bria.exceptions.BriaNonRetryableError`) end the task at once, and a 404 on an id
+the user gave (an operator argument, maybe rendered from a Param) becomes
+:class:`~airflow_provider_bria.exceptions.BriaUserIdNotFoundError`, naming the argument and the Param.
+Everything else keeps Airflow's retries.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import re
+from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_bria.exceptions import (
+    BriaInputError,
+    BriaNonRetryableError,
+    BriaNotFoundError,
+    BriaUserIdNotFoundError,
+)
 from airflow_provider_bria.hooks.bria import BriaHook
+
+#: Operator arguments holding ids of Bria objects, by the path segment of the object's collection.
+_ID_ARGUMENTS: dict[str, str] = {
+    "project_id": "projects",
+    "dataset_id": "datasets",
+    "source_dataset_id": "datasets",
+    "model_id": "models",
+    "image_id": "images",
+}
+_PARAM_REF = re.compile(r"params(?:\.(\w+)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
+
+
+def params_in(template: Any) -> list[str]:
+    """Names of the Params a template string refers to (``params.x`` or ``params['x']``), in order.
+
+    :param template: an operator argument as given to the constructor (before rendering).
+    """
+    if not isinstance(template, str):
+        return []
+    return list(dict.fromkeys(a or b for a, b in _PARAM_REF.findall(template)))
+
+
+def _path_ids(path: str | None) -> Iterator[tuple[str, str]]:
+    segments = [s for s in (path or "").split("?")[0].split("/") if s]
+    for i, segment in enumerate(segments[:-1]):
+        yield segment, segments[i + 1]
 
 
 class BriaBaseOperator(BaseOperator):
     """Base class of Bria operators.
+
+    Failures a retry cannot fix end the task without Airflow retries: input errors, connection
+    configuration errors, authentication errors (401/403), validation answers (400/412/413/415/422) and a
+    404 on an id given as an argument (``project_id``, ``dataset_id``, ``model_id``...). Transient or
+    ambiguous failures (5xx, 429, 409, timeouts, a 404 on an id the provider derived) keep retrying.
 
     :param bria_conn_id: Airflow connection id of type ``bria`` (templated).
     :param hook_params: extra keyword arguments for :class:`~airflow_provider_bria.hooks.bria.BriaHook`
@@ -33,7 +79,86 @@ class BriaBaseOperator(BaseOperator):
         self.bria_conn_id = bria_conn_id
         self.hook_params = hook_params or {}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        execute = cls.__dict__.get("execute")
+        if execute is not None and not getattr(execute, "_bria_classified", False):
+            cls.execute = _classified(execute)  # type: ignore[method-assign]
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
+        """Resume after a deferral; failures are classified as in ``execute``."""
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except BriaNotFoundError as err:
+            self._reraise_not_found(err)
+            raise
+        except BriaInputError as err:
+            self._name_params(err)
+            raise
+
     @cached_property
     def hook(self) -> BriaHook:
         """The hook, built on first use (no I/O at construction)."""
         return BriaHook(bria_conn_id=self.bria_conn_id, **self.hook_params)
+
+    # ------------------------------------------------------------------ classification
+
+    def _source_params(self, argument: str) -> list[str]:
+        """The Params the unrendered ``argument`` refers to (empty when it was a literal)."""
+        init_kwargs = getattr(self, "_BaseOperator__init_kwargs", None) or {}
+        return params_in(init_kwargs.get(argument))
+
+    def _classify(self, err: BriaNotFoundError) -> BriaNotFoundError:
+        """``err`` as a non-retryable 404 when its path holds an id the user gave, else ``err`` itself."""
+        if isinstance(err, BriaNonRetryableError):
+            return err
+        for collection, value in _path_ids(err.path):
+            for argument, expected in _ID_ARGUMENTS.items():
+                given = getattr(self, argument, None)
+                if expected != collection or given is None or isinstance(given, bool) or str(given).strip() != value:
+                    continue
+                params = self._source_params(argument)
+                source = f"argument {argument}={value}"
+                if params:
+                    source += f" (from Param {', '.join(repr(p) for p in params)})"
+                return BriaUserIdNotFoundError(
+                    f"{source}: {err.message} (a retry cannot make it exist; check the id)",
+                    argument=argument, status_code=err.status_code, request_id=err.request_id,
+                    details=err.details, code=err.code, method=err.method, path=err.path, errors=err.errors,
+                )
+        return err
+
+    def _reraise_not_found(self, err: BriaNotFoundError) -> None:
+        """Raise the non-retryable form of ``err`` when it is about a user-given id; return otherwise."""
+        classified = self._classify(err)
+        if classified is not err:
+            raise classified from err
+
+    def _name_params(self, err: BriaInputError) -> None:
+        """Append the Param an argument came from to an input error's message that names the argument."""
+        text = str(err)
+        notes = []
+        for argument in self.template_fields:
+            params = self._source_params(argument)
+            if params and re.search(rf"\b{re.escape(argument)}\b", text):
+                notes.append(f"{argument} came from Param {', '.join(repr(p) for p in params)}")
+        if notes and len(err.args) == 1 and isinstance(err.args[0], str):
+            err.args = (f"{text} ({'; '.join(notes)})",)
+
+
+def _classified(execute: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap an operator's ``execute`` so its failures are classified for Airflow's retries."""
+
+    @functools.wraps(execute)
+    def wrapper(self: BriaBaseOperator, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return execute(self, *args, **kwargs)
+        except BriaNotFoundError as err:
+            self._reraise_not_found(err)
+            raise
+        except BriaInputError as err:
+            self._name_params(err)
+            raise
+
+    wrapper._bria_classified = True  # type: ignore[attr-defined]
+    return wrapper

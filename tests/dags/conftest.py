@@ -41,6 +41,7 @@ class Run:
     run_id: str
     state: str
     tasks: dict[str, str] = field(default_factory=dict)
+    tries: dict[str, int] = field(default_factory=dict)
 
     def xcom(self, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
         """Read one XCom of this run from the metadata database."""
@@ -67,6 +68,7 @@ def _run_dag(dag: Any, conf: dict[str, Any] | None = None) -> Run:
         for ti in dr.get_task_instances(session=session):
             key = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
             run.tasks[key] = str(getattr(ti.state, "value", ti.state))
+            run.tries[key] = ti.try_number
     return run
 
 

@@ -8,7 +8,8 @@ complete the clone → create and train a new model (deferred) → publish it on
 the asset ``bria_scheduled_generation`` follows, so the next generation run uses the new model.
 
 Inputs: the dataset to clone is the ``source_dataset_id`` Param, else the dataset of the model in the latest
-model asset event (so each retraining builds on the previous one). New images come from the
+model asset event not published by this run itself (so each retraining builds on the previous one, and a
+re-run of a finished run builds on the same model again). New images come from the
 ``new_images_source`` Param, else the ``source`` in the triggering event's extra, else
 ``$BRIA_EXAMPLES_DATA/new-images``; with ``generate_demo_images`` an empty folder is filled with new demo images.
 The run is skipped when there is nothing new.
@@ -112,7 +113,10 @@ with DAG(
         params = context["params"]
         source_id, origin = params["source_dataset_id"], "the source_dataset_id Param"
         if source_id is None:
-            latest = list(context["inlet_events"][MODEL_ASSET].ascending(False).limit(1))
+            # The newest model this run did not publish itself: a re-run builds on the same model again.
+            run_id = context["run_id"]
+            recent = list(context["inlet_events"][MODEL_ASSET].ascending(False).limit(10))
+            latest = [e for e in recent if not (e.source_dag_id == context["dag"].dag_id and e.source_run_id == run_id)]
             extra = dict(latest[0].extra or {}) if latest else {}
             source_id, origin = extra.get("dataset_id"), f"the dataset of model {extra.get('model_id')}"
         if source_id is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -101,6 +101,21 @@ class BriaBaseOperator(BaseOperator):
         """The hook, built on first use (no I/O at construction)."""
         return BriaHook(bria_conn_id=self.bria_conn_id, **self.hook_params)
 
+    def _reserve_link_xcoms(self, context: Any) -> None:
+        """Push an empty URL for each of the operator's console links before any work.
+
+        Airflow resolves extra links when a task ends, failed ones included; a link whose XCom was never
+        pushed makes the task log an "XCom not found" error. An empty URL shows no link and logs nothing; the
+        operator overwrites it with the real URL once it knows the object.
+        """
+        ti = context.get("ti") if isinstance(context, Mapping) else None
+        if ti is None or not hasattr(ti, "xcom_push"):
+            return
+        for link in self.operator_extra_links:
+            key = getattr(link, "url_key", None)
+            if key:
+                ti.xcom_push(key=key, value="")
+
     # ------------------------------------------------------------------ classification
 
     def _source_params(self, argument: str) -> list[str]:
@@ -151,6 +166,7 @@ def _classified(execute: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(execute)
     def wrapper(self: BriaBaseOperator, *args: Any, **kwargs: Any) -> Any:
+        self._reserve_link_xcoms(args[0] if args else kwargs.get("context"))
         try:
             return execute(self, *args, **kwargs)
         except BriaNotFoundError as err:

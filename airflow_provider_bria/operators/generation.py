@@ -43,6 +43,20 @@ if TYPE_CHECKING:
     from airflow_provider_bria.operators._outputs import OutputFolder
     from airflow_provider_bria.responses import V2Response
 
+def image_file_name(image: Any) -> str | None:
+    """The file name of a video's source image (path, URI or URL), or ``None`` for base64 and data URIs.
+
+    :param image: the ``image`` argument as rendered.
+    """
+    from airflow_provider_bria.operators._generation_inputs import _bare_base64
+
+    text = str(image or "").strip()
+    if not text or text.startswith("data:") or len(text) > 4096 or _bare_base64(text) is not None:
+        return None
+    name = text.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return name or None
+
+
 def _first(results: list[Any]) -> Any:
     """The single result of a one-output operator (``None`` when it failed and ``fail_on_error=False``)."""
     return results[0] if results else None
@@ -389,7 +403,8 @@ class BriaGenerateStructuredPromptOperator(GenerationBase):
 class BriaGenerateVideoOperator(OutputsMixin, GenerationBase):
     """Animate an image into a 5-second MP4 with a tailored model (v2 image-to-video, always asynchronous).
 
-    The video is saved as ``video-<slug>-<sha12>.mp4`` (from model, image, seed) with a ``.json`` sidecar in
+    The video is saved as ``video-<image name>-<sha12>.mp4`` (the source image's file name; ``image`` for
+    base64 input; the hash from model, image content or URL, seed) with a ``.json`` sidecar in
     ``output_path``; a retry resumes the submitted job or skips an existing video. Returns
     ``{uri, seed, request_id, video_url, existing}``.
 
@@ -433,10 +448,12 @@ class BriaGenerateVideoOperator(OutputsMixin, GenerationBase):
         seed = as_optional_seed(self.seed)
         if seed is None:
             seed = derive_seed(model_id, identity, None, 0, self._kind)
-        slug_src = identity.rsplit("/", 1)[-1].rsplit(".", 1)[0] if "://" in identity else "image"
+        name = image_file_name(self.image)
+        source = name or identity[:19]
+        slug_src = name.rsplit(".", 1)[0] if name else "image"
         sha = digest("video", model_id, identity, seed)[:12]
         stem = f"video-{slugify(slug_src, fallback='image', max_len=24)}-{sha}"
-        return WorkItem(stem=stem, index=0, seed=seed, extra={"image": identity[:300]})
+        return WorkItem(stem=stem, index=0, seed=seed, extra={"image": identity[:300], "source": source})
 
     def _finish(self, folder: OutputFolder, item: WorkItem, response: V2Response) -> dict[str, Any]:
         name = f"{item.stem}.mp4"

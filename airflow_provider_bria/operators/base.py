@@ -12,8 +12,9 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar, NamedTuple
 
 from airflow.sdk import BaseOperator
 
@@ -33,6 +34,65 @@ _ID_ARGUMENTS: dict[str, str] = {
     "model_id": "models",
     "image_id": "images",
 }
+
+
+class Number(NamedTuple):
+    """How a numeric argument that may be a template is checked: ``int`` or ``float``, inclusive bounds.
+
+    ``optional`` accepts ``None`` (and an empty rendered string) as "not set".
+    """
+
+    kind: type
+    minimum: float | None = None
+    maximum: float | None = None
+    optional: bool = False
+    exclusive_minimum: bool = False
+
+
+def is_template(value: Any) -> bool:
+    """Whether an argument is a Jinja template string (rendered when the task runs)."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def coerce_number(value: Any, name: str, spec: Number) -> Any:
+    """Check a numeric argument (literal, or the text a template rendered to) and return the number.
+
+    :param value: the value (``"4"`` from a template is accepted).
+    :param name: the argument name, for the message.
+    :param spec: kind and bounds.
+    :raises BriaInputError: naming the argument when it is not a number in range.
+    """
+    if spec.optional and (value is None or (isinstance(value, str) and not value.strip())):
+        return None
+    if isinstance(value, timedelta) and spec.kind is float:
+        value = value.total_seconds()
+    what = "an integer" if spec.kind is int else "a number"
+    number: float | int
+    if isinstance(value, bool):
+        raise BriaInputError(f"{name} must be {what}, got {value!r}")
+    try:
+        if isinstance(value, str):
+            text = value.strip()
+            number = int(text) if spec.kind is int else float(text)
+        elif spec.kind is int and isinstance(value, float) and value.is_integer():
+            number = int(value)
+        elif isinstance(value, int) or (spec.kind is float and isinstance(value, float)):
+            number = spec.kind(value)
+        else:
+            raise ValueError
+    except (TypeError, ValueError):
+        hint = " (it is templated: check what the template rendered)" if isinstance(value, str) else ""
+        raise BriaInputError(f"{name} must be {what}, got {value!r}{hint}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise BriaInputError(f"{name} must be a finite number, got {value!r}")
+    low = spec.minimum
+    if low is not None and (number <= low if spec.exclusive_minimum else number < low):
+        raise BriaInputError(f"{name} must be {'>' if spec.exclusive_minimum else '>='} {low:g}, got {number!r}")
+    if spec.maximum is not None and number > spec.maximum:
+        raise BriaInputError(f"{name} must be <= {spec.maximum:g}, got {number!r}")
+    return number
+
+
 _PARAM_REF = re.compile(r"params(?:\.(\w+)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
 
 
@@ -66,6 +126,10 @@ class BriaBaseOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("bria_conn_id",)
+    #: Numeric arguments that may be templates (e.g. ``"{{ params.images }}"``): each is a template field,
+    #: checked at construction when literal, and rendered then converted (with an error naming it) before
+    #: ``execute`` otherwise.
+    template_numbers: ClassVar[Mapping[str, Number]] = {}
     ui_color = "#e8e0ff"
 
     def __init__(
@@ -81,6 +145,8 @@ class BriaBaseOperator(BaseOperator):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if cls.template_numbers:
+            cls.template_fields = tuple(dict.fromkeys((*cls.template_fields, *cls.template_numbers)))
         execute = cls.__dict__.get("execute")
         if execute is not None and not getattr(execute, "_bria_classified", False):
             cls.execute = _classified(execute)  # type: ignore[method-assign]
@@ -88,6 +154,7 @@ class BriaBaseOperator(BaseOperator):
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
         """Resume after a deferral; failures are classified as in ``execute``."""
         try:
+            self._coerce_numbers()
             return super().resume_execution(next_method, next_kwargs, context)
         except BriaNotFoundError as err:
             self._reraise_not_found(err)
@@ -100,6 +167,19 @@ class BriaBaseOperator(BaseOperator):
     def hook(self) -> BriaHook:
         """The hook, built on first use (no I/O at construction)."""
         return BriaHook(bria_conn_id=self.bria_conn_id, **self.hook_params)
+
+    def number_arg(self, name: str, value: Any) -> Any:
+        """A numeric argument as the constructor keeps it: a template as given, a literal checked.
+
+        :param name: the argument (a key of :attr:`template_numbers`).
+        :param value: the value given.
+        """
+        return value if is_template(value) else coerce_number(value, name, self.template_numbers[name])
+
+    def _coerce_numbers(self) -> None:
+        """Convert every rendered numeric argument (before ``execute``), naming the argument on error."""
+        for name, spec in self.template_numbers.items():
+            setattr(self, name, coerce_number(getattr(self, name), name, spec))
 
     def _reserve_link_xcoms(self, context: Any) -> None:
         """Push an empty URL for each of the operator's console links before any work.
@@ -168,6 +248,7 @@ def _classified(execute: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(self: BriaBaseOperator, *args: Any, **kwargs: Any) -> Any:
         self._reserve_link_xcoms(args[0] if args else kwargs.get("context"))
         try:
+            self._coerce_numbers()
             return execute(self, *args, **kwargs)
         except BriaNotFoundError as err:
             self._reraise_not_found(err)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow_provider_bria.contract import (
     IP_NAME_MAX_WORDS,
@@ -25,7 +25,7 @@ from airflow_provider_bria.exceptions import BriaCaptionsTimeoutError, BriaConfl
 from airflow_provider_bria.links.bria import BriaDatasetLink, BriaProjectLink, push_console_xcoms
 from airflow_provider_bria.operators._image_inputs import as_image_list, encode_image, encode_images, is_url
 from airflow_provider_bria.operators._reconcile import coerce_id, conflict_from, is_templated
-from airflow_provider_bria.operators.base import BriaBaseOperator
+from airflow_provider_bria.operators.base import BriaBaseOperator, Number
 from airflow_provider_bria.operators.dataset import (
     dataset_family,
     dataset_project_id,
@@ -346,11 +346,15 @@ class BriaRegenerateCaptionsOperator(BriaBaseOperator):
 
     :param dataset_id: the dataset id (templated).
     :param wait: wait for completion (default ``True``).
-    :param poll_interval: seconds between status reads (default 10).
-    :param timeout: seconds to wait before :class:`BriaCaptionsTimeoutError` (default 3600).
+    :param poll_interval: seconds between status reads (default 10; templated).
+    :param timeout: seconds to wait before :class:`BriaCaptionsTimeoutError` (default 3600; templated).
     """
 
     template_fields: Sequence[str] = (*BriaBaseOperator.template_fields, "dataset_id")
+    template_numbers: ClassVar[Mapping[str, Number]] = {
+        "poll_interval": Number(float, 0, exclusive_minimum=True),
+        "timeout": Number(float, 0, exclusive_minimum=True),
+    }
     operator_extra_links = (BriaProjectLink(), BriaDatasetLink())
 
     def __init__(
@@ -365,10 +369,8 @@ class BriaRegenerateCaptionsOperator(BriaBaseOperator):
         super().__init__(**kwargs)
         self.dataset_id = dataset_id
         self.wait = wait
-        self.poll_interval = poll_interval
-        self.timeout = timeout
-        if poll_interval <= 0 or timeout <= 0:
-            raise BriaInputError("poll_interval and timeout must be positive")
+        self.poll_interval = self.number_arg("poll_interval", poll_interval)
+        self.timeout = self.number_arg("timeout", timeout)
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Start the regeneration (unless running) and wait for it."""

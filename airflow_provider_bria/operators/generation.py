@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_bria import contract
 from airflow_provider_bria.exceptions import BriaInputError
@@ -36,6 +36,7 @@ from airflow_provider_bria.operators._generation_plan import (
     slugify,
 )
 from airflow_provider_bria.operators._outputs import DEFAULT_MAX_VIDEO_BYTES
+from airflow_provider_bria.operators.base import Number
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -86,7 +87,8 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
     :param prompt: a prompt or a list of prompts (templated); map it with ``.expand(prompt=[...])``.
     :param prompts_file: path or object-store URI of a prompts file: JSON list or one per line (templated).
     :param structured_prompt: JSON string (or list of them) to recreate, or to refine with the prompts (templated).
-    :param num_images_per_prompt: images per prompt; image ``i`` uses seed ``seed + i``.
+    :param num_images_per_prompt: images per prompt, 1-100 (templated: ``"{{ params.images }}"`` renders to an
+        int); image ``i`` uses seed ``seed + i``.
     :param negative_prompt: what to avoid (templated).
     :param tailored_model_influence: 0.0-1.5.
     :param guidance_scale: 3-5.
@@ -106,6 +108,9 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
         "aspect_ratio", "seed", "output_path", "max_requests",
     )
     template_fields_renderers = {"structured_prompt": "json", "prompt": "py"}
+    template_numbers: ClassVar[Mapping[str, Number]] = {
+        **GenerationBase.template_numbers, "num_images_per_prompt": Number(int, 1, 100),
+    }
     _what = "images"
 
     def __init__(
@@ -134,7 +139,7 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
         self.prompt = prompt
         self.prompts_file = prompts_file
         self.structured_prompt = structured_prompt
-        self.num_images_per_prompt = as_int(num_images_per_prompt, "num_images_per_prompt", minimum=1, maximum=100)
+        self.num_images_per_prompt = self.number_arg("num_images_per_prompt", num_images_per_prompt)
         self.negative_prompt = negative_prompt
         self.tailored_model_influence = tailored_model_influence
         self.guidance_scale = guidance_scale

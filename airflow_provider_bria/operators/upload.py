@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import ast
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import conf
 
@@ -37,7 +37,7 @@ from airflow_provider_bria.exceptions import (
 from airflow_provider_bria.hooks.bria import BriaHook
 from airflow_provider_bria.links.bria import BriaDatasetLink, push_console_xcoms
 from airflow_provider_bria.operators._reconcile import coerce_bool, coerce_id, is_templated, reconcile_delay
-from airflow_provider_bria.operators.base import BriaBaseOperator
+from airflow_provider_bria.operators.base import BriaBaseOperator, Number
 from airflow_provider_bria.operators.dataset import dataset_family
 
 if TYPE_CHECKING:
@@ -139,6 +139,13 @@ class BriaUploadImagesOperator(BriaBaseOperator):
         "bria_conn_id", "dataset_id", "source", "increase_resolution", "staging_path", "zip_url", "staging_url",
     )
     template_fields_renderers = {"source": "json"}
+    template_numbers: ClassVar[Mapping[str, Number]] = {
+        "max_concurrency": Number(int, 1, 64),
+        "image_retries": Number(int, 0),
+        "max_images": Number(int, 1, optional=True),
+        "poll_interval": Number(float, 0, exclusive_minimum=True),
+        "timeout": Number(float, 0, exclusive_minimum=True),
+    }
     operator_extra_links = (BriaDatasetLink(),)
     ui_color = "#d9f2e6"
 
@@ -196,21 +203,8 @@ class BriaUploadImagesOperator(BriaBaseOperator):
             raise BriaInputError(f"on_invalid must be one of {ON_INVALID_CHOICES}, got {self.on_invalid!r}")
         if self.encoding not in ENCODINGS:
             raise BriaInputError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
-        for name, value, low in (
-            ("max_concurrency", self.max_concurrency, 1),
-            ("image_retries", self.image_retries, 0),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise BriaInputError(f"{name} must be an integer >= {low}, got {value!r}")
-        if self.max_concurrency > 64:
-            raise BriaInputError(f"max_concurrency must be at most 64, got {self.max_concurrency}")
-        if self.max_images is not None and (
-            isinstance(self.max_images, bool) or not isinstance(self.max_images, int) or self.max_images < 1
-        ):
-            raise BriaInputError(f"max_images must be a positive integer or None, got {self.max_images!r}")
-        for name, value in (("poll_interval", self.poll_interval), ("timeout", self.timeout)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise BriaInputError(f"{name} must be a positive number of seconds, got {value!r}")
+        for name in self.template_numbers:
+            setattr(self, name, self.number_arg(name, getattr(self, name)))
         for name, value in (("content_moderation", self.content_moderation),
                             ("automatic_captioning", self.automatic_captioning)):
             if value is not None and not isinstance(value, bool):

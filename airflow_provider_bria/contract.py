@@ -10,11 +10,14 @@ This module imports nothing beyond the standard library and :mod:`airflow_provid
 from __future__ import annotations
 
 import enum
+import logging
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from airflow_provider_bria.exceptions import BriaInputError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "https://engine.prod.bria-api.com"
 DEFAULT_CONSOLE_URL = "https://platform.bria.ai"
@@ -244,7 +247,12 @@ class LrScheduler(str, enum.Enum):
 
 
 class JobStatus(str, enum.Enum):
-    """Status of a v2 asynchronous job (``GET /v2/status/{request_id}``)."""
+    """Status of a v2 asynchronous job (``GET /v2/status/{request_id}``).
+
+    Only ``COMPLETED``, ``ERROR``/``FAILED`` and the 404 ``NOT_FOUND`` end a wait. ``UNKNOWN`` (documented as
+    an unexpected internal error, "should not occur") and any value Bria may add later keep the wait polling
+    until its deadline: Bria's own SDK keeps polling on ``UNKNOWN`` too.
+    """
 
     IN_PROGRESS = "IN_PROGRESS"
     COMPLETED = "COMPLETED"
@@ -256,6 +264,8 @@ class JobStatus(str, enum.Enum):
     @classmethod
     def parse(cls, value: str | None) -> JobStatus:
         """Parse a job status case-insensitively; ``PENDING``/``RUNNING``/``QUEUED`` mean in progress.
+
+        An unrecognised value parses as ``UNKNOWN`` (which is not terminal).
 
         :param value: the status string from the API.
         """
@@ -269,13 +279,13 @@ class JobStatus(str, enum.Enum):
 
     @property
     def is_terminal(self) -> bool:
-        """Whether polling can stop."""
-        return self is not JobStatus.IN_PROGRESS
+        """Whether polling can stop (``COMPLETED``, ``ERROR``, ``FAILED``, ``NOT_FOUND``)."""
+        return self in (JobStatus.COMPLETED, JobStatus.ERROR, JobStatus.FAILED, JobStatus.NOT_FOUND)
 
     @property
     def is_failure(self) -> bool:
-        """Whether the job ended without a result."""
-        return self in (JobStatus.ERROR, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.NOT_FOUND)
+        """Whether the job ended without a result (``ERROR``, ``FAILED``, or ``NOT_FOUND`` for an expired id)."""
+        return self in (JobStatus.ERROR, JobStatus.FAILED, JobStatus.NOT_FOUND)
 
 
 #: v2 aspect ratios and their (width, height) ratio parts (§7.1).
@@ -494,6 +504,35 @@ def parse_enum(enum_cls: type[enum.Enum], value: Any, field: str) -> Any:
         raise BriaInputError(f"Invalid {field} {value!r}; expected one of: {allowed}") from None
 
 
+def guidance(message: str, *, strict: bool) -> None:
+    """Report soft guidance from Bria's docs: a logged warning, or a :class:`BriaInputError` when ``strict``.
+
+    :param message: what the docs advise and what was given.
+    :param strict: raise instead of warning (the emulator's ``--strict-limits``).
+    """
+    if strict:
+        raise BriaInputError(message)
+    log.warning("%s (Bria's guidance, not a documented rule: sending it anyway)", message)
+
+
+def check_ip_words(ip_name: str | None, ip_description: str | None, *, strict: bool = False) -> None:
+    """Check ``ip_name`` (1-3 words) and ``ip_description`` (up to 6 words) against Bria's guidance.
+
+    The docs phrase both as advice ("e.g.", "a short phrase"), and Bria's own create-project example sends a
+    9-word ``ip_description``: by default a longer text is logged as a warning, not refused.
+
+    :param ip_name: the character name, or ``None``.
+    :param ip_description: the IP description, or ``None``.
+    :param strict: raise :class:`BriaInputError` instead of warning.
+    """
+    if ip_name is not None and ip_name.strip() and word_count(ip_name) > IP_NAME_MAX_WORDS:
+        guidance(f"ip_name should be 1-{IP_NAME_MAX_WORDS} words, got {word_count(ip_name)}: {ip_name!r}",
+                 strict=strict)
+    if ip_description is not None and word_count(ip_description) > IP_DESCRIPTION_MAX_WORDS:
+        guidance(f"ip_description should be at most {IP_DESCRIPTION_MAX_WORDS} words, got "
+                 f"{word_count(ip_description)}: {ip_description!r}", strict=strict)
+
+
 def validate_project_fields(
     *,
     project_name: str | None,
@@ -502,15 +541,17 @@ def validate_project_fields(
     ip_name: str | None = None,
     ip_description: str | None = None,
     training_version: str | None = None,
+    strict: bool = True,
 ) -> None:
     """Check a create-project request (§3.1).
 
     :param project_name: required, non-empty.
     :param ip_type: one of :class:`IpType`.
     :param ip_medium: one of :class:`IpMedium`.
-    :param ip_name: required for ``defined_character``; 1-3 words.
-    :param ip_description: required for ``defined_character`` and ``object_variants``; <= 6 words.
+    :param ip_name: required for ``defined_character``; 1-3 words advised.
+    :param ip_description: required for ``defined_character`` and ``object_variants``; up to 6 words advised.
     :param training_version: optional family lock.
+    :param strict: enforce the word-count guidance as rules (the client passes ``False``: warnings only).
     """
     if not project_name or not str(project_name).strip():
         raise BriaInputError("project_name is required and must not be empty")
@@ -522,18 +563,9 @@ def validate_project_fields(
         )
     if itype in IP_NAME_REQUIRED_TYPES and not (ip_name and ip_name.strip()):
         raise BriaInputError(f"ip_name is required for ip_type {itype.value!r}")
-    if ip_name is not None and ip_name.strip():
-        n = word_count(ip_name)
-        if n > IP_NAME_MAX_WORDS:
-            raise BriaInputError(f"ip_name must be 1-{IP_NAME_MAX_WORDS} words, got {n}: {ip_name!r}")
     if itype in IP_DESCRIPTION_REQUIRED_TYPES and not (ip_description and ip_description.strip()):
         raise BriaInputError(f"ip_description is required for ip_type {itype.value!r}")
-    if ip_description is not None:
-        n = word_count(ip_description)
-        if n > IP_DESCRIPTION_MAX_WORDS:
-            raise BriaInputError(
-                f"ip_description must be at most {IP_DESCRIPTION_MAX_WORDS} words, got {n}: {ip_description!r}"
-            )
+    check_ip_words(ip_name, ip_description, strict=strict)
     if training_version is not None:
         canonical_training_version(training_version)
 
@@ -554,15 +586,22 @@ def check_family_compatible(project_version: str | None, dataset_version: str) -
         )
 
 
-def expert_parameter_errors(params: Mapping[str, Any]) -> list[dict[str, Any]]:
+def expert_parameter_errors(params: Mapping[str, Any], *, strict: bool = True) -> list[dict[str, Any]]:
     """Return the field errors of expert training parameters, in the API's ``errors`` shape (§6.7).
 
+    Types, enums and ranges are the spec's. Two checks are not Bria's stated rules and apply only when
+    ``strict`` (the emulator's default): unknown keys and ``checkpoint_interval`` above the total steps; with
+    ``strict=False`` (the client) see :func:`expert_parameter_guidance`.
+
     :param params: the start_training body.
+    :param strict: also report unknown keys and ``checkpoint_interval > total_training_steps``.
     """
     errors: list[dict[str, Any]] = []
     for name, value in params.items():
         if name not in EXPERT_PARAMETERS:
-            errors.append({"msg": "Extra inputs are not permitted", "field_name": name, "field_input": str(value)})
+            if strict:
+                errors.append({"msg": "Extra inputs are not permitted", "field_name": name,
+                               "field_input": str(value)})
             continue
         kind, lo, hi = EXPERT_PARAMETERS[name]
         if name == "lr_warmup_steps" and value is None:
@@ -589,13 +628,33 @@ def expert_parameter_errors(params: Mapping[str, Any]) -> list[dict[str, Any]]:
         elif hi is not None and value > hi:
             errors.append({"msg": f"Input should be less than or equal to {_fmt(hi)}",
                            "field_name": name, "field_input": str(value)})
+    if strict:
+        errors.extend({"msg": text, "field_name": field, "field_input": str(params.get(field))}
+                      for field, text in _unstated_training_rules(params) if field == "checkpoint_interval"
+                      and not any(e["field_name"] == field for e in errors))
+    return errors
+
+
+def _unstated_training_rules(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(field, message)`` for start_training inputs Bria's spec neither allows nor forbids."""
+    out = [(name, f"{name!r} is not a documented training parameter") for name in params
+           if name not in EXPERT_PARAMETERS]
     total = params.get("total_training_steps", params.get("max_train_steps"))
     interval = params.get("checkpoint_interval")
     if (isinstance(total, int) and isinstance(interval, int) and not isinstance(interval, bool)
-            and interval > total and not any(e["field_name"] == "checkpoint_interval" for e in errors)):
-        errors.append({"msg": f"Input should be less than or equal to total_training_steps ({total})",
-                       "field_name": "checkpoint_interval", "field_input": str(interval)})
-    return errors
+            and not isinstance(total, bool) and interval > total):
+        out.append(("checkpoint_interval",
+                    f"Input should be less than or equal to total_training_steps ({total})"))
+    return out
+
+
+def expert_parameter_guidance(params: Mapping[str, Any]) -> list[str]:
+    """Warnings for start_training inputs the spec does not forbid: unknown keys (sent as given) and a
+    ``checkpoint_interval`` larger than the total steps (no checkpoint would be saved before the end).
+
+    :param params: the start_training body.
+    """
+    return [f"{field}={params.get(field)!r}: {text}" for field, text in _unstated_training_rules(params)]
 
 
 def _fmt(value: float) -> str:
@@ -605,6 +664,9 @@ def _fmt(value: float) -> str:
 def validate_training_parameters(training_mode: str | None, params: Mapping[str, Any] | None) -> dict[str, Any]:
     """Check a start_training body client-side; return it without ``None`` values.
 
+    The spec's types and ranges are enforced; unknown keys and ``checkpoint_interval`` above the total steps
+    are not Bria's stated rules: they are passed through with a logged warning.
+
     :param training_mode: the model's training mode (``None`` when unknown: only ranges are checked).
     :param params: the expert parameters, or ``None``/empty for fully automated training.
     :raises BriaInputError: when a parameter is sent for a fully automated model or is out of range.
@@ -612,10 +674,12 @@ def validate_training_parameters(training_mode: str | None, params: Mapping[str,
     body = {k: v for k, v in (params or {}).items() if v is not None}
     if body and training_mode is not None and training_mode != TrainingMode.EXPERT.value:
         raise BriaInputError(EXPERT_ONLY_MESSAGE + f" Model training_mode is {training_mode!r}; got {sorted(body)}.")
-    errors = expert_parameter_errors(body)
+    errors = expert_parameter_errors(body, strict=False)
     if errors:
         text = "; ".join(f"{e['field_name']}={e['field_input']}: {e['msg']}" for e in errors)
         raise BriaInputError(f"Invalid expert training parameters: {text}")
+    for warning in expert_parameter_guidance(body):
+        log.warning("start_training: %s (not a documented rule: sending it anyway)", warning)
     return body
 
 
@@ -626,6 +690,7 @@ def validate_v2_generation(
     aspect_ratio: str | None = None,
     numbers: Mapping[str, Any] | None = None,
     seed: Any = None,
+    seed_rule: bool = True,
 ) -> None:
     """Check a v2 tailored image/structured prompt request (§7.1-7.2).
 
@@ -633,15 +698,19 @@ def validate_v2_generation(
     :param structured_prompt: JSON string from a previous result.
     :param aspect_ratio: one of :data:`ASPECT_RATIOS`.
     :param numbers: numeric parameters checked against :data:`V2_RANGES`.
-    :param seed: optional integer seed.
+    :param seed: optional integer seed (the spec types it ``integer`` and states no range).
+    :param seed_rule: enforce the spec's "``structured_prompt`` alone recreates an image (requires seed)"
+        (the image endpoint; the structured-prompt endpoint always has a prompt).
     """
-    if not (prompt and str(prompt).strip()) and not (structured_prompt and str(structured_prompt).strip()):
+    has_prompt = bool(prompt and str(prompt).strip())
+    has_sp = bool(structured_prompt and str(structured_prompt).strip())
+    if not has_prompt and not has_sp:
         raise BriaInputError("Either prompt or structured_prompt (or both, to refine) is required")
-    if structured_prompt is not None and str(structured_prompt).strip():
+    if has_sp:
         import json
 
         try:
-            json.loads(structured_prompt)
+            json.loads(structured_prompt)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             raise BriaInputError("structured_prompt must be a string holding valid JSON") from None
     if aspect_ratio is not None and aspect_ratio not in ASPECT_RATIOS:
@@ -656,8 +725,19 @@ def validate_v2_generation(
             raise BriaInputError(f"{name} must be an integer, got {value!r}")
         if not lo <= value <= hi:
             raise BriaInputError(f"{name} must be between {lo} and {hi}, got {value!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise BriaInputError(f"seed must be a non-negative integer, got {seed!r}")
+    validate_seed(seed)
+    if seed_rule and has_sp and not has_prompt and seed is None:
+        raise BriaInputError("structured_prompt without prompt recreates a previous image and requires seed "
+                             "(Bria's input combination rules); pass the seed of that result")
+
+
+def validate_seed(seed: Any) -> None:
+    """Check an optional seed: an integer (the spec states no range, so negative values are sent as given).
+
+    :param seed: ``None`` or an integer.
+    """
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise BriaInputError(f"seed must be an integer, got {seed!r}")
 
 
 def validate_image_count(n: int, *, minimum: int, maximum: int, what: str) -> None:

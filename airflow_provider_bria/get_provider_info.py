@@ -24,6 +24,17 @@ CONN_FIELDS: dict[str, Any] = {
         "description": "Per-request read timeout; connect timeout is 10 s.",
         "schema": {"type": ["number", "null"], "minimum": 1},
     },
+    "retry_budget": {
+        "label": "Retry budget (seconds)",
+        "description": "Total seconds one API call may wait between retries (default 300; keep it above 61 so "
+        "a 429 on a per-minute plan is retried after the minute has passed).",
+        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+    },
+    "upload_encoding": {
+        "label": "Image upload encoding",
+        "description": "How upload_image sends a file: json (base64, default) or multipart (form-data).",
+        "schema": {"type": ["string", "null"], "enum": ["json", "multipart", None]},
+    },
 }
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
@@ -34,6 +45,8 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "password": "your Bria api_token",
         "console_url": "https://platform.bria.ai",
         "timeout": "60",
+        "retry_budget": "300",
+        "upload_encoding": "json",
     },
 }
 

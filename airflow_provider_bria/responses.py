@@ -12,7 +12,8 @@ Only the standard library is imported here: triggers serialise :class:`V2Respons
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, MutableSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,8 +204,20 @@ class V2Response:
 
     @property
     def is_failure(self) -> bool:
-        """Whether the job ended without a result (``ERROR``, ``FAILED``, ``UNKNOWN``, ``NOT_FOUND``)."""
+        """Whether the job ended without a result (``ERROR``, ``FAILED``, or ``NOT_FOUND`` for an expired id)."""
         return self.status.is_failure
+
+    @property
+    def unexpected_status(self) -> str | None:
+        """The reported status when it is ``UNKNOWN`` or a value this client does not know, else ``None``.
+
+        Such a job is not treated as failed: waits keep polling until their deadline (see
+        :func:`warn_unexpected_status`).
+        """
+        if self.status is not JobStatus.UNKNOWN:
+            return None
+        value = self.raw.get("status")
+        return str(value) if value is not None else "(none)"
 
     @property
     def is_completed(self) -> bool:
@@ -254,6 +267,23 @@ class V2Response:
             error=dict(error) if isinstance(error, Mapping) else None,
             raw=dict(data.get("raw") or {}),
         )
+
+
+def warn_unexpected_status(response: V2Response, seen: MutableSet[str], logger: logging.Logger) -> None:
+    """Log an ``UNKNOWN`` or unrecognised job status once per value (``seen`` remembers what was logged).
+
+    :param response: a status response.
+    :param seen: the values already logged for this wait.
+    :param logger: where to log.
+    """
+    text = response.unexpected_status
+    if text is None or text in seen:
+        return
+    seen.add(text)
+    logger.warning(
+        "Bria job %s reports status %r: not a final state this client knows (only COMPLETED, ERROR and FAILED "
+        "end a job); polling continues until the wait's deadline", response.request_id, text,
+    )
 
 
 def normalize_v1_result(body: Any) -> list[dict[str, Any]]:

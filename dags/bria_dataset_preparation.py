@@ -221,7 +221,6 @@ with DAG(
         ip_type="{{ params.ip_type }}",
         ip_name=cfg["ip_name"],
         ip_description=cfg["ip_description"],
-        training_version="fibo",
     )
 
     create_dataset = BriaCreateDatasetOperator(
@@ -229,7 +228,6 @@ with DAG(
         project_id=create_project.output,
         name="{{ params.dataset_name }}",
         upload_type="basic",
-        training_version="fibo",
     )
 
     images = prepare_images(cfg["image_source"])

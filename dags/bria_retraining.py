@@ -192,7 +192,6 @@ with DAG(
         dataset_id=clone.output,
         name=p["model_name"],
         training_mode="{{ params.training_mode }}",
-        training_version="fibo",
     )
 
     train = BriaStartTrainingOperator(

@@ -134,7 +134,6 @@ with DAG(
         dataset_id=target["dataset_id"],
         name="{{ params.model_name }}",
         training_mode="{{ params.training_mode }}",
-        training_version="fibo",
         description=target["model_description"],
     )
 

@@ -11,12 +11,15 @@ Rules for the rest of the suite:
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -81,6 +84,8 @@ def start_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         flags.setdefault("api_token", TEST_TOKEN)
         flags.setdefault("training_seconds", 2)
         flags.setdefault("job_seconds", 0.2)
+        # the suite's file servers listen on 127.0.0.1: the emulator refuses such URLs unless told otherwise
+        flags.setdefault("allow_private_fetch", True)
         proc = EmulatorProcess(**flags)
         proc.start()
         started.append(proc)
@@ -114,3 +119,21 @@ def bria_conn(emulator: object, monkeypatch: pytest.MonkeyPatch) -> object:
     """``bria_default`` points at the (reset) shared emulator; returns the emulator."""
     monkeypatch.setenv("AIRFLOW_CONN_BRIA_DEFAULT", bria_conn_json(emulator.url))  # type: ignore[attr-defined]
     return emulator
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib signature)
+        return
+
+
+@pytest.fixture(scope="session")
+def file_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A local HTTP server for ``zip_url``/``image_url`` tests: yields ``(base_url, directory)``."""
+    root = tmp_path_factory.mktemp("served")
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+    server.server_close()

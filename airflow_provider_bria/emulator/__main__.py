@@ -7,6 +7,7 @@ The socket is bound before the first line is printed, so ``Bria emulator listeni
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import socket
 import sys
@@ -16,9 +17,12 @@ from types import FrameType
 from airflow_provider_bria.emulator.settings import (
     DEFAULT_HOST,
     DEFAULT_JOB_SECONDS,
+    DEFAULT_MAX_BODY_MB,
     DEFAULT_MAX_ZIP_MB,
     DEFAULT_PORT,
     DEFAULT_TRAINING_SECONDS,
+    FETCH_TIMEOUT_SECONDS,
+    PATH_VARIANTS,
     Settings,
 )
 
@@ -83,6 +87,46 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_ZIP_MB,
         help="largest bulk-upload ZIP fetched, MB (default %(default)s)",
     )
+    parser.add_argument(
+        "--max-body-mb",
+        type=int,
+        default=DEFAULT_MAX_BODY_MB,
+        help="largest request body accepted, MiB; larger ones get 413 (default %(default)s)",
+    )
+    parser.add_argument(
+        "--fetch-timeout",
+        type=_seconds,
+        default=FETCH_TIMEOUT_SECONDS,
+        help="overall seconds for one image_url fetch, redirects included (default %(default)s)",
+    )
+    parser.add_argument(
+        "--allow-private-fetch",
+        action="store_true",
+        help="let image_url/zip_url point to private or loopback addresses (tests serve files on 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another name accepted in the Host header (repeatable; loopback names and --host always are)",
+    )
+    parser.add_argument(
+        "--retry-after",
+        action="store_true",
+        help="send Retry-After on injected 429 responses (Bria documents none, so off by default)",
+    )
+    parser.add_argument(
+        "--strict-limits",
+        action="store_true",
+        help="enforce Bria's word-count guidance on ip_name (1-3) and ip_description (<= 6) as errors",
+    )
+    parser.add_argument(
+        "--path-variants",
+        choices=PATH_VARIANTS,
+        default="both",
+        help="serve the documented bulk-upload/download paths, their other spellings, or both (default %(default)s)",
+    )
     parser.add_argument("--access-log", action="store_true", help="log every request")
     return parser
 
@@ -104,7 +148,27 @@ def settings_from_args(argv: Sequence[str] | None = None) -> Settings:
         state_file=args.state_file,
         access_log=args.access_log,
         max_zip_bytes=args.max_zip_mb * 1024 * 1024,
+        max_body_bytes=args.max_body_mb * 1024 * 1024,
+        fetch_timeout=args.fetch_timeout,
+        allow_private_fetch=args.allow_private_fetch,
+        allowed_hosts=tuple(args.allowed_host),
+        retry_after=args.retry_after,
+        strict_limits=args.strict_limits,
+        path_variants=args.path_variants,
     )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``--host`` is a loopback interface (``localhost``, ``127.0.0.0/8``, ``::1``).
+
+    :param host: the interface name or address.
+    """
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -139,6 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     :param argv: arguments (``sys.argv[1:]`` when ``None``).
     """
     settings = settings_from_args(argv)
+    if not is_loopback(settings.host) and settings.api_token is None:
+        print(
+            f"bria-emulator: refusing to listen on {settings.host} without a token: anyone on the network could "
+            f"use it. Set --api-token (or ${TOKEN_ENV}), or bind a loopback address.",
+            file=sys.stderr,
+        )
+        return 2
     try:
         sock = bind(settings.host, settings.port)
     except OSError as exc:

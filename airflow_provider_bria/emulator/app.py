@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from airflow_provider_bria.emulator import errors
 from airflow_provider_bria.emulator.errors import ApiError
 from airflow_provider_bria.emulator.gateway import GatewayMiddleware
+from airflow_provider_bria.emulator.guard import GuardMiddleware
 from airflow_provider_bria.emulator.runtime import Runtime
 from airflow_provider_bria.emulator.settings import Settings
 
@@ -48,17 +49,22 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return _json(err.status, err.body)
 
 
+async def _too_deep(request: Request, exc: Exception) -> Response:
+    err = errors.for_path(request.url.path, 400, "JSON is nested too deeply")
+    return _json(err.status, err.body)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("Unexpected error on %s %s", request.method, request.url.path)
     err = errors.for_path(request.url.path, 500, "Internal server error")
     return _json(err.status, err.body)
 
 
-def create_app(settings: Settings | None = None) -> GatewayMiddleware:
+def create_app(settings: Settings | None = None) -> GuardMiddleware:
     """Build the emulator application.
 
     :param settings: the settings (defaults when ``None``).
-    :returns: the ASGI app (the gateway wrapping FastAPI); ``.runtime`` holds the state.
+    :returns: the ASGI app (guard, then gateway, then FastAPI); ``.runtime`` holds the state.
     """
     from airflow_provider_bria.emulator.routes import (
         admin,
@@ -77,8 +83,8 @@ def create_app(settings: Settings | None = None) -> GatewayMiddleware:
     api.add_exception_handler(ApiError, _api_error)
     api.add_exception_handler(StarletteHTTPException, _http_error)
     api.add_exception_handler(RequestValidationError, _validation_error)
+    api.add_exception_handler(RecursionError, _too_deep)
     api.add_exception_handler(Exception, _unexpected)
     for module in (admin, projects, datasets, bulk, images, helpers, models, generation):
         api.include_router(module.router)
-    app = GatewayMiddleware(api, runtime)
-    return app
+    return GuardMiddleware(GatewayMiddleware(api, runtime), runtime)

@@ -12,7 +12,9 @@ For every API request (every path outside ``/_emulator/``) it
    and ``handler_status``, the status the handler produced, ``None`` when it did not run) and counts
    requests and faults.
 
-Admin routes and ``/_emulator/files/*`` bypass all three. Handlers commit in one transaction, so a fault
+Admin routes and ``/_emulator/files/*`` bypass all three (their token, the Host check and the body cap are
+enforced one layer out, by :class:`~airflow_provider_bria.emulator.guard.GuardMiddleware`).
+Handlers commit in one transaction, so a fault
 never leaves half-made state; a client that blindly retries a POST after an after-apply fault makes a
 duplicate, exactly as it would against the real API.
 """
@@ -48,8 +50,16 @@ BEFORE_FAULTS = ((1 / 6, 429), (2 / 6, 500), (3 / 6, 503))
 AFTER_FAULTS = ((4 / 6, 500), (5 / 6, 503), (1.0, 0))  # 0 = drop the connection
 
 
-#: Fault kinds a rule may ask for: an HTTP status, or ``"drop"`` (the connection drops mid-response).
+#: Fault kinds a rule may ask for: an HTTP status, ``"drop"`` (the connection drops mid-response), or one of
+#: Bria's documented 403 bodies (``"quota"``, ``"subscription"``: bare JSON strings on v1, before only).
 DROP = "drop"
+FORBIDDEN_TEXTS = {
+    "quota": (
+        "Quota exceeded: Free users can make up to 1000 requests in total. "
+        "Please upgrade your plan to continue using the service."
+    ),
+    "subscription": "Access denied: Your subscription does not include access to this feature/product.",
+}
 RULE_PHASES = ("before", "after")
 _RULE_FIELDS = frozenset({"method", "path_regex", "phase", "kind", "nth", "times"})
 
@@ -61,7 +71,8 @@ class FaultRule:
     :param path_regex: searched (``re.search``) in the request path; ``""`` matches every path.
     :param method: HTTP method (any case), or ``None`` for every method.
     :param phase: ``"before"`` the handler runs (no state change) or ``"after"`` it committed (ambiguous).
-    :param kind: ``429`` (before only), a 5xx status, or ``"drop"`` (the connection drops mid-response).
+    :param kind: ``429`` (before only), a 5xx status, ``"drop"`` (the connection drops mid-response), or
+        ``"quota"``/``"subscription"`` (before only): 403 with Bria's documented bare-string body.
     :param nth: the first matching request (1-based, counted from when the rules were set) that fails.
     :param times: how many consecutive matching requests fail from ``nth`` on.
     """
@@ -130,12 +141,12 @@ def parse_rule(raw: Any) -> FaultRule:
     if phase not in RULE_PHASES:
         raise ValueError(f"rule phase must be one of {list(RULE_PHASES)}, got {phase!r}")
     kind = raw.get("kind", DROP)
-    allowed = "429 (before only), 500-599 or \"drop\""
+    allowed = '429 (before only), 500-599, "drop", "quota" or "subscription" (before only)'
     is_status = not isinstance(kind, bool) and isinstance(kind, int) and (kind == 429 or 500 <= kind <= 599)
-    if kind != DROP and not is_status:
+    if kind != DROP and kind not in FORBIDDEN_TEXTS and not is_status:
         raise ValueError(f"rule kind must be {allowed}, got {kind!r}")
-    if kind == 429 and phase == "after":
-        raise ValueError("rule kind 429 only exists before the request is applied (phase 'before')")
+    if (kind == 429 or kind in FORBIDDEN_TEXTS) and phase == "after":
+        raise ValueError(f"rule kind {kind} only exists before the request is applied (phase 'before')")
     return FaultRule(
         path_regex=path_regex,
         method=method.upper() if method else None,
@@ -223,7 +234,10 @@ def install_log_filter() -> None:
         logger.addFilter(_QuietDrops())
 
 
-def _fault_body(path: str, status: int) -> Any:
+def _fault_body(path: str, status: int, kind: int | str | None = None) -> Any:
+    if kind in FORBIDDEN_TEXTS:
+        text = FORBIDDEN_TEXTS[str(kind)]
+        return errors.v2_body(403, "Forbidden", text) if errors.is_v2_path(path) else text  # v1: a bare string
     if status == 429:
         text = errors.RATE_LIMIT_TEXT
     elif status == 503:
@@ -248,6 +262,24 @@ async def send_json(send: Send, status: int, body: Any, headers: dict[str, str] 
     await send({"type": "http.response.body", "body": payload})
 
 
+def token_ok(scope: Scope, expected: str | None) -> bool:
+    """Whether the request carries an acceptable ``api_token`` header (constant-time comparison).
+
+    :param scope: the ASGI scope.
+    :param expected: the only token accepted; ``None`` accepts any non-empty token.
+    """
+    token = b""
+    for name, value in scope.get("headers") or ():
+        if name == _TOKEN_HEADER:
+            token = value
+            break
+    if not token.strip():
+        return False
+    if expected is None:
+        return True
+    return hmac.compare_digest(token, expected.encode())
+
+
 class GatewayMiddleware:
     """Auth, fault injection and request logging for API paths.
 
@@ -262,17 +294,7 @@ class GatewayMiddleware:
         install_log_filter()
 
     def _authorised(self, scope: Scope) -> bool:
-        token = b""
-        for name, value in scope.get("headers") or ():
-            if name == _TOKEN_HEADER:
-                token = value
-                break
-        if not token.strip():
-            return False
-        expected = self.runtime.settings.api_token
-        if expected is None:
-            return True
-        return hmac.compare_digest(token, expected.encode())
+        return token_ok(scope, self.runtime.settings.api_token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
@@ -304,25 +326,29 @@ class GatewayMiddleware:
             elif draw < 0.5:
                 status = next(code for bound, code in BEFORE_FAULTS if draw < bound)
                 entry.update(status=status, fault=f"before-{status}")
-                headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 429 else None
-                await send_json(send, status, _fault_body(path, status), headers)
+                await send_json(send, status, _fault_body(path, status), self._retry_headers(status))
             else:
                 status = next(code for bound, code in AFTER_FAULTS if draw < bound)
                 await self._after_fault(scope, receive, send, entry, status)
         finally:
             self.runtime.record(entry, fault=entry["fault"] is not None)
 
+    def _retry_headers(self, status: int) -> dict[str, str] | None:
+        """``Retry-After`` on a 429 only with ``--retry-after`` (Bria documents no such header)."""
+        if status == 429 and self.runtime.settings.retry_after:
+            return {"Retry-After": RETRY_AFTER_SECONDS}
+        return None
+
     async def _rule_fault(
         self, scope: Scope, receive: Receive, send: Send, entry: dict[str, Any], rule: FaultRule
     ) -> None:
-        status = 0 if rule.kind == DROP else int(rule.kind)
+        status = 0 if rule.kind == DROP else 403 if rule.kind in FORBIDDEN_TEXTS else int(rule.kind)
         if rule.phase == "after":
             await self._after_fault(scope, receive, send, entry, status)
             return
         if status:
             entry.update(status=status, fault=f"before-{status}")
-            headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 429 else None
-            await send_json(send, status, _fault_body(scope["path"], status), headers)
+            await send_json(send, status, _fault_body(scope["path"], status, rule.kind), self._retry_headers(status))
             return
         entry.update(status=200, fault="before-drop")
         await _drop(send, 200, [(b"content-type", b"application/json")], b"")

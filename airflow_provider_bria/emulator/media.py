@@ -14,6 +14,7 @@ import random
 from typing import Any
 
 from airflow_provider_bria.contract import PIL_IMAGE_FORMATS, aspect_ratio_size
+from airflow_provider_bria.emulator.settings import MAX_IMAGE_PIXELS
 
 GENERATED_LONG_SIDE = 512
 THUMB_SIDE = 256
@@ -91,18 +92,25 @@ def analyse(data: bytes) -> dict[str, Any]:
     """Decode an image and describe it: format, size, palette, brightness, whether it looks illustrated.
 
     :param data: the image bytes.
-    :raises MediaError: 415 for a format other than jpg/jpeg/png/webp, 422 for data that is not an image.
+    :raises MediaError: 415 for a format other than jpg/jpeg/png/webp, 422 for data that is not an image or
+        has more than :data:`~airflow_provider_bria.emulator.settings.MAX_IMAGE_PIXELS` pixels.
     """
     from PIL import Image, UnidentifiedImageError
 
     try:
         img = Image.open(io.BytesIO(data))
         fmt = img.format or ""
+    except Image.DecompressionBombError:
+        raise MediaError(422, f"Image has more than {MAX_IMAGE_PIXELS} pixels (decompression bomb guard)") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise MediaError(422, f"Invalid image data: {exc.__class__.__name__}") from None
     if fmt not in PIL_IMAGE_FORMATS:
         raise MediaError(415, f"Unsupported image format {fmt or 'unknown'!r}; supported: jpg, jpeg, png, webp")
     width, height = img.size
+    if width * height > MAX_IMAGE_PIXELS:  # checked from the header, before any pixel is decoded
+        raise MediaError(
+            422, f"Image is {width}x{height}, more than {MAX_IMAGE_PIXELS} pixels (decompression bomb guard)"
+        )
     try:
         small = _small_rgb(img)
     except (OSError, ValueError, SyntaxError) as exc:

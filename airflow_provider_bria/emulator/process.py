@@ -50,6 +50,7 @@ class EmulatorProcess:
     :param fault_rate: fraction of API requests that fail on purpose.
     :param seed: seed for faults and unseeded generations.
     :param state_file: SQLite state file (``None``: a temporary database).
+    :param allow_private_fetch: pass ``--allow-private-fetch`` (image_url/zip_url may be on 127.0.0.1).
     :param extra_args: more command-line arguments.
     :param env: environment of the child (the current one when ``None``).
     """
@@ -65,6 +66,7 @@ class EmulatorProcess:
         fault_rate: float = 0.0,
         seed: int | None = None,
         state_file: str | os.PathLike[str] | None = None,
+        allow_private_fetch: bool = False,
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
     ) -> None:
@@ -76,6 +78,7 @@ class EmulatorProcess:
         self.fault_rate = fault_rate
         self.seed = seed
         self.state_file = os.fspath(state_file) if state_file is not None else None
+        self.allow_private_fetch = allow_private_fetch
         self.extra_args = tuple(extra_args)
         self.env = dict(env) if env is not None else None
         self.url: str = ""
@@ -120,6 +123,8 @@ class EmulatorProcess:
             cmd += ["--seed", str(self.seed)]
         if self.state_file is not None:
             cmd += ["--state-file", self.state_file]
+        if self.allow_private_fetch:
+            cmd.append("--allow-private-fetch")
         return cmd + list(self.extra_args)
 
     def start(self) -> EmulatorProcess:
@@ -234,7 +239,7 @@ class EmulatorProcess:
             f"{self.url}/_emulator/{path.lstrip('/')}",
             data=data,
             method=method,
-            headers={"Content-Type": "application/json"} if data is not None else {},
+            headers={"api_token": self.token, **({"Content-Type": "application/json"} if data is not None else {})},
         )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310

@@ -132,6 +132,19 @@ class Runtime:
                     job["updated_at"] = iso()
                     tx.put("bulk_jobs", job)
 
+    # ---- outbound fetches ----------------------------------------------------------------------
+    def fetch_policy(self, *, timeout: float | None = None) -> Any:
+        """The fetch policy of this process: settings' limits, and own file URLs read from the store.
+
+        :param timeout: overall seconds (``--fetch-timeout`` when ``None``).
+        """
+        import dataclasses as _dc
+
+        from airflow_provider_bria.emulator.routes.admin import own_file_bytes
+
+        policy = self.settings.fetch_policy(timeout=timeout)
+        return _dc.replace(policy, own_files=lambda url: own_file_bytes(self, url))
+
     # ---- rendered files ------------------------------------------------------------------------
     def cached(self, name: str) -> bytes | None:
         """A rendered file from the cache.

@@ -54,6 +54,9 @@ def _dumps(doc: Any) -> str:
     return json.dumps(doc, separators=(",", ":"))
 
 
+#: The integer range SQLite can bind; ids outside it are unknown objects.
+SQLITE_MIN_INT, SQLITE_MAX_INT = -(2**63), 2**63 - 1
+
 class Tx:
     """Typed helpers over the connection, valid inside :meth:`Store.tx` or :meth:`Store.read`.
 
@@ -70,6 +73,8 @@ class Tx:
         :param table: one of :data:`TABLES`.
         :param obj_id: its id.
         """
+        if isinstance(obj_id, int) and not SQLITE_MIN_INT <= obj_id <= SQLITE_MAX_INT:
+            return None  # no stored id is that large (SQLite cannot even bind it)
         row = self._db.execute(f"SELECT doc FROM {table} WHERE id = ?", (obj_id,)).fetchone()  # noqa: S608
         return json.loads(row[0]) if row else None
 

@@ -12,6 +12,7 @@ per request from the request's own base URL, so they stay valid when a restarted
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import time
 from typing import Any
 
@@ -32,6 +33,18 @@ def iso(epoch: float | None = None) -> str:
     """
     moment = dt.datetime.fromtimestamp(now() if epoch is None else epoch, tz=dt.timezone.utc)
     return moment.replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def unguessable(stem: str, suffix: str = "") -> str:
+    """A stored file name nobody can guess: ``{stem}-{128 random bits}{suffix}``.
+
+    File URLs play the role of Bria's pre-signed URLs; the token guards them too, the random part keeps one
+    client from enumerating another's files by id.
+
+    :param stem: a readable prefix (``ds3-img7``, ``gen-<request id>``).
+    :param suffix: the rest of the name (``.png``, ``-o-photo.jpg``).
+    """
+    return f"{stem}-{secrets.token_hex(16)}{suffix}"
 
 
 def file_url(base: str, name: str | None) -> str | None:
@@ -186,6 +199,8 @@ def model_view(doc: dict[str, Any], *, include_training_parameters: bool = True)
         ``checkpoint_steps`` are left out.
     """
     out = public(resolve_model(doc))
+    if out.get("dataset_id") is None:  # uploaded models have no dataset; the spec types dataset_id integer
+        out.pop("dataset_id", None)
     if not include_training_parameters:
         out.pop("training_parameters", None)
         out.pop("checkpoint_steps", None)

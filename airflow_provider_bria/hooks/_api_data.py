@@ -87,9 +87,12 @@ class BriaDataApiMixin:
         :param ip_medium: ``photography`` or ``illustration``.
         :param ip_type: one of :class:`~airflow_provider_bria.contract.IpType`.
         :param project_description: optional description.
-        :param ip_name: character name (1-3 words), required for ``defined_character``.
-        :param ip_description: <= 6 words, required for ``defined_character`` and ``object_variants``.
-        :param training_version: lock the project to a family at once (``fibo`` or a legacy version).
+        :param ip_name: character name, required for ``defined_character`` (Bria advises 1-3 words: more is
+            a logged warning).
+        :param ip_description: required for ``defined_character`` and ``object_variants`` (Bria advises up
+            to 6 words: more is a logged warning; Bria's own example has 9).
+        :param training_version: lock the project to a family at once (``fibo`` or a legacy version). Not in
+            the current spec: sent only when given.
         :returns: the created project.
         """
         contract.validate_project_fields(
@@ -99,6 +102,7 @@ class BriaDataApiMixin:
             ip_name=ip_name,
             ip_description=ip_description,
             training_version=training_version,
+            strict=False,
         )
         body = inp.compact(
             project_name=project_name,
@@ -137,18 +141,13 @@ class BriaDataApiMixin:
         :param project_id: the project id.
         :param project_name: new name (non-empty).
         :param project_description: new description.
-        :param ip_name: new character name (1-3 words).
-        :param ip_description: new IP description (<= 6 words).
+        :param ip_name: new character name (1-3 words advised; more is a logged warning).
+        :param ip_description: new IP description (up to 6 words advised; more is a logged warning).
         """
         pid = inp.object_id(project_id, "project_id")
         if project_name is not None:
             inp.non_empty(project_name, "project_name")
-        if ip_name is not None and contract.word_count(ip_name) > contract.IP_NAME_MAX_WORDS:
-            raise BriaInputError(f"ip_name must be 1-{contract.IP_NAME_MAX_WORDS} words, got {ip_name!r}")
-        if ip_description is not None and contract.word_count(ip_description) > contract.IP_DESCRIPTION_MAX_WORDS:
-            raise BriaInputError(
-                f"ip_description must be at most {contract.IP_DESCRIPTION_MAX_WORDS} words, got {ip_description!r}"
-            )
+        contract.check_ip_words(ip_name, ip_description, strict=False)
         body = inp.compact(
             project_name=project_name,
             project_description=project_description,
@@ -192,6 +191,7 @@ class BriaDataApiMixin:
         :param name: dataset name (reconcile on retry with :meth:`find_dataset`).
         :param upload_type: ``basic`` (<= 200 images, per-image upload) or ``advanced`` (zip bulk upload).
         :param training_version: ``fibo`` or a legacy version; any documented spelling, sent in dataset form.
+            Not in the current (FIBO-only) spec: sent only when given.
         """
         body = inp.compact(
             project_id=inp.object_id(project_id, "project_id"),
@@ -255,7 +255,8 @@ class BriaDataApiMixin:
         :param dataset_id: the dataset id.
         :param name: new name.
         :param visual_schema: FIBO visual schema: a JSON string (a dict is serialised); draft datasets only.
-        :param caption_prefix: legacy caption prefix; draft datasets only.
+        :param caption_prefix: legacy caption prefix; draft datasets only. Not in the current spec: sent only
+            when given.
         :param status: ``draft`` or ``completed``.
         """
         did = inp.object_id(dataset_id, "dataset_id")
@@ -330,7 +331,7 @@ class BriaDataApiMixin:
         image_name: str | None = None,
         increase_resolution: bool | None = None,
         content_moderation: bool | None = None,
-        encoding: str = "json",
+        encoding: str | None = None,
     ) -> dict[str, Any]:
         """Upload one image to a basic dataset (``POST .../images``; not blindly retried).
 
@@ -340,11 +341,15 @@ class BriaDataApiMixin:
         :param image_name: name stored with the image (reconcile on retry by listing images).
         :param increase_resolution: let the server upscale images from 256x256 (server default ``True``).
         :param content_moderation: moderate the image (server default ``False``; 422 when blocked).
-        :param encoding: ``json`` (``file`` as base64 in a JSON body; the default) or ``multipart``.
+        :param encoding: ``json`` (``file`` as base64 in a JSON body, as the spec declares) or ``multipart``
+            (``multipart/form-data``); ``None`` = the connection extra ``upload_encoding`` (default ``json``).
+            Which one Bria's server accepts cannot be verified offline: see ``docs/api-choices.md``.
         """
         did = inp.object_id(dataset_id, "dataset_id")
         if (file is None) == (image_url is None):
             raise BriaInputError("upload_image needs exactly one of file or image_url")
+        if encoding is None:
+            encoding = self.settings.upload_encoding  # type: ignore[attr-defined]
         if encoding not in ("json", "multipart"):
             raise BriaInputError(f"encoding must be 'json' or 'multipart', got {encoding!r}")
         if image_name is not None:
@@ -457,7 +462,8 @@ class BriaDataApiMixin:
 
         :param dataset_id: the dataset id.
         :param zip_url: public URL of the ZIP (<= 5 GB, <= 5000 images).
-        :param automatic_captioning: legacy only; ``False`` requires a ``.txt`` caption per image.
+        :param automatic_captioning: legacy only; ``False`` requires a ``.txt`` caption per image. Not in the
+            current spec: sent only when given.
         :param content_moderation: moderate images (server default ``False``).
         :returns: the server's acknowledgement (``{}`` when the 202 has no body).
         """

@@ -18,7 +18,7 @@ from airflow_provider_bria.exceptions import BriaInputError, BriaJobError
 from airflow_provider_bria.hooks import _inputs as inp
 from airflow_provider_bria.hooks._api_data import as_dict
 from airflow_provider_bria.hooks._connection import Origin, is_absolute, strict_split
-from airflow_provider_bria.responses import V2Response
+from airflow_provider_bria.responses import V2Response, warn_unexpected_status
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]+$")
 _GUIDANCE_METHOD_KEY = re.compile(r"^guidance_method_\d+$")
@@ -87,8 +87,12 @@ def _positive_int(value: Any, name: str) -> int | None:
 
 
 def _model_ref(value: Any) -> str:
-    """v2 bodies type ``tailored_model_id`` as a string; ids are integers everywhere else."""
-    return str(inp.object_id(value, "tailored_model_id"))
+    """v2 bodies type ``tailored_model_id`` as a string (Bria's example sends ``"model_123"``): an int or any
+    non-empty string is accepted and sent as a string; a digit string is normalised (``" 42"`` -> ``"42"``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(inp.object_id(value, "tailored_model_id"))
+    text = inp.non_empty(value, "tailored_model_id").strip()
+    return str(int(text)) if text.isdigit() else text
 
 
 class BriaGenerationApiMixin:
@@ -138,11 +142,13 @@ class BriaGenerationApiMixin:
         :param aspect_ratio: ``1:1`` (default), ``2:3``, ``3:2``, ``3:4``, ``4:3``, ``4:5``, ``5:4``, ``9:16``,
             ``16:9``.
         :param steps_num: 20-50 (server default 50).
-        :param seed: non-negative integer for reproducibility.
+        :param seed: integer for reproducibility; required when ``structured_prompt`` is given without
+            ``prompt`` (the spec's input combination rule).
         :param sync: wait for the image in the same call (200) instead of a 202 job.
         :param prompt_content_moderation: moderate the prompt (server default ``True``; 422 when blocked).
         :param visual_output_content_moderation: moderate the output (server default ``True``).
-        :param webhook_url: URL Bria POSTs the result to (async jobs).
+        :param webhook_url: URL Bria POSTs the result to (async jobs). Not in the tailored spec (Bria's SDK sends
+            it): sent only when given.
         :returns: ``COMPLETED`` with ``image_url`` (sync) or ``IN_PROGRESS`` with ``request_id``/``status_url``.
         """
         sp = inp.json_string(structured_prompt, "structured_prompt") if structured_prompt is not None else None
@@ -191,7 +197,7 @@ class BriaGenerationApiMixin:
         :param tailored_model_id: a ``Completed`` FIBO model.
         :param prompt: the text prompt (required).
         :param structured_prompt: a structured prompt to refine with ``prompt``.
-        :param seed: non-negative integer.
+        :param seed: integer.
         :param sync: return the result in the same call.
         :param prompt_content_moderation: moderate the prompt (server default ``True``).
         :returns: ``COMPLETED`` with ``structured_prompt`` (sync) or an ``IN_PROGRESS`` job.
@@ -199,7 +205,7 @@ class BriaGenerationApiMixin:
         if not (prompt and str(prompt).strip()):
             raise BriaInputError("generate_structured_prompt needs a prompt (optionally with a structured_prompt)")
         sp = inp.json_string(structured_prompt, "structured_prompt") if structured_prompt is not None else None
-        contract.validate_v2_generation(prompt=prompt, structured_prompt=sp, seed=seed)
+        contract.validate_v2_generation(prompt=prompt, structured_prompt=sp, seed=seed, seed_rule=False)
         body = inp.compact(
             tailored_model_id=_model_ref(tailored_model_id),
             prompt=prompt,
@@ -217,11 +223,10 @@ class BriaGenerationApiMixin:
 
         :param tailored_model_id: the tailored model.
         :param image: public URL or base64 of the image (data URI, bytes or binary file also accepted).
-        :param seed: non-negative integer.
+        :param seed: integer.
         :returns: an ``IN_PROGRESS`` job; poll it with :meth:`get_status` / :meth:`wait_for_job`.
         """
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise BriaInputError(f"seed must be a non-negative integer, got {seed!r}")
+        contract.validate_seed(seed)
         body = inp.compact(
             tailored_model_id=_model_ref(tailored_model_id), image=inp.image_ref(image, "image"), seed=seed
         )
@@ -254,7 +259,7 @@ class BriaGenerationApiMixin:
         :param num_results: how many images (with ``fast=False`` only 1-2 are supported).
         :param aspect_ratio: one of the v2 aspect ratios.
         :param sync: wait for the images (default ``True``; async v1 URLs appear later, no status service).
-        :param seed: non-negative integer.
+        :param seed: integer.
         :param model_influence: influence of the tailored model (Bria's client uses 1.0).
         :param negative_prompt: what to avoid.
         :param fast: fast mode.
@@ -274,8 +279,7 @@ class BriaGenerationApiMixin:
             raise BriaInputError(
                 f"Invalid aspect_ratio {aspect_ratio!r}; expected one of: {', '.join(contract.ASPECT_RATIOS)}"
             )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise BriaInputError(f"seed must be a non-negative integer, got {seed!r}")
+        contract.validate_seed(seed)
         if model_influence is not None and (
             isinstance(model_influence, bool) or not isinstance(model_influence, int | float) or model_influence < 0
         ):
@@ -309,7 +313,7 @@ class BriaGenerationApiMixin:
         """Poll a v2 job once (``GET /v2/status/{request_id}``, or the job's ``status_url``).
 
         HTTP 200 and 202 are both accepted; 404 gives ``status=NOT_FOUND`` (unknown or expired id) instead of
-        raising. ``ERROR``/``FAILED``/``UNKNOWN`` come back as statuses too: use :meth:`wait_for_job` to raise.
+        raising. ``ERROR``/``FAILED`` come back as statuses too: use :meth:`wait_for_job` to raise.
 
         :param request_id_or_status_url: the request id, or the absolute ``status_url`` from the submission.
         """
@@ -326,15 +330,17 @@ class BriaGenerationApiMixin:
         :param poll_interval: seconds between polls.
         :param timeout: seconds before giving up.
         :returns: the ``COMPLETED`` response.
-        :raises BriaJobError: when the job ends ``ERROR``/``FAILED``/``UNKNOWN``/``NOT_FOUND``, or on timeout
-            (``status`` then is ``IN_PROGRESS``).
+        :raises BriaJobError: when the job ends ``ERROR``/``FAILED``/``NOT_FOUND``, or on timeout (``status``
+            then is the last one seen). ``UNKNOWN`` or an unrecognised status is logged once and polled on.
         """
         for name, value in (("poll_interval", poll_interval), ("timeout", timeout)):
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise BriaInputError(f"{name} must be a positive number of seconds, got {value!r}")
         deadline = _clock() + timeout
+        seen: set[str] = set()
         while True:
             response = self.get_status(request_id_or_status_url)
+            warn_unexpected_status(response, seen, self.log)  # type: ignore[attr-defined]
             if response.is_terminal:
                 if response.is_failure:
                     raise job_error(response)
@@ -342,8 +348,9 @@ class BriaGenerationApiMixin:
             remaining = deadline - _clock()
             if remaining <= 0:
                 raise BriaJobError(
-                    f"Bria job {response.request_id} did not finish within {timeout:g} s (still IN_PROGRESS)",
+                    f"Bria job {response.request_id} did not finish within {timeout:g} s (still "
+                    f"{response.unexpected_status or response.status.value})",
                     request_id=response.request_id,
-                    status=JobStatus.IN_PROGRESS.value,
+                    status=response.status.value,
                 )
             _sleep(min(poll_interval, remaining))

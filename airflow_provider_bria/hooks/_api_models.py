@@ -173,6 +173,7 @@ class BriaModelApiMixin:
         :param name: model name.
         :param training_mode: ``fully_automated`` or ``expert``.
         :param training_version: ``fibo`` or a legacy version, any spelling; sent in model form (``bria-3.2``).
+            Not in the current spec: sent only when given.
         :param description: optional description.
         """
         body = inp.compact(
@@ -258,7 +259,9 @@ class BriaModelApiMixin:
     def start_training(self, model_id: int | str, training_parameters: dict[str, Any] | None = None) -> dict[str, Any]:
         """Start training (``POST .../start_training``; not blindly retried: check :meth:`get_model`).
 
-        Expert parameters are range-checked here; whether the model is ``expert`` is the caller's check.
+        Expert parameters are type- and range-checked against the spec; unknown keys and a
+        ``checkpoint_interval`` above the total steps are sent as given with a logged warning (the spec does not
+        forbid them). Whether the model is ``expert`` is the caller's check.
 
         :param model_id: the model id (status ``Created``).
         :param training_parameters: expert parameters (``learning_rate``, ``total_training_steps``,
@@ -351,6 +354,7 @@ class BriaModelApiMixin:
                 ip_medium=project_parameters.get("ip_medium"),
                 ip_name=project_parameters.get("ip_name"),
                 ip_description=project_parameters.get("ip_description"),
+                strict=False,
             )
             params = inp.compact(
                 project_name=project_parameters["project_name"],

@@ -119,6 +119,7 @@ class BriaAsyncMixin:
             settings = settings_for_connection(conn, timeout=self.timeout, conn_id=self.bria_conn_id)
             await amask(settings.token)
             self._settings = settings
+            self.retry_policy.use_connection_budget(settings.retry_budget)
         return self._settings
 
     async def aget_conn(self) -> httpx.AsyncClient:

@@ -20,6 +20,7 @@ from airflow_provider_bria.exceptions import BriaConnectionConfigError, BriaInpu
 DEFAULT_READ_TIMEOUT = 60.0
 CONNECT_TIMEOUT = 10.0
 _CONN_TYPE = "bria"
+UPLOAD_ENCODINGS = ("json", "multipart")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 #: A URL's origin: ``(scheme, host, port)``, lower-cased, with the scheme's default port filled in.
@@ -132,6 +133,10 @@ class BriaConnectionSettings:
     :param console_url: base URL of the Bria console, for extra links.
     :param read_timeout: per-request read timeout in seconds.
     :param connect_timeout: per-request connect timeout in seconds.
+    :param retry_budget: total seconds one call may wait between retries (extra ``retry_budget``); ``None`` =
+        the hook's default.
+    :param upload_encoding: default body encoding of ``upload_image``: ``json`` (base64) or ``multipart``
+        (extra ``upload_encoding``).
     """
 
     base_url: str
@@ -139,6 +144,8 @@ class BriaConnectionSettings:
     console_url: str = DEFAULT_CONSOLE_URL
     read_timeout: float = DEFAULT_READ_TIMEOUT
     connect_timeout: float = CONNECT_TIMEOUT
+    retry_budget: float | None = None
+    upload_encoding: str = "json"
 
     @property
     def origin(self) -> Origin:
@@ -341,6 +348,7 @@ def settings_from_connection(
 
     Token: the connection password; when empty, the extra ``api_token``. Read timeout: the hook's ``timeout``
     argument, else the extra ``timeout``, else 60 s. Console URL: extra ``console_url``, else the default.
+    Extras ``retry_budget`` (seconds, > 0) and ``upload_encoding`` (``json``/``multipart``) are optional.
 
     :param host: connection host.
     :param schema: connection schema (scheme for a bare host).
@@ -368,6 +376,15 @@ def settings_from_connection(
         read_timeout = parse_timeout(extra_value(extra, "timeout"), source=f"Connection {conn_id!r} extra 'timeout'")
     else:
         read_timeout = DEFAULT_READ_TIMEOUT
+    budget = extra_value(extra, "retry_budget")
+    retry_budget = None
+    if budget is not None:
+        retry_budget = parse_timeout(budget, source=f"Connection {conn_id!r} extra 'retry_budget'")
+    encoding = str(extra_value(extra, "upload_encoding") or "json").strip().lower()
+    if encoding not in UPLOAD_ENCODINGS:
+        raise BriaConnectionConfigError(
+            f"Connection {conn_id!r} extra 'upload_encoding' must be one of {UPLOAD_ENCODINGS}, got {encoding!r}"
+        )
     console = str(extra_value(extra, "console_url") or DEFAULT_CONSOLE_URL).strip().rstrip("/")
     if not console.lower().startswith(("http://", "https://")):
         raise BriaConnectionConfigError(
@@ -378,4 +395,6 @@ def settings_from_connection(
         token=token,
         console_url=console,
         read_timeout=read_timeout,
+        retry_budget=retry_budget,
+        upload_encoding=encoding,
     )

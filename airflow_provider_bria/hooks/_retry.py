@@ -19,6 +19,15 @@ What is retried (see ``docs/api-choices.md``):
   ``min(retry_max_delay, retry_delay * 2**(n-1))`` with "equal jitter" (uniformly between half and all of
   it). ``Retry-After`` (seconds or an HTTP date) is honoured up to :attr:`RetryPolicy.max_retry_after`.
 
+* Per-minute plans: Bria documents no ``Retry-After`` (its free tier allows 10 requests a minute). When a
+  429 without ``Retry-After`` is still failing after ``retry_limit`` retries, one more attempt is made once
+  :data:`RATE_LIMIT_WINDOW` seconds (a full minute and a margin) have passed since the first such 429, so
+  a per-minute window has certainly rolled over before the call gives up.
+
+* Budget: the waits of one call never add up to more than :attr:`RetryPolicy.retry_budget` seconds (the
+  connection extra ``retry_budget``, default :data:`DEFAULT_RETRY_BUDGET`); a retry that would exceed it
+  is not made and the last failure is raised.
+
 Transport libraries are never imported here: exceptions are classified by looking at the modules that
 raised them (a requests exception implies requests is already imported).
 """
@@ -41,7 +50,6 @@ from tenacity import (
     Retrying,
     retry_if_exception,
     retry_if_result,
-    stop_after_attempt,
 )
 
 from airflow_provider_bria.exceptions import BriaInputError
@@ -55,6 +63,10 @@ MODE_NONE = "none"
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 DEFAULT_MAX_RETRY_AFTER = 300.0
+#: Default total seconds one call may spend waiting between retries (connection extra ``retry_budget``).
+DEFAULT_RETRY_BUDGET = 300.0
+#: Seconds after the first 429 without ``Retry-After`` before the last retry: a 60 s rate window plus margin.
+RATE_LIMIT_WINDOW = 61.0
 
 
 def retry_mode(method: str, retry: bool | None) -> str:
@@ -173,6 +185,8 @@ class RetryPolicy:
     :param retry_delay: base delay in seconds of the exponential backoff.
     :param retry_max_delay: cap of the backoff in seconds.
     :param max_retry_after: longest ``Retry-After`` honoured, in seconds.
+    :param retry_budget: total seconds one call may wait between its retries; ``None`` until the connection
+        sets it (extra ``retry_budget``), then :data:`DEFAULT_RETRY_BUDGET`.
     :param sleep: blocking sleep (replaceable in tests).
     :param asleep: async sleep (replaceable in tests).
     """
@@ -181,16 +195,32 @@ class RetryPolicy:
     retry_delay: float = 1.0
     retry_max_delay: float = 30.0
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
+    retry_budget: float | None = None
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     asleep: Callable[[float], Awaitable[None]] = field(default=_default_asleep, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.retry_limit, bool) or not isinstance(self.retry_limit, int) or self.retry_limit < 0:
             raise BriaInputError(f"retry_limit must be an integer >= 0, got {self.retry_limit!r}")
-        for name in ("retry_delay", "retry_max_delay", "max_retry_after"):
+        for name in ("retry_delay", "retry_max_delay", "max_retry_after", "retry_budget"):
             value = getattr(self, name)
+            if name == "retry_budget" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
                 raise BriaInputError(f"{name} must be a number >= 0, got {value!r}")
+
+    @property
+    def budget(self) -> float:
+        """The effective total wait budget of one call, in seconds."""
+        return DEFAULT_RETRY_BUDGET if self.retry_budget is None else float(self.retry_budget)
+
+    def use_connection_budget(self, value: float | None) -> None:
+        """Adopt the connection's ``retry_budget`` unless the budget was set explicitly.
+
+        :param value: the connection's budget in seconds, or ``None`` when it sets none.
+        """
+        if self.retry_budget is None and value is not None:
+            self.retry_budget = float(value)
 
     def should_retry(self, kind: str | None, mode: str) -> bool:
         """Whether a failure of ``kind`` is retried in ``mode``.
@@ -232,6 +262,13 @@ def _retry_after_of(state: RetryCallState) -> float | None:
         return None
     headers = getattr(outcome.result(), "headers", None) or {}
     return parse_retry_after(headers.get("Retry-After"))
+
+
+def _unhinted_429(state: RetryCallState) -> bool:
+    """Whether the last attempt answered 429 without a usable ``Retry-After``."""
+    outcome = state.outcome
+    return (outcome is not None and not outcome.failed and _status_of(outcome.result()) == 429
+            and _retry_after_of(state) is None)
 
 
 def _describe(state: RetryCallState) -> str:
@@ -281,8 +318,26 @@ def build_retrying(
     def _result_retryable(result: Any) -> bool:
         return policy.should_retry(classify_status(_status_of(result)), mode)
 
+    window_start: list[float] = []  # idle time at the first 429 without Retry-After of this call
+
+    def _window_left(state: RetryCallState) -> float:
+        return RATE_LIMIT_WINDOW - (state.idle_for - window_start[0]) if window_start else 0.0
+
+    def _extra_429_attempt(state: RetryCallState) -> bool:
+        return (policy.retry_limit > 0 and state.attempt_number == policy.retry_limit + 1
+                and _unhinted_429(state) and _window_left(state) > 0)
+
     def _wait(state: RetryCallState) -> float:
+        if _unhinted_429(state) and not window_start:
+            window_start.append(state.idle_for)
+        if _extra_429_attempt(state):
+            return _window_left(state)
         return policy.wait_seconds(state.attempt_number, _retry_after_of(state))
+
+    def _stop(state: RetryCallState) -> bool:
+        if state.idle_for + state.upcoming_sleep > policy.budget:
+            return True
+        return state.attempt_number > policy.retry_limit and not _extra_429_attempt(state)
 
     def _before_sleep(state: RetryCallState) -> None:
         outcome = state.outcome
@@ -290,18 +345,19 @@ def build_retrying(
             on_discard(outcome.result())
         wait = state.next_action.sleep if state.next_action is not None else 0.0
         logger.warning(
-            "Bria API %s %s %s; retry %d/%d in %.1f s",
+            "Bria API %s %s %s; retry %d/%d in %.1f s%s",
             method,
             path,
             _describe(state),
             state.attempt_number,
             policy.retry_limit,
             wait,
+            " (last try after a full rate-limit minute)" if state.attempt_number > policy.retry_limit else "",
         )
 
     kwargs: dict[str, Any] = {
         "retry": retry_if_exception(_exc_retryable) | retry_if_result(_result_retryable),
-        "stop": stop_after_attempt(policy.retry_limit + 1),
+        "stop": _stop,
         "wait": _wait,
         "before_sleep": _before_sleep,
         "retry_error_callback": _last_outcome,

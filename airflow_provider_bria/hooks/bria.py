@@ -135,6 +135,7 @@ class BriaHook(BriaDataApiMixin, BriaModelApiMixin, BriaGenerationApiMixin, Bria
             settings = settings_for_connection(conn, timeout=self.timeout, conn_id=self.bria_conn_id)
             mask(settings.token)
             self._settings = settings
+            self.retry_policy.use_connection_budget(settings.retry_budget)
         return self._settings
 
     @property

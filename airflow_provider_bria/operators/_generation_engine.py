@@ -41,6 +41,7 @@ from airflow_provider_bria.exceptions import (
 )
 from airflow_provider_bria.operators._generation_plan import WorkItem
 from airflow_provider_bria.operators._outputs import OutputValidationError
+from airflow_provider_bria.responses import warn_unexpected_status
 
 if TYPE_CHECKING:
     from airflow_provider_bria.hooks.bria import BriaHook
@@ -261,6 +262,7 @@ class JobRunner:
             raise ItemFailed("submission_unknown", "the submission returned neither request_id nor status_url")
         deadline = time.monotonic() + self.timeout
         errors = 0
+        seen: set[str] = set()
         while True:
             if self.cancelled.wait(self.poll_interval):
                 raise _Aborted(f"stopped while waiting for request {response.request_id}")
@@ -274,6 +276,7 @@ class JobRunner:
                                      request_id=response.request_id) from None
             else:
                 errors = 0
+                warn_unexpected_status(status, seen, log)
                 if status.is_terminal:
                     if not status.request_id:
                         status.request_id = response.request_id

@@ -174,13 +174,14 @@ def as_model_id(value: Any) -> int:
 
 
 def as_optional_seed(value: Any) -> int | None:
-    """A seed (non-negative integer) or ``None``; rendered templates (``"42"``, ``""``/``"None"``) accepted.
+    """A seed (any integer: Bria's spec states no range) or ``None``; rendered templates (``"42"``,
+    ``""``/``"None"``) accepted.
 
     :param value: the seed.
     """
     if value is None or (isinstance(value, str) and value.strip() in ("", "None", "none", "null")):
         return None
-    return as_int(value, "seed", minimum=0)
+    return as_int(value, "seed")
 
 
 def _text_list(value: Any, name: str) -> list[str]:
@@ -322,7 +323,9 @@ def plan_items(
     for prompt, structured in requests:
         for index in range(per_request):
             if base_seed is not None:
-                seed = (base_seed + index) % SEED_MODULUS
+                seed = base_seed + index  # sent as given (the spec states no range); only large ones wrap
+                if seed >= SEED_MODULUS:
+                    seed %= SEED_MODULUS
             else:
                 seed = derive_seed(model_id, prompt, structured, index, kind)
             stem = output_stem(model_id, kind=kind, prompt=prompt, structured_prompt=structured, seed=seed,

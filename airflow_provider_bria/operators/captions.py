@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from airflow_provider_bria.contract import (
-    IP_NAME_MAX_WORDS,
     PREFIX_IP_TYPES,
     PREFIX_MAX_IMAGES,
     PREFIX_MIN_IMAGES,
@@ -17,6 +16,7 @@ from airflow_provider_bria.contract import (
     IpMedium,
     IpType,
     TrainingFamily,
+    check_ip_words,
     parse_enum,
     validate_image_count,
     word_count,
@@ -241,8 +241,9 @@ class BriaGenerateCaptionPrefixOperator(BriaBaseOperator):
         ip_name = self.ip_name if itype is IpType.DEFINED_CHARACTER else None
         if self.ip_name and itype is not IpType.DEFINED_CHARACTER:
             self.log.warning("ip_name is only used for ip_type 'defined_character'; ignoring it")
-        if ip_name is not None and not 1 <= word_count(ip_name) <= IP_NAME_MAX_WORDS:
-            raise BriaInputError(f"ip_name must be 1-{IP_NAME_MAX_WORDS} words, got {ip_name!r}")
+        if ip_name is not None and word_count(ip_name) < 1:
+            raise BriaInputError(f"ip_name must not be empty, got {ip_name!r}")
+        check_ip_words(ip_name, None, strict=False)
         dataset_id = coerce_id(self.dataset_id, "dataset_id") if self.apply_to_dataset else None
         kwargs: dict[str, Any] = {}
         if self.image_urls is not None:

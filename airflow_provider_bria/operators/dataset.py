@@ -151,8 +151,9 @@ class BriaCreateDatasetOperator(BriaBaseOperator):
     ambiguous failure, so retries never duplicate it). The project is read first: an unknown project fails
     with :class:`~airflow_provider_bria.exceptions.BriaNotFoundError` and a ``training_version`` of the
     other family (FIBO vs legacy) with :class:`~airflow_provider_bria.exceptions.BriaInputError`, before any
-    change. Without ``training_version``, a dataset in a FIBO-locked project is created as ``fibo`` (the
-    API's own default, ``max``, would be refused there). An existing dataset with a different
+    change. ``training_version`` is not in Bria's current (FIBO-only) spec, so it is sent only when given;
+    without it the API picks the family (FIBO; a FIBO-locked project's datasets are FIBO). An existing
+    dataset with a different
     ``upload_type`` or ``training_version`` is never reused silently
     (:class:`~airflow_provider_bria.exceptions.BriaConflictError`).
 
@@ -196,13 +197,12 @@ class BriaCreateDatasetOperator(BriaBaseOperator):
         name = _validate_name(self.name, "name")
         upload_type = parse_enum(UploadType, self.upload_type, "upload_type").value
         version = canonical_training_version(self.training_version) if self.training_version else None
+        sent_version = version  # training_version is not in Bria's spec: sent only when the user set it
         hook = self.hook
         project = hook.get_project(project_id)
         project_version = project.get("training_version")
         if version is None and training_family(project_version) is TrainingFamily.FIBO:
-            version = "fibo"
-            self.log.info("Project %s is locked to FIBO: creating the dataset with training_version='fibo'",
-                          project_id)
+            version = "fibo"  # what the project's lock gives the dataset; only used for the reuse check
         if version is not None:
             check_family_compatible(project_version, version)
 
@@ -225,7 +225,8 @@ class BriaCreateDatasetOperator(BriaBaseOperator):
 
         dataset, created = create_or_reuse(
             find=lambda: hook.find_dataset(project_id, name),
-            create=lambda: hook.create_dataset(project_id, name, upload_type=upload_type, training_version=version),
+            create=lambda: hook.create_dataset(project_id, name, upload_type=upload_type,
+                                               training_version=sent_version),
             if_exists=self.if_exists,
             what=f"dataset {name!r} in project {project_id}",
             log=self.log,

@@ -170,8 +170,11 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
         self._check_spend(len(pairs) * self.num_images_per_prompt,
                           f"{len(pairs)} prompt(s) x {self.num_images_per_prompt} image(s), one request per image")
         for prompt, structured in pairs:
+            # seed_rule=False: every work item gets a seed (given + index, or derived), so a structured prompt
+            # alone always goes out with one
             contract.validate_v2_generation(prompt=prompt, structured_prompt=structured,
-                                            aspect_ratio=self.aspect_ratio, numbers=self._numbers(), seed=seed)
+                                            aspect_ratio=self.aspect_ratio, numbers=self._numbers(), seed=seed,
+                                            seed_rule=False)
         return plan_items(model_id, pairs, kind=self._kind, per_request=self.num_images_per_prompt,
                           base_seed=seed, params=self._params())
 

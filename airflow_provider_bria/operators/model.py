@@ -40,10 +40,11 @@ class BriaCreateModelOperator(BriaBaseOperator):
     :class:`~airflow_provider_bria.exceptions.BriaNotFoundError`, a draft dataset
     :class:`~airflow_provider_bria.exceptions.BriaConflictError` (complete it first), and a
     ``training_version`` of the other family :class:`~airflow_provider_bria.exceptions.BriaInputError`, all
-    before any change. Without ``training_version`` the model gets its dataset's version (in the model
-    spelling, e.g. ``3.2`` -> ``bria-3.2``). An existing model with another ``training_mode`` or
-    ``training_version`` is never reused silently. Reusing a model that already ``Failed`` or was
-    ``Stopped`` logs a warning: such a model cannot train again (use a new name, e.g. with ``{{ ds_nodash }}``).
+    before any change. ``training_version`` is not in Bria's current spec, so it is sent only when given;
+    without it the model inherits its dataset's version (used for the reuse check). An existing model with
+    another ``training_mode`` or ``training_version`` is never reused silently. Reusing a model that already
+    ``Failed`` or was ``Stopped`` logs a warning: such a model cannot train again (use a new name, e.g. with
+    ``{{ ds_nodash }}``).
 
     Returns the model id; pushes XCom ``model_id``/``model_url``, ``dataset_id``/``dataset_url`` and
     ``project_id``/``project_url``.
@@ -90,12 +91,13 @@ class BriaCreateModelOperator(BriaBaseOperator):
             raise BriaInputError("name is required and must not be empty")
         mode = parse_enum(TrainingMode, self.training_mode, "training_mode").value
         version = model_training_version(self.training_version) if self.training_version else None
+        sent_version = version  # training_version is not in Bria's spec: sent only when the user set it
         hook = self.hook
         dataset = hook.get_dataset(dataset_id, max_images=1)
         dataset_version = dataset.get("training_version")
         if version is None and dataset_version:
             version = model_training_version(dataset_version)
-            self.log.info("Using the dataset's training_version %r for the model", version)
+            self.log.info("The model inherits the dataset's training_version %r", version)
         if version is not None and dataset_version and training_family(version) is not training_family(dataset_version):
             raise BriaInputError(
                 f"training_version {version!r} does not match dataset {dataset_id}'s {dataset_version!r}: "
@@ -131,7 +133,7 @@ class BriaCreateModelOperator(BriaBaseOperator):
                     "completed dataset. Complete it first (BriaUpdateDatasetOperator(status='completed'))"
                 )
             return hook.create_model(
-                dataset_id, name, training_mode=mode, training_version=version, description=self.description,
+                dataset_id, name, training_mode=mode, training_version=sent_version, description=self.description,
             )
 
         model, created = create_or_reuse(

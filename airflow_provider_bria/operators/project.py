@@ -47,7 +47,7 @@ class BriaCreateProjectOperator(BriaBaseOperator):
     :param ip_medium: ``photography`` or ``illustration`` (templated).
     :param ip_type: one of :class:`~airflow_provider_bria.contract.IpType` (templated).
     :param project_description: optional description (templated).
-    :param ip_name: character name, required for ``defined_character``, 1-3 words (templated).
+    :param ip_name: character name, required for ``defined_character``, 1-3 words advised (templated).
     :param ip_description: required for ``defined_character`` and ``object_variants``, at most 6 words
         (templated).
     :param training_version: lock the project to a family at once (``fibo``, or a legacy version)
@@ -131,6 +131,7 @@ class BriaCreateProjectOperator(BriaBaseOperator):
             ip_name=self.ip_name,
             ip_description=self.ip_description,
             training_version=self.training_version,
+            strict=False,
         )
         version = canonical_training_version(self.training_version) if self.training_version else None
         hook = self.hook

@@ -50,7 +50,9 @@ if TYPE_CHECKING:
     from airflow_provider_bria.hooks.bria import BriaHook
 
 DEFAULT_POLL_INTERVAL = 60.0
-DEFAULT_TIMEOUT = 6 * 3600.0
+#: Bria says a training "typically takes 4-6 hours" (overview; the spec says 2-4): 24 h leaves room for queues
+#: and slow runs, since a timeout with ``stop_on_timeout`` ends the training for good (see docs/training.md).
+DEFAULT_TIMEOUT = 24 * 3600.0
 #: Statuses in which a start_training call has evidently been applied (by this or an earlier attempt).
 STARTED_STATUSES = frozenset(
     {ModelStatus.IN_PROGRESS, ModelStatus.COMPLETED, ModelStatus.SYNCING, ModelStatus.UPLOADED_COMPLETED}
@@ -240,8 +242,9 @@ class BriaStartTrainingOperator(BriaBaseOperator):
     :param poll_interval: seconds between polls of the model (templated; number, numeric text or timedelta;
         default 60).
     :param timeout: the wait budget (templated; seconds as a number or numeric text, or a timedelta;
-        default 6 hours). Non-template values are checked when the DAG is parsed, rendered ones in ``execute``
-        before anything remote happens.
+        default 24 hours: Bria says trainings typically take 4-6 hours, and stopping one cannot be undone).
+        Non-template values are checked when the DAG is parsed, rendered ones in ``execute`` before anything
+        remote happens.
     :param stop_on_timeout: stop the training when the wait times out (default ``True``).
     :param stop_on_kill: stop the training when the task is killed (default ``True``).
     :param max_consecutive_failures: transient poll failures in a row tolerated while waiting (default 5).

@@ -17,6 +17,7 @@ from airflow_provider_bria.exceptions import (
     BriaServerError,
     BriaTransportError,
 )
+from airflow_provider_bria.responses import warn_unexpected_status
 
 #: Event statuses: every job ended (``success``; per-job outcomes may still be failures), the absolute
 #: deadline passed (``timeout``), or polling failed for good (``error``).
@@ -33,9 +34,10 @@ class BriaJobTrigger(BaseTrigger):
 
     The event payload is ``{"status": "success" | "timeout" | "error", "message": str, "outcomes":
     {handle: V2Response.to_json()}, "pending": [handle, ...], "context": <context>}``; ``outcomes`` holds every
-    job that ended (``COMPLETED``, ``ERROR``, ``FAILED``, ``UNKNOWN`` or ``NOT_FOUND`` for expired ids) and
-    ``pending`` the ones still running when the event fired. ``success`` means no job is pending — individual
-    jobs may still have failed; the operator decides what that means.
+    job that ended (``COMPLETED``, ``ERROR``, ``FAILED`` or ``NOT_FOUND`` for expired ids) and ``pending`` the
+    ones still running when the event fired. ``UNKNOWN`` or an unrecognised status is not an end: it is logged
+    once per job and value, and the job stays pending until it ends or the deadline passes. ``success`` means no job
+    is pending — individual jobs may still have failed; the operator decides what that means.
 
     Transient polling failures (5xx, 429, dropped connections, timeouts: already retried by the hook) are
     tolerated up to ``max_consecutive_failures`` polling rounds in a row; any other error (bad token...) ends
@@ -120,6 +122,7 @@ class BriaJobTrigger(BaseTrigger):
         failed_rounds = 0
         first_wait = True
         semaphore = asyncio.Semaphore(self.max_parallel_polls)
+        unexpected: dict[str, set[str]] = {}
 
         async def poll(hook: BriaHook, handle: str) -> Any:
             async with semaphore:
@@ -136,6 +139,7 @@ class BriaJobTrigger(BaseTrigger):
                                 raise result
                             transient = result
                             continue
+                        warn_unexpected_status(result, unexpected.setdefault(handle, set()), self.log)
                         if result.is_terminal:
                             outcomes[handle] = result.to_json()
                             pending.remove(handle)

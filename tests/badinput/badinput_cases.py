@@ -265,7 +265,6 @@ def _with_token(token: str) -> Callable[[World], Prepared]:
 NOT_AN_IMAGE = b"Just some text pretending to be an image.\n" * 10
 JUNK = bytes(range(1, 256)).replace(b"\n", b"") * 4
 CORRUPT_PNG = png(index=3)[:300]
-WORDS7 = "one two three four five six seven"
 
 CASES: list[Case] = [
     # ---- hook: enums, combinations, word limits, counts, ids
@@ -278,13 +277,6 @@ CASES: list[Case] = [
     Case("hook-character-without-ip-name",
          _hook(lambda h: h.create_project("p", "illustration", "defined_character", ip_description="a fox")),
          BriaInputError, "ip_name is required for ip_type 'defined_character'"),
-    Case("hook-ip-name-four-words",
-         _hook(lambda h: h.create_project("p", "illustration", "defined_character", ip_name="a b c d",
-                                          ip_description="a fox")),
-         BriaInputError, "ip_name must be 1-3 words, got 4"),
-    Case("hook-ip-description-seven-words",
-         _hook(lambda h: h.create_project("p", "illustration", "object_variants", ip_description=WORDS7)),
-         BriaInputError, "ip_description must be at most 6 words, got 7"),
     Case("hook-unknown-training-version",
          _hook(lambda h: h.create_project("p", "illustration", "other", training_version="sdxl")),
          BriaInputError, "Unknown training_version 'sdxl'"),
@@ -319,9 +311,6 @@ CASES: list[Case] = [
          BriaInputError, "learning_rate=0.5: Input should be less than or equal to 0.001"),
     Case("hook-expert-rank-too-low", _hook(lambda h: h.start_training(1, {"rank": 2})),
          BriaInputError, "rank=2: Input should be greater than or equal to 4"),
-    Case("hook-expert-checkpoint-after-end",
-         _hook(lambda h: h.start_training(1, {"total_training_steps": 1000, "checkpoint_interval": 2000})),
-         BriaInputError, "checkpoint_interval=2000"),
     Case("hook-expert-unknown-scheduler", _hook(lambda h: h.start_training(1, {"lr_scheduler": "exponential"})),
          BriaInputError, "lr_scheduler=exponential"),
     Case("hook-generate-without-prompt", _hook(lambda h: h.generate_image(1)),

@@ -174,7 +174,7 @@ def test_training_refuses_a_draft_dataset(training: Any, bria_conn: Any) -> None
 
     hook = BriaHook()
     project = hook.create_project("p-draft", "illustration", "stylized_scene")
-    dataset = hook.create_dataset(project["id"], "d", training_version="fibo")
+    dataset = hook.create_dataset(project["id"], "d")
     ctx = context(training, triggering=[event(DATASET_URI, dataset_id=dataset["id"])])
     with pytest.raises(BriaInputError, match="only a completed dataset"):
         call(training, "resolve_dataset", **ctx)
@@ -269,7 +269,7 @@ def test_review_captions_applies_overrides(prep: Any, bria_conn: Any) -> None:
 
     hook = BriaHook()
     project = hook.create_project("p-review", "illustration", "stylized_scene")
-    dataset = hook.create_dataset(project["id"], "d", training_version="fibo")
+    dataset = hook.create_dataset(project["id"], "d")
     samples = [base64.b64encode(demo_image_png(i, size=1024)).decode() for i in range(5)]
     hook.update_dataset(dataset["id"], visual_schema=hook.generate_visual_schema(samples))
     for i in range(2):
@@ -289,7 +289,7 @@ def test_review_captions_applies_overrides(prep: Any, bria_conn: Any) -> None:
 
 def _completed_dataset(hook: Any, name: str) -> dict[str, Any]:
     project = hook.create_project(name, "illustration", "stylized_scene")
-    dataset = hook.create_dataset(project["id"], "d", training_version="fibo")
+    dataset = hook.create_dataset(project["id"], "d")
     samples = [base64.b64encode(demo_image_png(i)).decode() for i in range(5)]
     hook.update_dataset(dataset["id"], visual_schema=hook.generate_visual_schema(samples))
     for i in range(5):

@@ -80,6 +80,16 @@ class Api:
             self.ok("PUT", f"{TG}/datasets/{dataset['id']}", json={"status": "completed"})
         return self.ok("GET", f"{TG}/datasets/{dataset['id']}")
 
+    def legacy_dataset(self, version: str = "max", *, project_id: int | None = None, complete: bool = True) -> Any:
+        """A legacy dataset with the 5 images the spec requires for completion (completed when ``complete``)."""
+        pid = project_id if project_id is not None else self.project(project_name=f"legacy-{version}")["id"]
+        dataset = self.dataset(pid, training_version=version)
+        for color in COLORS[:5]:
+            self.upload(dataset["id"], make_image(color), f"{color}.png")
+        if complete:
+            self.ok("PUT", f"{TG}/datasets/{dataset['id']}", json={"status": "completed"})
+        return self.ok("GET", f"{TG}/datasets/{dataset['id']}")
+
     def model(self, dataset_id: int, **fields: Any) -> dict[str, Any]:
         return self.ok("POST", f"{TG}/models", 201, json={"dataset_id": dataset_id, "name": "model", **fields})
 

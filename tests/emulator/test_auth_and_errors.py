@@ -45,11 +45,27 @@ def test_any_non_empty_token_without_api_token_flag(start_emulator: Any) -> None
         emu.stop()
 
 
-def test_admin_and_files_need_no_token(emulator: Any) -> None:
-    api = Api(emulator.url, None)
-    assert api.get("/_emulator/state").status_code == 200
+@pytest.mark.parametrize("token", [None, "wrong-token"])
+def test_admin_and_files_need_the_token_health_does_not(emulator: Any, token: str | None) -> None:
+    api = Api(emulator.url, token)
     assert api.get("/_emulator/health").json() == {"status": "ok"}
-    assert api.get("/_emulator/files/nothing.png").status_code == 404
+    for method, path in [
+        ("GET", "/_emulator/state"),
+        ("POST", "/_emulator/reset"),
+        ("GET", "/_emulator/faults"),
+        ("POST", "/_emulator/faults"),
+        ("POST", "/_emulator/settings"),
+        ("GET", "/_emulator/requests"),
+        ("POST", "/_emulator/models/1/status"),
+        ("GET", "/_emulator/files/nothing.png"),
+    ]:
+        resp = api.request(method, path, json={"fault_rate": 1.0})
+        assert resp.status_code == 401, (method, path)
+        assert "api_token" in message_shape(resp.json())
+    assert emulator.faults()["fault_rate"] == 0.0  # the refused POST changed nothing
+    authorised = Api(emulator.url, emulator.token)
+    assert authorised.get("/_emulator/state").status_code == 200
+    assert authorised.get("/_emulator/files/nothing.png").status_code == 404
 
 
 def test_unauthenticated_requests_are_logged(emulator: Any) -> None:

@@ -225,3 +225,35 @@ def test_completion_of_advanced_dataset_after_bulk(api: Api, file_server: tuple[
     assert _wait(api, dataset["id"])["done"] == 5
     body = api.ok("PUT", f"{TG}/datasets/{dataset['id']}", json={"status": "completed"})
     assert body["status"] == "completed"
+
+
+@pytest.mark.parametrize(("variant", "served", "refused"), [("documented", "bulk-upload", "bulk"),
+                                                           ("alternate", "bulk", "bulk-upload")])
+def test_path_variants_switch(start_emulator: Any, file_server: tuple[str, Path], variant: str, served: str,
+                              refused: str) -> None:
+    """``--path-variants`` serves one spelling of each doubly documented path, so client fallbacks run both ways."""
+    base, root = file_server
+    emu = start_emulator(extra_args=["--path-variants", variant])
+    try:
+        api = Api(emu.url, emu.token)
+        dataset = _advanced(api)
+        url = f"{base}/{_zip(root, {'a.png': make_image('red')})}"
+        off = api.post(f"{TG}/datasets/{dataset['id']}/images/{refused}", json={"zip_url": url})
+        assert off.status_code == 404
+        message_shape(off.json())
+        assert api.post(f"{TG}/datasets/{dataset['id']}/images/{served}", json={"zip_url": url}).status_code == 202
+        assert _wait(api, dataset["id"], served)["status"] == "completed"
+        assert api.get(f"{TG}/datasets/{dataset['id']}/images/{refused}/status").status_code == 404
+        documented, alternate = f"/v1/datasets/{dataset['id']}/download", f"{TG}/datasets/{dataset['id']}/download"
+        on_path, off_path = (documented, alternate) if variant == "documented" else (alternate, documented)
+        assert api.get(on_path).status_code == 200
+        assert api.get(off_path).status_code == 404
+    finally:
+        emu.stop()
+
+
+def test_bulk_202_carries_no_undocumented_fields(api: Api, file_server: tuple[str, Path]) -> None:
+    base, root = file_server
+    dataset = _advanced(api)
+    url = f"{base}/{_zip(root, {'a.png': make_image('red')})}"
+    assert api.ok("POST", f"{TG}/datasets/{dataset['id']}/images/bulk-upload", 202, json={"zip_url": url}) == {}

@@ -7,7 +7,7 @@ import json
 import zipfile
 
 import pytest
-from emulator_helpers import TG, Api, make_image, message_shape
+from emulator_helpers import COLORS, TG, Api, make_image, message_shape
 
 DATASET_FIELDS = {
     "id",
@@ -36,11 +36,11 @@ def test_create_defaults_and_shape(api: Api) -> None:
     assert body["upload_type"] == "basic"
     assert body["visual_schema"] is None
     assert body["captions_source"] is None
-    # documented default training_version is "max" (legacy): a legacy caption prefix is generated
-    assert body["training_version"] == "max"
-    assert body["caption_prefix"]
+    # no training_version: FIBO (the newest spec has no legacy at all; the seed says "Select Fibo")
+    assert body["training_version"] == "fibo"
+    assert body["caption_prefix"] is None
     # the unlocked project is now locked to the dataset's family
-    assert api.ok("GET", f"{TG}/projects/{project['id']}")["training_version"] == "max"
+    assert api.ok("GET", f"{TG}/projects/{project['id']}")["training_version"] == "fibo"
 
 
 def test_fibo_dataset_has_no_caption_prefix(api: Api) -> None:
@@ -59,10 +59,10 @@ def test_dataset_inherits_locked_project_version(api: Api) -> None:
 @pytest.mark.parametrize(
     ("project_version", "dataset_version", "status"),
     [
-        ("fibo", "max", 409),
-        ("fibo", "3.2", 409),
-        ("max", "fibo", 409),
-        ("light", "fibo", 409),
+        ("fibo", "max", 400),  # create dataset documents 400, not 409
+        ("fibo", "3.2", 400),
+        ("max", "fibo", 400),
+        ("light", "fibo", 400),
         ("max", "light", 201),
         ("3.2", "bria-2.3", 201),
         ("bria-3.2", "max", 201),
@@ -75,7 +75,7 @@ def test_project_family_lock(api: Api, project_version: str, dataset_version: st
         f"{TG}/datasets", json={"project_id": project["id"], "name": "d", "training_version": dataset_version}
     )
     assert resp.status_code == status, resp.text
-    if status == 409:
+    if status == 400:
         assert "cannot be mixed" in message_shape(resp.json())
 
 
@@ -83,7 +83,7 @@ def test_lock_set_by_first_dataset_then_enforced(api: Api) -> None:
     project = api.project()
     api.dataset(project["id"], training_version="3.2")
     resp = api.post(f"{TG}/datasets", json={"project_id": project["id"], "name": "d2", "training_version": "fibo"})
-    assert resp.status_code == 409
+    assert resp.status_code == 400
     assert api.dataset(project["id"], training_version="light")["training_version"] == "light"
 
 
@@ -184,10 +184,25 @@ def test_completion_needs_five_fibo_images(api: Api, images: list[bytes]) -> Non
     assert api.ok("PUT", f"{TG}/datasets/{dataset['id']}", json={"status": "completed"})["status"] == "completed"
 
 
-def test_completion_needs_one_legacy_image(api: Api) -> None:
+def test_completion_needs_five_images_legacy_too(api: Api) -> None:
+    """The spec states 5 images for completion (the older page's "1 for legacy" is superseded)."""
     dataset = api.dataset(api.project()["id"], training_version="light")
-    assert api.put(f"{TG}/datasets/{dataset['id']}", json={"status": "completed"}).status_code == 409
-    api.upload(dataset["id"], make_image("blue"))
+    for color in COLORS[:4]:
+        api.upload(dataset["id"], make_image(color))
+    resp = api.put(f"{TG}/datasets/{dataset['id']}", json={"status": "completed"})
+    assert resp.status_code == 409
+    assert "needs 5" in message_shape(resp.json())
+    api.upload(dataset["id"], make_image(COLORS[4]))
+    assert api.ok("PUT", f"{TG}/datasets/{dataset['id']}", json={"status": "completed"})["status"] == "completed"
+
+
+def test_fibo_completion_needs_a_visual_schema(api: Api, images: list[bytes]) -> None:
+    dataset = api.fibo_dataset(images, schema=False)
+    resp = api.put(f"{TG}/datasets/{dataset['id']}", json={"status": "completed"})
+    assert resp.status_code == 409
+    assert "visual_schema" in message_shape(resp.json())
+    assert api.ok("GET", f"{TG}/datasets/{dataset['id']}")["status"] == "draft"
+    api.ok("PUT", f"{TG}/datasets/{dataset['id']}", json={"visual_schema": SCHEMA})
     assert api.ok("PUT", f"{TG}/datasets/{dataset['id']}", json={"status": "completed"})["status"] == "completed"
 
 
@@ -209,7 +224,7 @@ def test_completed_dataset_is_frozen(api: Api, images: list[bytes]) -> None:
     assert api.post(f"{TG}/datasets/{did}/images", json={"file": "aGVsbG8="}).status_code == 409
     assert api.delete(f"{TG}/datasets/{did}/images/{image['id']}").status_code == 409
     assert api.put(f"{TG}/datasets/{did}/images/{image['id']}", json={"caption": "{}"}).status_code == 409
-    assert api.put(f"{TG}/datasets/{did}/images").status_code == 409
+    assert api.put(f"{TG}/datasets/{did}/images").status_code == 400  # regenerate: the spec lists no 409
     # renaming and re-completing stay allowed
     assert api.ok("PUT", f"{TG}/datasets/{did}", json={"name": "final", "status": "completed"})["name"] == "final"
     assert api.ok("GET", f"{TG}/datasets/{did}")["images_count"] == 5
@@ -217,7 +232,8 @@ def test_completed_dataset_is_frozen(api: Api, images: list[bytes]) -> None:
 
 def test_legacy_completed_prefix_frozen(api: Api) -> None:
     dataset = api.dataset(api.project()["id"], training_version="max")
-    api.upload(dataset["id"], make_image("blue"))
+    for color in COLORS[:5]:
+        api.upload(dataset["id"], make_image(color))
     api.ok("PUT", f"{TG}/datasets/{dataset['id']}", json={"status": "completed"})
     resp = api.put(f"{TG}/datasets/{dataset['id']}", json={"caption_prefix": "x"})
     assert resp.status_code == 409

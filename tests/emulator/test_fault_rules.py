@@ -59,7 +59,7 @@ def test_before_faults_leave_the_state_untouched(emulator: Any, api: Api) -> Non
     ])
     first = api.post(PROJECTS, json=BODY)
     assert first.status_code == 429
-    assert first.headers["Retry-After"] == "1"
+    assert "Retry-After" not in first.headers  # Bria documents none: off by default
     assert api.post(PROJECTS, json=BODY).status_code == 503
     assert _dropped(lambda: api.post(PROJECTS, json=BODY))
     assert _project_names(api) == []
@@ -69,6 +69,37 @@ def test_before_faults_leave_the_state_untouched(emulator: Any, api: Api) -> Non
         ("before-429", None), ("before-503", None), ("before-drop", None), (None, 201)
     ]
     assert [r["fired"] for r in emulator.faults()["rules"]] == [1, 1, 1]
+
+
+def test_retry_after_only_with_the_flag(start_emulator: Any) -> None:
+    emu = start_emulator(extra_args=["--retry-after"])
+    try:
+        emu.set_faults(0.0, rules=[{"path_regex": "/projects$", "phase": "before", "kind": 429}])
+        resp = Api(emu.url, emu.token).get(PROJECTS)
+        assert resp.status_code == 429
+        assert resp.headers["Retry-After"] == "1"
+    finally:
+        emu.stop()
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [("quota", "Quota exceeded: Free users can make up to 1000 requests"), ("subscription", "Access denied")],
+)
+def test_quota_and_subscription_403_are_bare_strings(emulator: Any, api: Api, kind: str, text: str) -> None:
+    emulator.set_faults(0.0, rules=[{"method": "POST", "path_regex": "/projects$", "phase": "before", "kind": kind}])
+    resp = api.post(PROJECTS, json=BODY)
+    assert resp.status_code == 403
+    body = resp.json()
+    assert isinstance(body, str)  # the spec's 403 examples are bare JSON strings
+    assert body.startswith(text)
+    assert _project_names(api) == []
+    emulator.set_faults(0.0, rules=[{"path_regex": "^/v2/", "phase": "before", "kind": kind}])
+    v2 = api.post("/v2/image/generate/tailored", json={"tailored_model_id": "1", "prompt": "x"})
+    assert v2.status_code == 403
+    assert v2.json()["error"]["details"].startswith(text)
+    with pytest.raises(Exception, match="before"):
+        emulator.set_faults(0.0, rules=[{"phase": "after", "kind": kind}])
 
 
 def test_nth_and_times_select_a_window_of_matching_requests(emulator: Any, api: Api) -> None:
@@ -118,7 +149,12 @@ def test_rules_apply_with_a_random_rate_and_do_not_consume_its_draws(emulator: A
 )
 def test_invalid_rules_are_rejected_and_change_nothing(emulator: Any, rules: Any, message: str) -> None:
     emulator.set_faults(0.0, rules=[{"path_regex": "/keep$"}])
-    resp = requests.post(f"{emulator.url}/_emulator/faults", json={"fault_rate": 0.4, "rules": rules}, timeout=10)
+    resp = requests.post(
+        f"{emulator.url}/_emulator/faults",
+        json={"fault_rate": 0.4, "rules": rules},
+        headers={"api_token": emulator.token},
+        timeout=10,
+    )
     assert resp.status_code == 400
     assert message in resp.json()["message"]
     config = emulator.faults()

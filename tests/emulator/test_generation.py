@@ -204,10 +204,7 @@ def test_model_checks(api: Api, images: list[bytes], emulator: Any) -> None:
     not_ready = api.post(IMAGE, json={"tailored_model_id": str(created["id"]), "prompt": "x"})
     assert not_ready.status_code == 400
     assert "not ready" in not_ready.json()["error"]["details"]
-    legacy_dataset = api.dataset(api.project(project_name="legacy")["id"], training_version="max")
-    api.upload(legacy_dataset["id"], make_image("red"))
-    api.ok("PUT", f"{TG}/datasets/{legacy_dataset['id']}", json={"status": "completed"})
-    legacy = api.model(legacy_dataset["id"])
+    legacy = api.model(api.legacy_dataset("max")["id"])
     api.ok("POST", f"{TG}/models/{legacy['id']}/start_training", json={})
     api.wait_model(legacy["id"], ("Completed",))
     resp = api.post(IMAGE, json={"tailored_model_id": str(legacy["id"]), "prompt": "x"})
@@ -314,13 +311,19 @@ def test_status_unknown_is_404_not_found(api: Api) -> None:
     assert resp.json() == {"status": "NOT_FOUND"}
 
 
-def test_generated_file_404_until_ready(api: Api, model: dict[str, Any], emulator: Any) -> None:
-    emulator.set_timing(job_seconds=1.0)
+def test_generated_file_names_are_unguessable(api: Api, model: dict[str, Any], emulator: Any) -> None:
     body = api.ok("POST", IMAGE, 202, json={"tailored_model_id": str(model["id"]), "prompt": "x", "seed": 1})
     rid = body["request_id"]
-    assert api.session.get(f"{api.url}/_emulator/files/gen-{rid}.png", timeout=10).status_code == 404
     done = api.wait_job(rid)
-    assert _png(api, done["result"]["image_url"]).size == (512, 512)
+    url = done["result"]["image_url"]
+    name = url.rsplit("/", 1)[-1]
+    assert len(name) > len(f"gen-{rid}.png") + 30  # 128 random bits besides the request id
+    assert api.session.get(f"{api.url}/_emulator/files/gen-{rid}.png", timeout=10).status_code == 404
+    assert _png(api, url).size == (512, 512)
+    again = api.wait_job(api.ok("POST", IMAGE, 202, json={"tailored_model_id": str(model["id"]), "prompt": "x"})[
+        "request_id"
+    ])
+    assert again["result"]["image_url"].rsplit("/", 1)[-1][-36:] != name[-36:]
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,9 +335,7 @@ def test_generated_file_404_until_ready(api: Api, model: dict[str, Any], emulato
 def legacy_model(api: Api, emulator: Any) -> dict[str, Any]:
     emulator.set_timing(training_seconds=0, job_seconds=0.1)
     project = api.project(ip_type="defined_character", ip_name="Rex", ip_description="a dinosaur")
-    dataset = api.dataset(project["id"], training_version="light")
-    api.upload(dataset["id"], make_image("green"))
-    api.ok("PUT", f"{TG}/datasets/{dataset['id']}", json={"status": "completed"})
+    dataset = api.legacy_dataset("light", project_id=project["id"])
     model = api.model(dataset["id"])
     api.ok("POST", f"{TG}/models/{model['id']}/start_training", json={})
     return api.wait_model(model["id"], ("Completed",))

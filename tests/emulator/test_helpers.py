@@ -184,5 +184,5 @@ def test_refine_errors(api: Api, images: list[bytes]) -> None:
         f"{TG}/refine_structured_prompt",
         json={"dataset_id": completed["id"], "structured_prompt": "{}", "instruction": "x"},
     )
-    assert resp.status_code == 409
+    assert resp.status_code == 400  # refine documents 400, not 409
     assert "draft" in message_shape(resp.json())

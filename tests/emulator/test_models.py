@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from emulator_helpers import TG, Api, make_image, message_shape
+from emulator_helpers import TG, Api, message_shape
 
 MODEL_FIELDS = {
     "id",
@@ -53,15 +53,18 @@ def test_create_model_shape(api: Api, images: list[bytes]) -> None:
         ("max", "light", 201, "light"),
         ("max", "bria-3.2", 201, "bria-3.2"),
         ("light", "3.2", 201, "bria-3.2"),
-        ("max", "fibo", 409, None),
-        ("fibo", "max", 409, None),
+        ("max", "fibo", 400, None),  # create model documents 400, not 409
+        ("fibo", "max", 400, None),
         ("fibo", "sdxl", 400, None),
     ],
 )
 def test_model_training_version(
-    api: Api, dataset_version: str, model_version: str | None, status: int, stored: str | None
+    api: Api, images: list[bytes], dataset_version: str, model_version: str | None, status: int, stored: str | None
 ) -> None:
-    dataset = api.dataset(api.project()["id"], training_version=dataset_version)
+    if dataset_version == "fibo":
+        dataset = api.fibo_dataset(images, complete=True)
+    else:
+        dataset = api.legacy_dataset(dataset_version)
     body: dict[str, Any] = {"dataset_id": dataset["id"], "name": "m"}
     if model_version:
         body["training_version"] = model_version
@@ -143,13 +146,13 @@ def test_training_lifecycle_fully_automated(api: Api, images: list[bytes], fast:
     assert state["trainings_per_model"] == {str(model["id"]): 1}
 
 
-def test_start_training_needs_completed_dataset(api: Api, images: list[bytes]) -> None:
+def test_model_needs_a_completed_dataset(api: Api, images: list[bytes]) -> None:
+    """The spec: "Create a new model linked to a completed dataset" (400, the documented status)."""
     dataset = api.fibo_dataset(images)
-    model = api.model(dataset["id"])
-    resp = api.post(f"{TG}/models/{model['id']}/start_training", json={})
-    assert resp.status_code == 412
-    assert "completed" in message_shape(resp.json())
-    assert api.ok("GET", f"{TG}/models/{model['id']}")["status"] == "Created"
+    resp = api.post(f"{TG}/models", json={"dataset_id": dataset["id"], "name": "m"})
+    assert resp.status_code == 400
+    assert "completed dataset" in message_shape(resp.json())
+    assert api.ok("GET", f"{TG}/models") == []
     assert api.post(f"{TG}/models/999999/start_training", json={}).status_code == 404
 
 
@@ -250,9 +253,7 @@ def test_checkpoints_only_for_expert(api: Api, images: list[bytes], fast: Any) -
 
 def test_legacy_training_fills_generation_prefix(api: Api, fast: Any) -> None:
     project = api.project(ip_type="defined_character", ip_name="Rex", ip_description="a dinosaur")
-    dataset = api.dataset(project["id"], training_version="max")
-    api.upload(dataset["id"], make_image("green"))
-    api.ok("PUT", f"{TG}/datasets/{dataset['id']}", json={"status": "completed"})
+    dataset = api.legacy_dataset("max", project_id=project["id"])
     model = api.model(dataset["id"], training_mode="expert")
     started = api.ok("POST", f"{TG}/models/{model['id']}/start_training", json={"rank": 32})
     assert started["generation_prefix"] == "An illustration of Rex,"
@@ -286,9 +287,13 @@ def test_delete_model(api: Api, images: list[bytes]) -> None:
     assert resp.json() == {"message": "Cannot delete model while it is in training"}
     api.session.post(f"{api.url}/_emulator/models/{model['id']}/status", json={"status": "Failed"}, timeout=10)
     assert api.delete(f"{TG}/models/{model['id']}").status_code == 204
-    assert api.get(f"{TG}/models/{model['id']}").status_code == 404
-    assert api.ok("GET", f"{TG}/models") == []
+    # a soft delete ("Changes status to Deleted", the spec's model block): it reads back as Deleted
+    assert api.ok("GET", f"{TG}/models/{model['id']}")["status"] == "Deleted"
+    assert [m["status"] for m in api.ok("GET", f"{TG}/models")] == ["Deleted"]
     assert api.delete(f"{TG}/models/{model['id']}").status_code == 404
+    assert api.post(f"{TG}/models/{model['id']}/start_training", json={}).status_code == 404
+    gen = api.post("/v2/image/generate/tailored", json={"tailored_model_id": str(model["id"]), "prompt": "x"})
+    assert gen.status_code == 403
 
 
 def test_admin_forces_failed(api: Api, images: list[bytes], emulator: Any) -> None:
@@ -333,7 +338,7 @@ def test_upload_model(api: Api, fast: Any) -> None:
     )
     assert body["status"] == "syncing"
     assert body["name"] == "Imported"
-    assert body["dataset_id"] is None
+    assert "dataset_id" not in body  # no dataset; the spec types dataset_id as an integer
     project = api.ok("GET", f"{TG}/projects/{body['project_id']}")
     assert project["ip_type"] == "other"
     assert api.wait_model(body["id"], ("completed",))["status"] == "completed"
@@ -344,6 +349,24 @@ def test_upload_model(api: Api, fast: Any) -> None:
     )
     assert existing["project_id"] == project["id"]
     assert existing["name"] == "b.safetensors"
+
+
+@pytest.mark.parametrize("ip_type", ["defined_character", "object_variants"])
+def test_upload_model_project_parameters_take_the_documented_keys(api: Api, ip_type: str) -> None:
+    """The spec's project_parameters has no ip_name/ip_description: these types must not need them here."""
+    params = {
+        "project_name": "Imported",
+        "ip_medium": "illustration",
+        "project_description": "from elsewhere",
+        "ip_type": ip_type,
+    }
+    body = api.ok(
+        "POST",
+        f"{TG}/models/upload_model",
+        json={"model_url": "https://example.com/c.safetensors", "project_parameters": params},
+    )
+    project = api.ok("GET", f"{TG}/projects/{body['project_id']}")
+    assert {k: project[k] for k in params} == params
 
 
 @pytest.mark.parametrize(

@@ -34,8 +34,8 @@ def test_restart_keeps_every_object(start_emulator: Any, tmp_path: Path) -> None
         json={"tailored_model_id": str(trained["id"]), "prompt": "kept", "seed": 1, "sync": True},
     )
     first.set_timing(training_seconds=1.5, job_seconds=1.5)
-    training = api.model(clone["id"], name="still training")
     api.ok("PUT", f"{TG}/datasets/{clone['id']}", json={"status": "completed"})
+    training = api.model(clone["id"], name="still training")
     api.ok("POST", f"{TG}/models/{training['id']}/start_training", json={})
     pending = api.ok(
         "POST", "/v2/image/generate/tailored", 202, json={"tailored_model_id": str(trained["id"]), "prompt": "pending"}

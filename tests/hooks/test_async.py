@@ -213,3 +213,20 @@ async def test_every_async_client_shares_one_tls_context(conn_env: str, monkeypa
     assert len(seen) == 3
     assert all(ctx is seen[0] for ctx in seen)
     assert isinstance(seen[0], ssl.SSLContext)
+
+
+async def test_async_429_waits_out_the_minute_within_the_connection_budget(
+    ahook: BriaHook, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Triggers get the same 429 rule and the connection's retry_budget as the sync path."""
+    from hooktestlib import conn_json
+
+    monkeypatch.setenv("AIRFLOW_CONN_BRIA_DEFAULT", conn_json(retry_budget=100))
+    ahook.retry_policy.retry_limit = 2
+    recorder.add("GET", f"{TG}/models/31", httpx.Response(429, json={"message": "Too many requests"}),
+                 httpx.Response(429), httpx.Response(429), httpx.Response(200, json={"id": 31}))
+    async with ahook:
+        assert await ahook.aget_model(31) == {"id": 31}
+    assert len(recorder.requests) == 4
+    assert sum(ahook.waits) == pytest.approx(61.0)  # type: ignore[attr-defined]
+    assert ahook.retry_policy.budget == 100.0

@@ -194,3 +194,28 @@ def test_api_calls_do_not_follow_redirects(hook: Any, api: rm.Mocker) -> None:
         hook.list_projects()
     assert info.value.status_code == 307
     assert api.call_count == 1
+
+
+@pytest.mark.parametrize(("extra", "expected"), [({}, "application/json"),
+                                                 ({"upload_encoding": "multipart"}, "multipart/form-data"),
+                                                 ({"upload_encoding": " JSON "}, "application/json")])
+def test_upload_encoding_is_a_connection_setting(
+    monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], expected: str
+) -> None:
+    """The upload-image body encoding cannot be verified offline, so a user can switch it per connection."""
+    monkeypatch.setenv("AIRFLOW_CONN_BRIA_DEFAULT", conn_json(**extra))
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
+    with rm.Mocker() as api:
+        api.post(f"{BASE}/v1/tailored-gen/datasets/3/images", status_code=201, json={"id": 1})
+        BriaHook().upload_image(3, file=png, image_name="a.png")
+        assert api.last_request.headers["Content-Type"].startswith(expected)
+        # an explicit argument beats the connection
+        other = "multipart" if expected == "application/json" else "json"
+        BriaHook().upload_image(3, file=png, image_name="a.png", encoding=other)
+        assert not api.last_request.headers["Content-Type"].startswith(expected)
+
+
+def test_bad_upload_encoding_extra_is_rejected() -> None:
+    with pytest.raises(BriaConnectionConfigError, match="upload_encoding"):
+        settings_from_connection(host=None, schema=None, port=None, password="t",
+                                 extra={"upload_encoding": "xml"})

@@ -468,7 +468,7 @@ def test_wait_for_job_polls_until_completed(hook: Any, api: Any, monkeypatch: py
     assert naps == [0.5, 0.5]
 
 
-@pytest.mark.parametrize("status", ["ERROR", "FAILED", "UNKNOWN"])
+@pytest.mark.parametrize("status", ["ERROR", "FAILED"])
 def test_wait_for_job_raises_on_failure(hook: Any, api: Any, status: str) -> None:
     from airflow_provider_bria.exceptions import BriaJobError
 
@@ -480,6 +480,27 @@ def test_wait_for_job_raises_on_failure(hook: Any, api: Any, status: str) -> Non
     assert info.value.status == status
     assert info.value.request_id == "r-1"
     assert "Internal Server Error" in str(info.value)
+
+
+@pytest.mark.parametrize("odd", ["UNKNOWN", "QUEUED_FOR_GPU", "paused"])
+def test_wait_for_job_polls_on_through_unknown_statuses(
+    hook: Any, api: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], odd: str
+) -> None:
+    """Only ERROR/FAILED fail: UNKNOWN (documented "should not occur") or a new value keeps polling, logged once."""
+    import airflow_provider_bria.hooks._api_generation as gen
+
+    monkeypatch.setattr(gen, "_sleep", lambda s: None)
+    api.get(f"{BASE}/v2/status/r-1", [
+        {"json": {"status": odd, "request_id": "r-1"}},
+        {"json": {"status": odd, "request_id": "r-1"}},
+        {"json": {"status": odd, "request_id": "r-1"}},
+        {"json": {"status": "COMPLETED", "request_id": "r-1", "result": {"image_url": "https://x/1.png"}}},
+    ])
+    resp = hook.wait_for_job("r-1", poll_interval=1, timeout=60)
+    assert resp.image_url == "https://x/1.png"
+    assert api.call_count == 4
+    logged = capsys.readouterr()
+    assert (logged.out + logged.err).count(f"reports status {odd!r}") == 1
 
 
 def test_wait_for_job_not_found_and_timeout(hook: Any, api: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -168,7 +168,8 @@ def test_legacy_generation_and_prefix_over_http(bria_conn: Any) -> None:
     assert prefix.strip()
     dataset = hook.create_dataset(project["id"], "legacy-ds", training_version="max")
     hook.update_dataset(dataset["id"], caption_prefix=prefix)
-    hook.upload_image(dataset["id"], file=SAMPLES[0], image_name="one.png")
+    for i, data in enumerate(SAMPLES[:5]):  # the spec: 5 images to complete, legacy too
+        hook.upload_image(dataset["id"], file=data, image_name=f"legacy{i}.png")
     hook.update_dataset(dataset["id"], status="completed")
     model = hook.create_model(dataset["id"], "legacy-m", training_version="max")
     hook.start_training(model["id"])
@@ -186,7 +187,8 @@ def test_stop_training_and_async_calls_over_http(bria_conn: Any) -> None:
     hook = _hook()
     project = hook.create_project("stop", "photography", "other")
     dataset = hook.create_dataset(project["id"], "ds", training_version="max")
-    hook.upload_image(dataset["id"], file=SAMPLES[1], image_name="a.png")
+    for i, data in enumerate(SAMPLES[:5]):  # the spec: 5 images to complete, legacy too
+        hook.upload_image(dataset["id"], file=data, image_name=f"a{i}.png")
     hook.update_dataset(dataset["id"], status="completed")
     model = hook.create_model(dataset["id"], "to-stop", training_version="max")
     hook.start_training(model["id"])

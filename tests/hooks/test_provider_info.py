@@ -125,10 +125,12 @@ def test_connection_form_widgets_without_fab(monkeypatch: pytest.MonkeyPatch) ->
 def test_conn_fields_are_the_extras_the_hook_reads() -> None:
     from airflow_provider_bria.hooks._connection import settings_from_connection
 
-    values = {"console_url": "https://console.example", "timeout": 12}
+    values = {"console_url": "https://console.example", "timeout": 12, "retry_budget": 90,
+              "upload_encoding": "multipart"}
     assert set(values) == set(gpi.CONN_FIELDS)
     s = settings_from_connection(host=None, schema=None, port=None, password="t", extra=values)
-    assert (s.console_url, s.read_timeout) == ("https://console.example", 12.0)
+    assert (s.console_url, s.read_timeout, s.retry_budget, s.upload_encoding) == (
+        "https://console.example", 12.0, 90.0, "multipart")
 
 
 def test_airflow_providers_manager_registers_the_connection_type() -> None:

@@ -230,3 +230,91 @@ def test_wait_honours_retry_after_up_to_the_bound() -> None:
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     now = email.utils.parsedate_to_datetime("Wed, 21 Oct 2015 07:28:20 GMT").timestamp()
     assert parse_retry_after(value, now=now) == expected
+
+
+# ---------------------------------------------------------------- 429 without Retry-After, retry budget
+
+
+def test_429_without_retry_after_waits_out_a_full_minute_before_giving_up(
+    hook: Any, api: rm.Mocker, sleeps: list[float]
+) -> None:
+    """Bria documents no Retry-After and a 10 requests/minute free tier: the last try comes after 61 s."""
+    api.get(f"{BASE}{TG}/projects", status_code=429, json={"message": "Too many requests"})
+    with pytest.raises(BriaRateLimitError):
+        hook.list_projects()
+    limit = hook.retry_policy.retry_limit
+    assert api.call_count == limit + 2  # the retries, then one more after the window
+    assert sum(sleeps) == pytest.approx(61.0)  # the backoff (< 61 s) topped up to exactly the window
+    assert sum(sleeps[:limit]) < 61.0
+
+
+def test_429_without_retry_after_recovers_after_the_window(hook: Any, api: rm.Mocker, sleeps: list[float]) -> None:
+    hook.retry_policy.retry_limit = 2
+    api.post(f"{BASE}{TG}/projects", [{"status_code": 429}] * 3 + [{"status_code": 201, "json": {"id": 5}}])
+    assert hook.create_project("p", "photography", "other") == {"id": 5}
+    assert api.call_count == 4
+    assert sum(sleeps) == pytest.approx(61.0)
+
+
+def test_429_with_retry_after_gets_no_extra_attempt(hook: Any, api: rm.Mocker, sleeps: list[float]) -> None:
+    hook.retry_policy.retry_limit = 2
+    api.get(f"{BASE}{TG}/projects", status_code=429, headers={"Retry-After": "2"})
+    with pytest.raises(BriaRateLimitError):
+        hook.list_projects()
+    assert api.call_count == 3
+
+
+def test_5xx_gets_no_extra_attempt(hook: Any, api: rm.Mocker, sleeps: list[float]) -> None:
+    hook.retry_policy.retry_limit = 2
+    api.get(f"{BASE}{TG}/projects", status_code=503)
+    with pytest.raises(BriaServerError):
+        hook.list_projects()
+    assert api.call_count == 3
+
+
+def test_retry_budget_from_the_connection_caps_total_waiting(
+    monkeypatch: pytest.MonkeyPatch, api: rm.Mocker
+) -> None:
+    from hooktestlib import conn_json
+
+    from airflow_provider_bria.hooks.bria import BriaHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_BRIA_DEFAULT", conn_json(retry_budget=20))
+    hook = BriaHook(retry_limit=10)
+    waits: list[float] = []
+    hook.retry_policy.sleep = waits.append
+    api.get(f"{BASE}{TG}/projects", status_code=429, headers={"Retry-After": "7"})
+    with pytest.raises(BriaRateLimitError):
+        hook.list_projects()
+    assert hook.retry_policy.budget == 20.0
+    assert waits == [7.0, 7.0]  # a third 7 s wait would pass the 20 s budget
+    assert api.call_count == 3
+
+
+def test_retry_budget_default_and_explicit_value_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hooktestlib import conn_json
+
+    from airflow_provider_bria.hooks._retry import DEFAULT_RETRY_BUDGET
+    from airflow_provider_bria.hooks.bria import BriaHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_BRIA_DEFAULT", conn_json())
+    hook = BriaHook()
+    hook.settings  # noqa: B018 - resolves the connection
+    assert hook.retry_policy.budget == DEFAULT_RETRY_BUDGET
+    monkeypatch.setenv("AIRFLOW_CONN_BRIA_DEFAULT", conn_json(retry_budget="45"))
+    hook = BriaHook()
+    hook.retry_policy.retry_budget = 5.0
+    hook.settings  # noqa: B018
+    assert hook.retry_policy.budget == 5.0
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "soon"])
+def test_bad_retry_budget_is_a_connection_error(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    from hooktestlib import conn_json
+
+    from airflow_provider_bria.exceptions import BriaConnectionConfigError
+    from airflow_provider_bria.hooks.bria import BriaHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_BRIA_DEFAULT", conn_json(retry_budget=value))
+    with pytest.raises(BriaConnectionConfigError, match="retry_budget"):
+        BriaHook().settings  # noqa: B018

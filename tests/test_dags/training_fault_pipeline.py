@@ -52,7 +52,12 @@ for dag_id, hook_params in (
         upload = BriaUploadImagesOperator(
             task_id="upload", dataset_id=dataset.output, source="{{ dag_run.conf['image_dir'] }}", max_concurrency=1
         )
-        complete = BriaUpdateDatasetOperator(task_id="complete", dataset_id=dataset.output, status="completed")
+        complete = BriaUpdateDatasetOperator(  # a FIBO dataset needs a visual_schema to complete (Bria's spec)
+            task_id="complete",
+            dataset_id=dataset.output,
+            visual_schema={"style_medium": "illustration"},
+            status="completed",
+        )
         model = BriaCreateModelOperator(
             task_id="model", dataset_id=dataset.output, name="fault model", training_version="fibo"
         )

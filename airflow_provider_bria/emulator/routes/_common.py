@@ -15,6 +15,7 @@ from fastapi import Request, Response
 from airflow_provider_bria.emulator import errors
 from airflow_provider_bria.emulator.errors import ApiError
 from airflow_provider_bria.emulator.runtime import Runtime
+from airflow_provider_bria.emulator.settings import MAX_JSON_DEPTH
 from airflow_provider_bria.exceptions import BriaInputError
 
 ErrorFactory = Callable[[int, str], ApiError]
@@ -65,36 +66,88 @@ def v2_error(status: int, text: str) -> ApiError:
     return errors.v2_error(status, text)
 
 
+def require_path_variant(request: Request, variant: str) -> None:
+    """404 (as for an unknown route) when ``--path-variants`` switched this spelling of a path off.
+
+    :param request: the request.
+    :param variant: ``"documented"`` or ``"alternate"``.
+    """
+    chosen = runtime(request).settings.path_variants
+    if chosen not in ("both", variant):
+        raise errors.for_path(request.url.path, 404, "Not Found")
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value (a scalar is 0), computed without recursion.
+
+    :param value: the parsed value.
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in node if isinstance(child, (dict, list)))
+    return deepest
+
+
 async def json_body(request: Request, *, err: ErrorFactory = v1_error, allow_empty: bool = False) -> dict[str, Any]:
     """The request's JSON object body.
 
     :param request: the request.
     :param err: error factory for the endpoint's shape.
     :param allow_empty: whether an empty body means ``{}``.
-    :raises ApiError: 400 for a missing, malformed or non-object body.
+    :raises ApiError: 400 for a missing, malformed or non-object body; 415 for a body whose ``Content-Type``
+        is missing or not JSON (the spec documents ``application/json`` bodies only).
     """
     raw = await request.body()
     if not raw.strip():
         if allow_empty:
             return {}
         raise err(400, "Request body must be a JSON object")
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        shown = media_type or "none"
+        raise err(415, f"Unsupported Media Type: send the body as application/json (Content-Type was {shown})")
     try:
         value = json.loads(raw)
     except ValueError:
         raise err(400, "Request body is not valid JSON") from None
+    except RecursionError:
+        raise err(400, f"Request body is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise err(400, f"Request body is nested deeper than {MAX_JSON_DEPTH} levels")
     if not isinstance(value, dict):
         raise err(400, "Request body must be a JSON object")
     return value
 
 
-def get_str(body: dict[str, Any], name: str, *, required: bool = False, err: ErrorFactory = v1_error) -> str | None:
-    """A string field (``None`` when absent or null).
+def _explicit_null(body: dict[str, Any], name: str, nullable: bool, err: ErrorFactory) -> None:
+    """400 for ``"name": null``: no request field of Bria's spec is nullable (absent is the way to omit one)."""
+    if not nullable and name in body and body[name] is None:
+        raise err(400, f"{name} must not be null (leave it out instead)")
+
+
+def get_str(
+    body: dict[str, Any],
+    name: str,
+    *,
+    required: bool = False,
+    err: ErrorFactory = v1_error,
+    nullable: bool = False,
+) -> str | None:
+    """A string field (``None`` when absent).
 
     :param body: the parsed body.
     :param name: the field.
     :param required: whether a missing or blank value is an error.
     :param err: error factory.
+    :param nullable: accept an explicit ``null`` as absent (only for fields outside the newest spec).
     """
+    _explicit_null(body, name, nullable or required, err)
     value = body.get(name)
     if value is None:
         if required:
@@ -112,9 +165,10 @@ def get_bool(body: dict[str, Any], name: str, default: bool, *, err: ErrorFactor
 
     :param body: the parsed body.
     :param name: the field.
-    :param default: value when absent or null.
+    :param default: value when absent.
     :param err: error factory.
     """
+    _explicit_null(body, name, False, err)
     value = body.get(name)
     if value is None:
         return default
@@ -135,6 +189,7 @@ def get_int(body: dict[str, Any], name: str, *, required: bool = False, err: Err
     :param required: whether absence is an error.
     :param err: error factory.
     """
+    _explicit_null(body, name, required, err)
     value = body.get(name)
     if value is None:
         if required:
@@ -158,6 +213,7 @@ def get_str_list(body: dict[str, Any], name: str, *, err: ErrorFactory = v1_erro
     :param name: the field.
     :param err: error factory.
     """
+    _explicit_null(body, name, False, err)
     value = body.get(name)
     if value is None:
         return None
@@ -190,11 +246,11 @@ def query_bool(request: Request, name: str, default: bool = False) -> bool:
     if value is None:
         return default
     lowered = value.strip().lower()
-    if lowered in ("true", "1", "yes"):
+    if lowered in ("true", "1"):
         return True
-    if lowered in ("false", "0", "no", ""):
+    if lowered in ("false", "0"):
         return False
-    raise v1_error(400, f"{name} must be a boolean")
+    raise v1_error(400, f"{name} must be a boolean (true or false)")
 
 
 def input_error(exc: BriaInputError, status: int = 400, *, err: ErrorFactory = v1_error) -> ApiError:

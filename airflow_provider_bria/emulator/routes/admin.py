@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import urllib.parse
 import zipfile
 from collections import Counter
 from typing import Any
@@ -23,10 +24,11 @@ from starlette.concurrency import run_in_threadpool
 
 from airflow_provider_bria.contract import ModelStatus
 from airflow_provider_bria.emulator import media
+from airflow_provider_bria.emulator.fetch import FetchError
 from airflow_provider_bria.emulator.gateway import fault_rules
 from airflow_provider_bria.emulator.routes._common import json_body, parse_id, respond, runtime, v1_error
 from airflow_provider_bria.emulator.runtime import Runtime
-from airflow_provider_bria.emulator.views import enter_status, now, resolve_model
+from airflow_provider_bria.emulator.views import FILES_PREFIX, enter_status, now, resolve_model
 from airflow_provider_bria.exceptions import BriaInputError
 
 router = APIRouter(prefix="/_emulator")
@@ -240,6 +242,26 @@ def _render(rt: Runtime, name: str, stored: dict[str, Any]) -> bytes:
     data = media.render(recipe, source)
     rt.cache(name, data)
     return data
+
+
+def own_file_bytes(rt: Runtime, url: str) -> bytes | None:
+    """The bytes behind a URL of this emulator's ``/_emulator/files/``, or ``None`` for any other URL.
+
+    :param rt: the runtime.
+    :param url: an absolute http(s) URL.
+    :raises FetchError: 422 when it is one of ours but does not exist (yet).
+    """
+    parts = urllib.parse.urlsplit(url)
+    if not parts.path.startswith(FILES_PREFIX) or not rt.settings.host_allowed(parts.netloc):
+        return None
+    if (parts.port or (443 if parts.scheme == "https" else 80)) != rt.settings.port:
+        return None
+    name = urllib.parse.unquote(parts.path[len(FILES_PREFIX) :])
+    with rt.store.read() as tx:
+        stored = tx.get_file(name)
+    if stored is None or now() < stored["available_at"]:
+        raise FetchError(422, "Could not download the URL: HTTP 404")
+    return stored["data"] if stored["data"] is not None else _render(rt, name, stored)
 
 
 @router.get("/files/{name}")

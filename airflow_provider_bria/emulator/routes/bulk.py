@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 import zipfile
+import zlib
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -35,6 +36,7 @@ from airflow_provider_bria.emulator.routes._common import (
     get_str,
     json_body,
     parse_id,
+    require_path_variant,
     respond,
     runtime,
     v1_error,
@@ -42,7 +44,7 @@ from airflow_provider_bria.emulator.routes._common import (
 from airflow_provider_bria.emulator.routes.datasets import is_fibo, load_dataset
 from airflow_provider_bria.emulator.routes.images import MODERATION_HOOK, add_image
 from airflow_provider_bria.emulator.runtime import Runtime
-from airflow_provider_bria.emulator.settings import FETCH_TIMEOUT_SECONDS, MAX_IMAGE_BYTES
+from airflow_provider_bria.emulator.settings import MAX_IMAGE_BYTES
 from airflow_provider_bria.emulator.views import iso
 from airflow_provider_bria.exceptions import BriaInputError
 
@@ -50,6 +52,8 @@ router = APIRouter()
 
 #: ZIPs up to this size stay in memory while processed; bigger ones spill to a temporary file.
 SPOOL_BYTES = 32 * 1024 * 1024
+#: Largest legacy caption file read from a ZIP.
+CAPTION_MAX_BYTES = 64 * 1024
 
 
 def _unsafe(name: str) -> bool:
@@ -107,7 +111,10 @@ async def _start(request: Request, dataset_id: str) -> Response:
 
     with rt.store.read() as tx:
         check(tx)
-    size = await run_in_threadpool(content_length, zip_url)
+    try:
+        size = await run_in_threadpool(content_length, zip_url, rt.fetch_policy())
+    except FetchError as exc:
+        raise v1_error(400, exc.text) from None
     limit = min(BULK_ZIP_MAX_BYTES, rt.settings.max_zip_bytes)
     if size is not None and size > limit:
         raise v1_error(413, f"The ZIP file is {size} bytes; the limit is {limit} bytes")
@@ -135,7 +142,7 @@ async def _start(request: Request, dataset_id: str) -> Response:
     threading.Thread(
         target=run_bulk, args=(rt, did, zip_url, automatic, moderate, epoch), name=f"bulk-{did}", daemon=True
     ).start()
-    return respond({"message": "Bulk upload started", "dataset_id": did, "status": "pending"}, 202)
+    return respond({}, 202)  # the spec documents no 202 body fields; progress is read from .../status
 
 
 @router.post("/v1/tailored-gen/datasets/{dataset_id}/images/bulk-upload")
@@ -145,6 +152,7 @@ async def bulk_upload(request: Request, dataset_id: str) -> Response:
     :param request: the HTTP request.
     :param dataset_id: the dataset id (path).
     """
+    require_path_variant(request, "documented")
     return await _start(request, dataset_id)
 
 
@@ -155,6 +163,7 @@ async def bulk_upload_alias(request: Request, dataset_id: str) -> Response:
     :param request: the HTTP request.
     :param dataset_id: the dataset id (path).
     """
+    require_path_variant(request, "alternate")
     return await _start(request, dataset_id)
 
 
@@ -175,6 +184,7 @@ async def bulk_upload_status(request: Request, dataset_id: str) -> Response:
     :param request: the HTTP request.
     :param dataset_id: the dataset id (path).
     """
+    require_path_variant(request, "documented")
     return await _status(request, dataset_id)
 
 
@@ -185,6 +195,7 @@ async def bulk_upload_status_alias(request: Request, dataset_id: str) -> Respons
     :param request: the HTTP request.
     :param dataset_id: the dataset id (path).
     """
+    require_path_variant(request, "alternate")
     return await _status(request, dataset_id)
 
 
@@ -240,7 +251,8 @@ def _run(rt: Runtime, dataset_id: int, zip_url: str, automatic: bool, moderate: 
     limit = min(BULK_ZIP_MAX_BYTES, rt.settings.max_zip_bytes)
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
         try:
-            fetch_to(spool, zip_url, max_bytes=limit, timeout=FETCH_TIMEOUT_SECONDS, deadline=deadline)
+            policy = rt.fetch_policy(timeout=rt.settings.bulk_time_limit)
+            fetch_to(spool, zip_url, max_bytes=limit, policy=policy, deadline=deadline)
             spool.seek(0)
             archive = zipfile.ZipFile(spool)
         except FetchError as exc:
@@ -277,8 +289,13 @@ def _process(
         if _unsafe(name):
             failures.append(_failure(name, 400, "Unsafe path in ZIP (absolute or containing '..')"))
         elif base.lower().endswith(".txt"):
-            if not fibo and info.file_size <= 64 * 1024:
-                captions[posixpath.splitext(name)[0]] = archive.read(info).decode("utf-8", "replace").strip()
+            if not fibo and info.file_size <= CAPTION_MAX_BYTES:
+                try:
+                    text = _read_entry(archive, info, CAPTION_MAX_BYTES)
+                except _BadEntry as exc:
+                    failures.append(_failure(name, 422, str(exc)))
+                    continue
+                captions[posixpath.splitext(name)[0]] = text.decode("utf-8", "replace").strip()
         elif image_format_from_name(base) is None:
             failures.append(_failure(name, 415, "Unsupported file type; supported: jpg, jpeg, png, webp"))
         else:
@@ -309,6 +326,22 @@ def _process(
     )
 
 
+class _BadEntry(Exception):
+    """A ZIP entry that cannot be read (corrupt data, unsupported compression, encryption)."""
+
+
+def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+    """At most ``limit`` bytes of one entry, whatever its header claims (a zip bomb inflates no further).
+
+    :raises _BadEntry: when the entry is corrupt or unreadable.
+    """
+    try:
+        with archive.open(info) as handle:
+            return handle.read(limit)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError, ValueError) as exc:
+        raise _BadEntry(f"Corrupt or unreadable ZIP entry: {exc.__class__.__name__}") from None
+
+
 def _prepare_entry(
     archive: zipfile.ZipFile,
     info: zipfile.ZipInfo,
@@ -325,8 +358,10 @@ def _prepare_entry(
         return _failure(name, 413, f"The dataset already has the maximum of {ADVANCED_MAX_IMAGES} images"), {}
     if info.file_size > MAX_IMAGE_BYTES:
         return _failure(name, 413, "Image is larger than 12 MB"), {}
-    with archive.open(info) as handle:
-        data = handle.read(MAX_IMAGE_BYTES + 1)
+    try:
+        data = _read_entry(archive, info, MAX_IMAGE_BYTES + 1)
+    except _BadEntry as exc:
+        return _failure(name, 422, str(exc)), {}
     if len(data) > MAX_IMAGE_BYTES:
         return _failure(name, 413, "Image is larger than 12 MB"), {}
     try:

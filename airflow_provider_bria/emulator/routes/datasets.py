@@ -8,9 +8,6 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from airflow_provider_bria.contract import (
-    DEFAULT_DATASET_TRAINING_VERSION,
-    FIBO_MIN_IMAGES_TO_COMPLETE,
-    LEGACY_MIN_IMAGES_TO_COMPLETE,
     MAX_IMAGES_QUERY_MAX,
     MAX_IMAGES_QUERY_MIN,
     DatasetStatus,
@@ -31,10 +28,12 @@ from airflow_provider_bria.emulator.routes._common import (
     json_body,
     parse_id,
     query_bool,
+    require_path_variant,
     respond,
     runtime,
     v1_error,
 )
+from airflow_provider_bria.emulator.spec_rules import DEFAULT_DATASET_TRAINING_VERSION, MIN_IMAGES_TO_COMPLETE
 from airflow_provider_bria.emulator.store import Tx
 from airflow_provider_bria.emulator.views import (
     dataset_view,
@@ -44,6 +43,7 @@ from airflow_provider_bria.emulator.views import (
     iso,
     model_view,
     resolve_model,
+    unguessable,
 )
 from airflow_provider_bria.exceptions import BriaInputError
 
@@ -71,11 +71,12 @@ def is_fibo(dataset: dict[str, Any]) -> bool:
 
 
 def min_images_to_complete(dataset: dict[str, Any]) -> int:
-    """Images needed before ``status=completed`` (FIBO 5, legacy 1).
+    """Images needed before ``status=completed`` (the spec states 5, FIBO and legacy alike).
 
     :param dataset: the dataset.
     """
-    return FIBO_MIN_IMAGES_TO_COMPLETE if is_fibo(dataset) else LEGACY_MIN_IMAGES_TO_COMPLETE
+    del dataset
+    return MIN_IMAGES_TO_COMPLETE
 
 
 def bulk_running(tx: Tx, dataset_id: int) -> bool:
@@ -132,7 +133,7 @@ async def create_dataset(request: Request) -> Response:
         try:
             check_family_compatible(project["training_version"], version)
         except BriaInputError as exc:
-            raise input_error(exc, 409) from None
+            raise input_error(exc, 400) from None  # the spec lists no 409 for create dataset
         if project["training_version"] is None:
             project.update(training_version=version, updated_at=stamp)
             tx.put("projects", project)
@@ -273,6 +274,8 @@ async def update_dataset(request: Request, dataset_id: str) -> Response:
             count, needed = tx.count("images", dataset_id=did), min_images_to_complete(doc)
             if count < needed:
                 raise v1_error(409, f"Insufficient images to complete: the dataset has {count}, needs {needed}")
+            if is_fibo(doc) and not doc.get("visual_schema"):
+                raise v1_error(409, "A FIBO dataset needs a visual_schema before it can be completed")
             doc["status"] = DatasetStatus.COMPLETED.value
         if name is not None:
             doc["name"] = name
@@ -328,8 +331,9 @@ async def clone_dataset(request: Request, dataset_id: str) -> Response:
             copy = dict(image)
             copy.update(id=tx.next_id("images"), dataset_id=doc["id"], created_at=stamp, updated_at=stamp)
             owner = f"image:{copy['id']}"
-            copy["_file"] = f"ds{doc['id']}-img{copy['id']}-{image['_file'].split('-', 2)[-1]}"
-            copy["_thumb"] = f"ds{doc['id']}-img{copy['id']}-thumb.png"
+            stem = f"ds{doc['id']}-img{copy['id']}"
+            copy["_file"] = unguessable(stem, "-o-" + image["_file"].split("-o-", 1)[-1])
+            copy["_thumb"] = unguessable(stem, "-thumb.png")
             tx.copy_file(image["_file"], copy["_file"], owner=owner)
             tx.put_file(copy["_thumb"], "image/png", recipe={"kind": "thumbnail", "source": copy["_file"]}, owner=owner)
             tx.put("images", copy)
@@ -345,13 +349,13 @@ async def _download(request: Request, dataset_id: str) -> Response:
         if doc["upload_type"] != UploadType.ADVANCED.value:
             raise v1_error(409, "Download is only supported for advanced dataset types")
         images = tx.select("images", dataset_id=did)
-        zip_name = f"ds{did}-dataset.zip"
+        zip_name = unguessable(f"ds{did}", "-dataset.zip")
         tx.put_file(
             zip_name, "application/zip", recipe={"kind": "dataset_zip", "dataset_id": did}, owner=f"dataset:{did}"
         )
         out: dict[str, Any] = {"download_url": file_url(base, zip_name)}
         if images and all(i.get("caption_source") == "automatic" for i in images):
-            captions_name = f"ds{did}-captions.json"
+            captions_name = unguessable(f"ds{did}", "-captions.json")
             tx.put_file(
                 captions_name,
                 "application/json",
@@ -369,6 +373,7 @@ async def download_dataset(request: Request, dataset_id: str) -> Response:
     :param request: the HTTP request.
     :param dataset_id: the dataset id (path).
     """
+    require_path_variant(request, "documented")
     return await _download(request, dataset_id)
 
 
@@ -379,4 +384,5 @@ async def download_dataset_alias(request: Request, dataset_id: str) -> Response:
     :param request: the HTTP request.
     :param dataset_id: the dataset id (path).
     """
+    require_path_variant(request, "alternate")
     return await _download(request, dataset_id)

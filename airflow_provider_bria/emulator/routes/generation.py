@@ -42,9 +42,10 @@ from airflow_provider_bria.emulator.routes._common import (
     v2_error,
 )
 from airflow_provider_bria.emulator.runtime import Runtime
-from airflow_provider_bria.emulator.settings import FETCH_TIMEOUT_SECONDS, MAX_IMAGE_BYTES
+from airflow_provider_bria.emulator.settings import MAX_IMAGE_BYTES
+from airflow_provider_bria.emulator.spec_rules import MODEL_DELETED
 from airflow_provider_bria.emulator.store import Tx
-from airflow_provider_bria.emulator.views import file_url, iso, job_result, now, resolve_model
+from airflow_provider_bria.emulator.views import file_url, iso, job_result, now, resolve_model, unguessable
 from airflow_provider_bria.exceptions import BriaInputError
 
 router = APIRouter()
@@ -85,7 +86,7 @@ def _v2_model(tx: Tx, raw: Any, *, video: bool = False) -> dict[str, Any]:
     if not text:
         raise v2_error(400, "tailored_model_id is required")
     doc = tx.get("models", int(text)) if text.isdigit() else None
-    if doc is None:
+    if doc is None or doc["status"] == MODEL_DELETED:
         if video:
             raise v2_error(404, f"Tailored model {text!r} not found")
         raise errors.v2_error(403, "Model does not belong to organization", message="Forbidden")
@@ -187,7 +188,7 @@ async def generate_image(request: Request) -> Response:
             job.update(
                 outcome="COMPLETED",
                 error=None,
-                _image_file=f"gen-{rid}.png",
+                _image_file=unguessable(f"gen-{rid}", ".png"),
                 result={"seed": seed, "structured_prompt": structured, **({"prompt": prompt} if prompt else {})},
             )
         _store_job(tx, rt, job, sync=fields["sync"])
@@ -252,7 +253,8 @@ async def image_to_video(request: Request) -> Response:
     with rt.store.read() as tx:
         _v2_model(tx, raw_model, video=True)
     try:
-        data, _ = await run_in_threadpool(image_bytes, image, max_bytes=MAX_IMAGE_BYTES, timeout=FETCH_TIMEOUT_SECONDS)
+        policy = rt.fetch_policy()
+        data, _ = await run_in_threadpool(image_bytes, image, max_bytes=MAX_IMAGE_BYTES, policy=policy)
         analysis = await run_in_threadpool(media.analyse, data)
     except FetchError as exc:
         raise v2_error(exc.status, exc.text) from None
@@ -262,14 +264,14 @@ async def image_to_video(request: Request) -> Response:
     with rt.store.tx() as tx:
         model = _v2_model(tx, raw_model, video=True)
         rid = uuid.uuid4().hex
-        source = f"gen-{rid}-source.{media.extension_of(analysis['format'])}"
+        source = unguessable(f"gen-{rid}", f"-source.{media.extension_of(analysis['format'])}")
         job = {
             "id": rid,
             "kind": "video",
             "model_id": model["id"],
             "outcome": "COMPLETED",
             "error": None,
-            "_video_file": f"gen-{rid}.mp4",
+            "_video_file": unguessable(f"gen-{rid}", ".mp4"),
             "result": {"seed": seed},
         }
         _store_job(tx, rt, job, sync=False)
@@ -323,7 +325,7 @@ async def _legacy(request: Request, model_id: str, *, vector: bool) -> Response:
     rt, base = runtime(request), base_url(request)
     with rt.store.tx() as tx:
         doc = tx.get("models", mid)
-        if doc is None:
+        if doc is None or doc["status"] == MODEL_DELETED:
             raise v1_error(404, "Model not found")
         model = resolve_model(doc)
         if not ModelStatus.parse(model["status"]).is_success:
@@ -342,10 +344,10 @@ async def _legacy(request: Request, model_id: str, *, vector: bool) -> Response:
             key = json.dumps([mid, full, item_seed, aspect, body.get("negative_prompt")])
             recipe = media.generation_recipe(key, aspect, palette)
             if vector:
-                name, ctype = f"v1-{uid}.svg", "image/svg+xml"
+                name, ctype = unguessable(f"v1-{uid}", ".svg"), "image/svg+xml"
                 recipe["kind"] = "svg"
             else:
-                name, ctype = f"v1-{uid}.png", "image/png"
+                name, ctype = unguessable(f"v1-{uid}", ".png"), "image/png"
             tx.put_file(name, ctype, recipe=recipe, available_at=ready)
             results.append({"urls": [file_url(base, name)], "seed": item_seed, "uuid": uid})
         tx.incr("generation_jobs")

@@ -26,7 +26,7 @@ from airflow_provider_bria.contract import (
     validate_image_count,
 )
 from airflow_provider_bria.emulator import media
-from airflow_provider_bria.emulator.fetch import FetchError, image_bytes
+from airflow_provider_bria.emulator.fetch import FetchError, FetchPolicy, image_bytes
 from airflow_provider_bria.emulator.routes._common import (
     get_bool,
     get_int,
@@ -39,18 +39,18 @@ from airflow_provider_bria.emulator.routes._common import (
     v1_error,
 )
 from airflow_provider_bria.emulator.routes.images import MODERATION_HOOK
-from airflow_provider_bria.emulator.settings import FETCH_TIMEOUT_SECONDS, MAX_IMAGE_BYTES
+from airflow_provider_bria.emulator.settings import MAX_IMAGE_BYTES
 from airflow_provider_bria.exceptions import BriaInputError
 
 router = APIRouter()
 
 
-def _analyse_all(images: list[str], moderate: bool) -> list[dict[str, Any]]:
+def _analyse_all(images: list[str], moderate: bool, policy: FetchPolicy) -> list[dict[str, Any]]:
     """Decode and analyse every image (worker thread)."""
     out = []
     for value in images:
         try:
-            data, name = image_bytes(value, max_bytes=MAX_IMAGE_BYTES, timeout=FETCH_TIMEOUT_SECONDS)
+            data, name = image_bytes(value, max_bytes=MAX_IMAGE_BYTES, policy=policy)
         except FetchError as exc:
             raise v1_error(exc.status, exc.text) from None
         if moderate and name and MODERATION_HOOK in name.lower():
@@ -82,7 +82,7 @@ async def generate_visual_schema(request: Request) -> Response:
     except BriaInputError as exc:
         raise input_error(exc) from None
     moderate = get_bool(body, "content_moderation", False)
-    analyses = await run_in_threadpool(_analyse_all, images, moderate)
+    analyses = await run_in_threadpool(_analyse_all, images, moderate, runtime(request).fetch_policy())
     return respond({"visual_schema": media.visual_schema(analyses)})
 
 
@@ -114,7 +114,7 @@ async def generate_prefix(request: Request) -> Response:
     if ip_type == IpType.DEFINED_CHARACTER.value and not (ip_name and ip_name.strip()):
         raise v1_error(400, "ip_name is required for ip_type 'defined_character'")
     moderate = get_bool(body, "content_moderation", False)
-    analyses = await run_in_threadpool(_analyse_all, images, moderate)
+    analyses = await run_in_threadpool(_analyse_all, images, moderate, runtime(request).fetch_policy())
     prefix = media.caption_prefix(ip_type=ip_type, ip_medium=ip_medium, ip_name=ip_name, analyses=analyses)
     return respond({"prefix": prefix})
 
@@ -141,5 +141,5 @@ async def refine_structured_prompt(request: Request) -> Response:
     if dataset is None:
         raise v1_error(404, "Dataset not found")
     if dataset["status"] != DatasetStatus.DRAFT.value:
-        raise v1_error(409, "refine_structured_prompt needs a draft dataset")
+        raise v1_error(400, "refine_structured_prompt needs a draft dataset")  # the spec lists no 409 here
     return respond({"structured_prompt": media.refine(structured, instruction)})

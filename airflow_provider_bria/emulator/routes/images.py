@@ -26,14 +26,25 @@ from airflow_provider_bria.emulator.routes._common import (
     v1_error,
 )
 from airflow_provider_bria.emulator.routes.datasets import is_fibo, load_dataset
-from airflow_provider_bria.emulator.settings import FETCH_TIMEOUT_SECONDS, MAX_IMAGE_BYTES
+from airflow_provider_bria.emulator.settings import MAX_IMAGE_BYTES
 from airflow_provider_bria.emulator.store import Tx
-from airflow_provider_bria.emulator.views import dataset_view, image_view, iso, now
+from airflow_provider_bria.emulator.views import dataset_view, image_view, iso, now, unguessable
 from airflow_provider_bria.exceptions import BriaInputError
 
 router = APIRouter()
 
 MODERATION_HOOK = "moderation-block"
+#: The fields the spec documents for the 202 of Regenerate All Captions (and no others).
+REGENERATE_202_FIELDS = (
+    "id",
+    "project_id",
+    "name",
+    "visual_schema",
+    "status",
+    "captions_update_status",
+    "created_at",
+    "updated_at",
+)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -96,8 +107,8 @@ def add_image(
         "created_at": stamp,
         "updated_at": stamp,
         "sha256": hashlib.sha256(data).hexdigest(),
-        "_file": f"ds{dataset['id']}-img{image_id}-o-{safe_name(image_name)}",
-        "_thumb": f"ds{dataset['id']}-img{image_id}-thumb.png",
+        "_file": unguessable(f"ds{dataset['id']}-img{image_id}", f"-o-{safe_name(image_name)}"),
+        "_thumb": unguessable(f"ds{dataset['id']}-img{image_id}", "-thumb.png"),
         "_analysis": analysis,
     }
     owner = f"image:{image_id}"
@@ -202,7 +213,8 @@ async def upload_image(request: Request, dataset_id: str) -> Response:
         if not image_url.startswith(("http://", "https://")):
             raise v1_error(422, "image_url must be a public http(s) URL")
         try:
-            data = await run_in_threadpool(fetch, image_url, max_bytes=MAX_IMAGE_BYTES, timeout=FETCH_TIMEOUT_SECONDS)
+            policy = rt.fetch_policy()
+            data = await run_in_threadpool(fetch, image_url, max_bytes=MAX_IMAGE_BYTES, policy=policy)
         except FetchError as exc:
             raise v1_error(exc.status, exc.text) from None
         default_name = url_basename(image_url)
@@ -248,9 +260,9 @@ async def regenerate_all_captions(request: Request, dataset_id: str) -> Response
     with rt.store.tx() as tx:
         dataset = load_dataset(tx, did)
         if dataset["status"] == DatasetStatus.COMPLETED.value:
-            raise v1_error(409, "Cannot regenerate captions of a completed dataset")
+            raise v1_error(400, "Cannot regenerate captions of a completed dataset")  # the spec lists no 409
         if is_fibo(dataset) and not dataset.get("visual_schema"):
-            raise v1_error(409, "The dataset has no visual_schema yet; set it before regenerating captions")
+            raise v1_error(400, "The dataset has no visual_schema yet; set it before regenerating captions")
         stamp = iso()
         for image in tx.select("images", dataset_id=did):
             text, source = caption_for(dataset, image["_analysis"], image["image_name"])
@@ -260,7 +272,8 @@ async def regenerate_all_captions(request: Request, dataset_id: str) -> Response
             captions_update_status="completed", updated_at=stamp, _captions_ready_at=now() + rt.settings.job_seconds
         )
         tx.put("datasets", dataset)
-    return respond(dataset_view(dataset), 202)
+    view = dataset_view(dataset)
+    return respond({key: view[key] for key in REGENERATE_202_FIELDS if key in view}, 202)
 
 
 def _load_image(tx: Tx, dataset_id: int, image_id: int) -> tuple[dict[str, Any], dict[str, Any]]:

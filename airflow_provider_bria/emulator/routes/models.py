@@ -22,7 +22,6 @@ from airflow_provider_bria.contract import (
     expert_parameter_errors,
     model_training_version,
     training_family,
-    validate_project_fields,
 )
 from airflow_provider_bria.emulator import errors
 from airflow_provider_bria.emulator.fastpath import model_reply
@@ -38,6 +37,12 @@ from airflow_provider_bria.emulator.routes._common import (
     runtime,
     v1_error,
 )
+from airflow_provider_bria.emulator.spec_rules import (
+    MODEL_DELETED,
+    UPLOAD_DEFAULT_IP_TYPE,
+    UPLOAD_PROJECT_PARAMETER_KEYS,
+    upload_project_errors,
+)
 from airflow_provider_bria.emulator.store import Tx
 from airflow_provider_bria.emulator.views import (
     checkpoint_plan,
@@ -47,6 +52,7 @@ from airflow_provider_bria.emulator.views import (
     model_view,
     now,
     resolve_model,
+    unguessable,
 )
 from airflow_provider_bria.exceptions import BriaInputError
 
@@ -69,7 +75,7 @@ def load_model(tx: Tx, model_id: int, *, bare: bool = False) -> dict[str, Any]:
     :param bare: answer with a bare-string body (checkpoint endpoints).
     """
     doc = tx.get("models", model_id)
-    if doc is None:
+    if doc is None or doc["status"] == MODEL_DELETED:  # a soft-deleted model only reads back (GET)
         raise errors.bare(404, "Model not found") if bare else v1_error(404, "Model not found")
     return resolve_model(doc)
 
@@ -105,9 +111,11 @@ async def create_model(request: Request) -> Response:
         dataset = tx.get("datasets", dataset_id)
         if dataset is None:
             raise v1_error(404, "Dataset not found")
+        if dataset["status"] != DatasetStatus.COMPLETED.value:
+            raise v1_error(400, "A model can only be created on a completed dataset")
         if version is not None and training_family(version) is not training_family(dataset["training_version"]):
             raise v1_error(
-                409,
+                400,
                 f"training_version {requested!r} does not match the dataset's "
                 f"{dataset['training_version']!r} family; FIBO and legacy cannot be mixed",
             )
@@ -185,14 +193,11 @@ async def upload_model(request: Request) -> Response:
             if tx.get("projects", project_id) is None:
                 raise v1_error(404, "Project not found")
         else:
-            fields = {k: get_str(params, k) for k in ("project_name", "ip_medium", "project_description", "ip_type")}
-            fields["ip_type"] = fields["ip_type"] or "other"
-            try:
-                validate_project_fields(
-                    project_name=fields["project_name"], ip_type=fields["ip_type"], ip_medium=fields["ip_medium"]
-                )
-            except BriaInputError as exc:
-                raise input_error(exc) from None
+            fields = {k: get_str(params, k) for k in UPLOAD_PROJECT_PARAMETER_KEYS}
+            fields["ip_type"] = fields["ip_type"] or UPLOAD_DEFAULT_IP_TYPE
+            problems = upload_project_errors(fields)
+            if problems:
+                raise v1_error(400, "; ".join(problems))
             project_id = tx.next_id("projects")
             tx.put(
                 "projects",
@@ -282,8 +287,9 @@ async def delete_model(request: Request, model_id: str) -> Response:
         doc = load_model(tx, mid)
         if is_training(doc):
             raise v1_error(409, "Cannot delete model while it is in training")
+        doc = dict(doc, status=MODEL_DELETED, updated_at=iso(), _next=[])  # soft delete, as the spec says
         tx.delete_files(f"model:{mid}")
-        tx.delete("models", mid)
+        tx.put("models", doc)
     return respond(None, 204)
 
 
@@ -449,7 +455,7 @@ async def download_model(request: Request, model_id: str) -> Response:
             raise v1_error(400, "The model status is not completed")
         version = canonical_training_version(doc["training_version"]) if doc.get("training_version") else "fibo"
         base_name, card = _BASE_MODELS[version]
-        name = f"model{mid}-weights.safetensors"
+        name = unguessable(f"model{mid}", "-weights.safetensors")
         tx.put_file(
             name,
             "application/octet-stream",

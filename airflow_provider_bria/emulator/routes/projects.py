@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from airflow_provider_bria.contract import Paths, canonical_training_version, validate_project_fields
+from airflow_provider_bria.contract import Paths, canonical_training_version
 from airflow_provider_bria.emulator.routes._common import (
     get_str,
     input_error,
@@ -15,6 +15,7 @@ from airflow_provider_bria.emulator.routes._common import (
     v1_error,
 )
 from airflow_provider_bria.emulator.routes.datasets import delete_dataset_cascade
+from airflow_provider_bria.emulator.spec_rules import project_errors
 from airflow_provider_bria.emulator.store import Tx
 from airflow_provider_bria.emulator.views import is_training, iso, project_view, resolve_model
 from airflow_provider_bria.exceptions import BriaInputError
@@ -44,19 +45,18 @@ async def create_project(request: Request) -> Response:
     :param request: the HTTP request.
     """
     body = await json_body(request)
-    fields = {name: get_str(body, name) for name in (*_UPDATABLE, "ip_medium", "ip_type", "training_version")}
+    names = (*_UPDATABLE, "ip_medium", "ip_type", "training_version")
+    # training_version (older docs only): "if omitted/null, the project stays unlocked"
+    fields = {name: get_str(body, name, nullable=name == "training_version") for name in names}
+    strict = runtime(request).settings.strict_limits
+    problems = project_errors(fields, strict_limits=strict)
+    if problems:
+        raise v1_error(400, "; ".join(problems))
+    version = fields["training_version"]
     try:
-        validate_project_fields(
-            project_name=fields["project_name"],
-            ip_type=fields["ip_type"],
-            ip_medium=fields["ip_medium"],
-            ip_name=fields["ip_name"],
-            ip_description=fields["ip_description"],
-            training_version=fields["training_version"],
-        )
+        version = canonical_training_version(version) if version else None
     except BriaInputError as exc:
         raise input_error(exc) from None
-    version = fields["training_version"]
     stamp = iso()
     with runtime(request).store.tx() as tx:
         doc = {
@@ -67,7 +67,7 @@ async def create_project(request: Request) -> Response:
             "ip_description": fields["ip_description"] or "",
             "ip_medium": fields["ip_medium"],
             "ip_type": fields["ip_type"],
-            "training_version": canonical_training_version(version) if version else None,
+            "training_version": version,
             "status": "active",
             "created_at": stamp,
             "updated_at": stamp,
@@ -116,16 +116,9 @@ async def update_project(request: Request, project_id: str) -> Response:
     with runtime(request).store.tx() as tx:
         doc = load_project(tx, pid)
         merged = {**doc, **{k: (v if v is not None else "") for k, v in changes.items()}}
-        try:
-            validate_project_fields(
-                project_name=merged["project_name"],
-                ip_type=merged["ip_type"],
-                ip_medium=merged["ip_medium"],
-                ip_name=merged["ip_name"] or None,
-                ip_description=merged["ip_description"] or None,
-            )
-        except BriaInputError as exc:
-            raise input_error(exc) from None
+        problems = project_errors(merged, strict_limits=runtime(request).settings.strict_limits)
+        if problems:
+            raise v1_error(400, "; ".join(problems))
         if changes:
             merged["updated_at"] = iso()
         tx.put("projects", merged)

@@ -78,7 +78,9 @@ def train_model(hook: Any, emulator: Any, *, version: str = "fibo", complete: bo
     dataset = hook.create_dataset(project["id"], "gen-ds", training_version=ds_version)
     for i in range(5):
         hook.upload_image(dataset["id"], file=png_bytes(1024, 1024, (i * 40, 80, 120)), image_name=f"img-{i}.png")
-    hook.update_dataset(dataset["id"], status="completed")
+    # a FIBO dataset needs a visual_schema before it can be completed (Bria's spec)
+    schema = {"visual_schema": {"style_medium": "illustration"}} if ds_version == "fibo" else {}
+    hook.update_dataset(dataset["id"], status="completed", **schema)
     model = hook.create_model(dataset["id"], "gen-model", training_version=version)
     if real_training:
         hook.start_training(model["id"])

@@ -85,6 +85,35 @@ def op(tmp_path: Path, **kwargs: Any) -> BriaGenerateImagesOperator:
     return BriaGenerateImagesOperator(task_id="gen", model_id=5, **{**FAST, **kwargs})
 
 
+def test_unknown_status_is_polled_on_not_failed(api: rm.Mocker, tmp_path: Path) -> None:
+    """UNKNOWN (or any status this client does not know) is not a failure: the wait keeps polling."""
+    FakeBria(api, statuses={"a cat": [
+        (200, {"status": "UNKNOWN", "request_id": "rid-1"}),
+        (200, {"status": "REQUEUED", "request_id": "rid-1"}),
+        (200, {"status": "COMPLETED", "request_id": "rid-1", "result": {"image_url": f"{CDN}/rid-1.png"}}),
+    ]})
+    serve_png(api, "rid-1.png")
+    result = op(tmp_path, prompt="a cat").execute(make_context())
+    assert [r["request_id"] for r in result] == ["rid-1"]
+    assert len([r for r in api.request_history if "/v2/status/" in r.url]) == 3
+
+
+@pytest.mark.parametrize("seed", [None, -5])
+def test_structured_prompt_alone_always_goes_out_with_a_seed(api: rm.Mocker, tmp_path: Path,
+                                                             seed: int | None) -> None:
+    """The spec: a structured_prompt alone "recreates a previous image exactly (requires seed)"; the operator
+    derives one when none is given, and any integer (negative too: the spec states no range) is sent."""
+    FakeBria(api)
+    serve_png(api, "rid-1.png")
+    op(tmp_path, structured_prompt=SP, seed=seed).execute(make_context())
+    sent = posts(api)[0].json()
+    assert sent["structured_prompt"] == SP
+    assert "prompt" not in sent
+    assert isinstance(sent["seed"], int)
+    if seed is not None:
+        assert sent["seed"] == seed
+
+
 def test_result_wrapped_status_and_202_from_status(api: rm.Mocker, tmp_path: Path) -> None:
     fake = FakeBria(api, statuses={"a cat": [
         (202, {"status": "IN_PROGRESS", "request_id": "rid-1"}),
@@ -127,7 +156,6 @@ def test_flat_sync_body_completes_without_polling(api: rm.Mocker, tmp_path: Path
     [
         (200, {"status": "ERROR", "error": {"code": 500, "message": "Internal", "details": "gpu"}}, "job_failed"),
         (200, {"status": "FAILED", "error": {"code": 500, "message": "boom"}}, "job_failed"),
-        (200, {"status": "UNKNOWN"}, "job_failed"),
         (404, {"status": "NOT_FOUND"}, "expired"),
         (200, {"status": "ERROR", "error": {"code": 422, "message": "Output blocked by moderation"}}, "moderation"),
     ],

@@ -88,7 +88,7 @@ async def test_one_event_with_every_outcome(monkeypatch: pytest.MonkeyPatch, bri
         "r3": [resp("IN_PROGRESS", "r3"), BriaServerError("bad gateway", status_code=502),
                resp("NOT_FOUND", "r3")],
         "r4": [resp("FAILED", "r4")],
-        "r5": [resp("UNKNOWN", "r5")],
+        "r5": [resp("UNKNOWN", "r5"), resp("REQUEUED", "r5"), resp("COMPLETED", "r5", image_url="http://i/5.png")],
     })
     out = await events(trigger(["r1", "r2", "r3", "r4", "r5"]))
     assert len(out) == 1
@@ -97,8 +97,9 @@ async def test_one_event_with_every_outcome(monkeypatch: pytest.MonkeyPatch, bri
     assert payload["pending"] == []
     statuses = {h: V2Response.from_json(o).status for h, o in payload["outcomes"].items()}
     assert statuses == {"r1": JobStatus.COMPLETED, "r2": JobStatus.ERROR, "r3": JobStatus.NOT_FOUND,
-                        "r4": JobStatus.FAILED, "r5": JobStatus.UNKNOWN}
+                        "r4": JobStatus.FAILED, "r5": JobStatus.COMPLETED}
     assert V2Response.from_json(payload["outcomes"]["r1"]).seed == 5
+    assert s.calls.count("r5") == 3  # UNKNOWN and an unrecognised status are polled on, not failures
     assert s.calls.count("r2") == 1  # finished jobs are not polled again
 
 

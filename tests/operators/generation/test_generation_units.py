@@ -141,8 +141,10 @@ def test_int_coercion_from_templates() -> None:
     for bad in ("abc", 0, -1, True, 1.5):
         with pytest.raises(BriaInputError, match="model_id"):
             plan.as_model_id(bad)
-    with pytest.raises(BriaInputError, match="seed"):
-        plan.as_optional_seed(-3)
+    assert plan.as_optional_seed(-3) == -3  # the spec types seed as an integer and states no range
+    for bad in ("abc", True, 1.5):
+        with pytest.raises(BriaInputError, match="seed"):
+            plan.as_optional_seed(bad)
 
 
 # ---------------------------------------------------------------------------------------------- rate limit

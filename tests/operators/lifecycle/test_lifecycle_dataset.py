@@ -144,14 +144,14 @@ def test_complete_needs_five_images_for_fibo(
     assert _puts(bria_conn, dataset["id"]) == puts
 
 
-def test_legacy_dataset_prefix_and_one_image_completion(
+def test_legacy_dataset_prefix_and_five_image_completion(
     bria_conn: Any, make_context: Any, hook: Any, fill: Any, upload_pngs: list[bytes]
 ) -> None:
     project = hook.create_project("Legacy", "photography", "stylized_scene")
     dataset = hook.create_dataset(project["id"], "old", training_version="max")
     with pytest.raises(BriaInputError, match="FIBO datasets only"):
         _update(dataset["id"], visual_schema=SCHEMA).execute(make_context())
-    fill(hook, dataset["id"], upload_pngs, n=1)
+    fill(hook, dataset["id"], upload_pngs, n=5)  # the spec: 5 images to complete, legacy too
     result = _update(dataset["id"], caption_prefix="A photo of", status="completed").execute(make_context())
     assert result["updated"] == ["caption_prefix", "status"]
     remote = hook.get_dataset(dataset["id"])
@@ -283,7 +283,7 @@ def test_delete_dataset_is_idempotent_and_explains_conflicts(
                                   hook_params=FAST_HOOK).execute(make_context())
     busy = hook.create_dataset(fibo_project["id"], "busy", training_version="fibo")
     fill(hook, busy["id"], upload_pngs)
-    hook.update_dataset(busy["id"], status="completed")
+    hook.update_dataset(busy["id"], visual_schema=SCHEMA, status="completed")  # FIBO completion needs a schema
     model = hook.create_model(busy["id"], "m", training_version="fibo")
     bria_conn.set_model_status(model["id"], "InProgress")
     with pytest.raises(BriaConflictError, match="in training; stop the training first"):

@@ -111,7 +111,7 @@ def test_legacy_model_inherits_model_spelling(
 ) -> None:
     project = hook.create_project("Legacy", "photography", "stylized_scene")
     dataset = hook.create_dataset(project["id"], "old", training_version="3.2")
-    fill(hook, dataset["id"], upload_pngs, n=1)
+    fill(hook, dataset["id"], upload_pngs, n=5)  # the spec: 5 images to complete, legacy too
     hook.update_dataset(dataset["id"], status="completed")
     model_id = _create(dataset["id"]).execute(make_context())
     assert hook.get_model(model_id)["training_version"] == "bria-3.2"

@@ -91,8 +91,8 @@ def test_dataset_found_after_dropped_connection(requests_mock: Any, make_context
     ctx = make_context()
     assert op.execute(ctx) == 22
     assert _calls(requests_mock, "POST", f"{TG}/datasets") == 1
-    # FIBO project: the dataset is created as fibo even though training_version was not given.
-    assert requests_mock.request_history[2].json()["training_version"] == "fibo"
+    # training_version is not in Bria's spec: not sent unless the user set it (the project's lock decides).
+    assert "training_version" not in requests_mock.request_history[2].json()
     assert ctx["ti"].xcoms["dataset_id"] == 22
 
 

@@ -62,5 +62,6 @@ def create_trainable_model(
     dataset = hook.create_dataset(project["id"], f"{name}-data", training_version="fibo")
     for i, data in enumerate(pngs[:5]):
         hook.upload_image(dataset["id"], file=data, image_name=f"img-{i}.png")
-    hook.update_dataset(dataset["id"], status="completed")
+    # a FIBO dataset needs a visual_schema before it can be completed (Bria's spec)
+    hook.update_dataset(dataset["id"], visual_schema={"style_medium": "illustration"}, status="completed")
     return hook.create_model(dataset["id"], name, training_mode=training_mode, training_version="fibo")

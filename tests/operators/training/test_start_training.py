@@ -155,9 +155,7 @@ def test_unknown_model_raises_not_found_without_starting(bria_conn: Any, make_co
         ({"rank": 1000}, "rank"),
         ({"learning_rate": 0.5}, "learning_rate"),
         ({"total_training_steps": 0}, "total_training_steps"),
-        ({"checkpoint_interval": 600, "total_training_steps": 500}, "checkpoint_interval"),
         ({"lr_scheduler": "sideways"}, "lr_scheduler"),
-        ({"batch_size": 4}, "batch_size"),
         ("not json", "training_parameters"),
         ([1, 2], "training_parameters"),
     ],
@@ -509,3 +507,14 @@ def test_on_kill_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     op._active_model_id = 5
     op.on_kill()  # connection refused: logged, not raised
     BriaStartTrainingOperator(task_id="fresh", model_id=5).on_kill()  # never started: nothing to do
+
+
+def test_default_wait_deadline_is_24_hours(bria_conn: Any, model_factory: Any, make_context: Any) -> None:
+    """Bria says trainings typically take 4-6 hours; the default deadline must not stop a normal one."""
+    model = model_factory()
+    op = _op(model_id=model["id"], deferrable=True)
+    before = time.time()
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(make_context())
+    _, kwargs = info.value.trigger.serialize()
+    assert before + 24 * 3600 - 1 <= kwargs["end_time"] <= time.time() + 24 * 3600

@@ -205,6 +205,8 @@ def test_completed_dataset(bria_conn: Any, hook: Any, make_dataset: Callable[...
                            png_1024: list[bytes]) -> None:
     ds = make_dataset()
     _op(ds, str(image_dir)).execute(context())
+    if hook.get_dataset(ds)["training_version"] == "fibo":  # FIBO completion needs a visual_schema (Bria's spec)
+        hook.update_dataset(ds, visual_schema={"style_medium": "photograph"})
     hook.update_dataset(ds, status="completed")
     again = _op(ds, str(image_dir)).execute(context(try_number=2))
     assert again["uploaded"] == 0

@@ -16,9 +16,17 @@ from collections.abc import Mapping
 from typing import Any
 
 try:  # Airflow >= 3.2 (the newest location first, as in _compat.py)
-    from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException  # noqa: F401 (hooks)
+    from airflow.sdk.exceptions import (  # noqa: F401 (re-exported for the hooks and operators)
+        AirflowFailException,
+        AirflowNotFoundException,
+        AirflowSkipException,
+    )
 except ImportError:  # Airflow 3.0 / 3.1
-    from airflow.exceptions import AirflowFailException, AirflowNotFoundException  # noqa: F401 (hooks)
+    from airflow.exceptions import (  # noqa: F401 (re-exported for the hooks and operators)
+        AirflowFailException,
+        AirflowNotFoundException,
+        AirflowSkipException,
+    )
 
 
 

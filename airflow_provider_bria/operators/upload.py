@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -76,6 +77,47 @@ def _optional_url(value: Any, field: str) -> str | None:
     return text
 
 
+def skipped_warning(skipped: list[dict[str, Any]], total: int, count: int | None = None) -> str:
+    """The one-line warning summarising the files the quality gate skipped, by reason.
+
+    :param skipped: the skipped entries (``source``, ``code``, ``reason``); may be capped.
+    :param total: files in the source.
+    :param count: the full number skipped, when ``skipped`` is capped.
+    """
+    n = len(skipped) if count is None else count
+    reasons = ", ".join(f"{k} {c}" for k, c in Counter(str(i.get("code")) for i in skipped).most_common())
+    first = f"; first: {skipped[0].get('source')}: {skipped[0].get('reason')}" if skipped else ""
+    return f"{n} of {total} source files were skipped by the quality gate and not uploaded ({reasons}){first}"
+
+
+def added_after_creation(entries: list[dict[str, Any]], dataset: Mapping[str, Any]) -> int:
+    """How many of ``entries`` (dataset images) were added after the dataset was created or cloned.
+
+    An entry or a dataset without a readable ``created_at`` counts as added (never skip a run for want of a
+    timestamp).
+
+    :param entries: image objects of the dataset.
+    :param dataset: the dataset object.
+    """
+    from datetime import datetime
+
+    def when(value: Any) -> datetime | None:
+        try:
+            return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+        except ValueError:
+            return None
+
+    created = when(dataset.get("created_at"))
+    if created is None:
+        return len(entries)
+    count = 0
+    for entry in entries:
+        added = when(entry.get("created_at"))
+        if added is None or (added.tzinfo is None) != (created.tzinfo is None) or added > created:
+            count += 1
+    return count
+
+
 class BriaUploadImagesOperator(BriaBaseOperator):
     """Upload a folder, glob, list of files or object-storage location of images to a Bria dataset.
 
@@ -114,7 +156,8 @@ class BriaUploadImagesOperator(BriaBaseOperator):
     :param image_retries: extra attempts per image after an ambiguous failure, each after checking the dataset.
     :param fail_on_image_errors: raise :class:`BriaUploadError` at the end when images failed (the others stay
         uploaded). With ``False`` the task succeeds and the failures are in the summary.
-    :param allow_empty: succeed when the source holds no valid image instead of raising.
+    :param allow_empty: succeed when the source holds no valid image instead of raising (implied by
+        ``min_new_images``, which then skips).
     :param staging_path: advanced datasets: folder URI (templated) where the zip is written.
     :param zip_url: advanced datasets: public URL of a ready zip (templated); no zip is made. Because it is
         templated, the URL as given (a pre-signed URL's signature included) is stored with the task's rendered
@@ -126,13 +169,20 @@ class BriaUploadImagesOperator(BriaBaseOperator):
     :param automatic_captioning: advanced legacy datasets: ``False`` sends each image's ``<stem>.txt`` side-car
         as its caption (images without one are skipped). Not allowed for FIBO datasets.
     :param cleanup_staging: delete the staged zip once the bulk job has finished.
+    :param min_new_images: guard (templated): when fewer new images than this arrived, the task is skipped
+        (``AirflowSkipException``) after the upload, and so is everything downstream with the default trigger
+        rule: a week with no new photos trains (and pays for) nothing. New images are the ones uploaded now
+        plus those of the source an earlier run already added after the dataset was created (so a re-run is
+        not skipped); images the dataset got when it was created or cloned do not count. The summary is
+        pushed under XCom ``upload_summary``.
     :param poll_interval: seconds between bulk status polls.
     :param timeout: seconds to wait for the bulk job before failing (the job goes on; a retry resumes waiting).
     :param deferrable: wait for the bulk job in the triggerer instead of a worker slot (default
         ``[operators] default_deferrable``). Basic uploads always run on the worker.
     :returns: a JSON-safe summary: ``dataset_id``, ``upload_type``, ``sources``, ``uploaded``,
-        ``already_present``, ``reconciled``, ``skipped_count``, ``skipped``, ``failed_count``, ``failed``,
-        ``image_ids``, ``images_in_dataset`` and, for bulk uploads, ``bulk``.
+        ``already_present``, ``new_images``, ``reconciled``, ``skipped_count``, ``skipped``,
+        ``skipped_by_reason`` (count per reason code), ``failed_count``, ``failed``, ``image_ids``,
+        ``images_in_dataset``, ``warnings`` (e.g. the skipped-images summary) and, for bulk uploads, ``bulk``.
     """
 
     template_fields: Sequence[str] = (
@@ -143,6 +193,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
         "max_concurrency": Number(int, 1, 64),
         "image_retries": Number(int, 0),
         "max_images": Number(int, 1, optional=True),
+        "min_new_images": Number(int, 0, optional=True),
         "poll_interval": Number(float, 0, exclusive_minimum=True),
         "timeout": Number(float, 0, exclusive_minimum=True),
     }
@@ -168,6 +219,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
         staging_url: str | None = None,
         automatic_captioning: bool | None = None,
         cleanup_staging: bool = True,
+        min_new_images: int | str | None = None,
         poll_interval: float = 10.0,
         timeout: float = 3600.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -190,6 +242,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
         self.allow_empty = bool(allow_empty)
         self.automatic_captioning = automatic_captioning
         self.cleanup_staging = bool(cleanup_staging)
+        self.min_new_images = min_new_images
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.deferrable = bool(deferrable)
@@ -269,6 +322,8 @@ class BriaUploadImagesOperator(BriaBaseOperator):
 
     def _report_gate(self, gate: GateResult, total: int) -> None:
         self.log.info("Quality gate: %d files, %d accepted, %d skipped", total, len(gate.accepted), len(gate.skipped))
+        if gate.skipped:
+            self.log.warning("%s", skipped_warning(gate.skipped, total))
         for item in gate.skipped[:SUMMARY_LIST_CAP]:
             self.log.info("Skipped %s: %s", item["source"], item["reason"])
         if len(gate.skipped) > SUMMARY_LIST_CAP:
@@ -278,7 +333,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
                 f"{len(gate.skipped)} of {total} files failed the quality gate (on_invalid='fail'; nothing was "
                 f"uploaded): {gate.problems_text()}"
             )
-        if not gate.accepted and not self.allow_empty:
+        if not gate.accepted and not self.allow_empty and self.min_new_images is None:
             raise BriaInputError(
                 f"None of the {total} source files is a valid image to upload; set allow_empty=True to accept this"
             )
@@ -315,20 +370,25 @@ class BriaUploadImagesOperator(BriaBaseOperator):
         reconciled: int = 0,
         bulk: dict[str, Any] | None = None,
         skipped_count: int | None = None,
+        added_earlier: int | None = None,
     ) -> dict[str, Any]:
+        n_skipped = len(skipped) if skipped_count is None else skipped_count
         summary: dict[str, Any] = {
             "dataset_id": dataset_id,
             "upload_type": upload_type,
             "sources": sources,
             "uploaded": uploaded,
             "already_present": already_present,
+            "new_images": uploaded + (already_present if added_earlier is None else added_earlier),
             "reconciled": reconciled,
-            "skipped_count": len(skipped) if skipped_count is None else skipped_count,
+            "skipped_count": n_skipped,
             "skipped": skipped[:SUMMARY_LIST_CAP],
+            "skipped_by_reason": dict(Counter(str(item.get("code")) for item in skipped)),
             "failed_count": len(failed),
             "failed": failed[:SUMMARY_LIST_CAP],
             "image_ids": sorted(image_ids)[:IMAGE_IDS_CAP],
             "images_in_dataset": images_in_dataset,
+            "warnings": [skipped_warning(skipped, sources, n_skipped)] if n_skipped else [],
         }
         if bulk is not None:
             summary["bulk"] = bulk
@@ -344,6 +404,14 @@ class BriaUploadImagesOperator(BriaBaseOperator):
             context["ti"].xcom_push(key=XCOM_SUMMARY_KEY, value=summary)
         if fatal is not None:
             raise fatal
+        if self.min_new_images is not None and summary["new_images"] < self.min_new_images:
+            from airflow_provider_bria.exceptions import AirflowSkipException
+
+            context["ti"].xcom_push(key=XCOM_SUMMARY_KEY, value=summary)
+            raise AirflowSkipException(
+                f"min_new_images={self.min_new_images}: only {summary['new_images']} new image(s) arrived in dataset "
+                f"{summary['dataset_id']}; skipping this task and everything downstream of it (nothing is trained)"
+            )
         if summary["failed_count"] and self.fail_on_image_errors:
             failed = summary["failed"]
             details = "; ".join(f"{f.get('source')}: {f.get('reason')}" for f in failed[:10])
@@ -406,6 +474,8 @@ class BriaUploadImagesOperator(BriaBaseOperator):
             len(outcome.uploaded), outcome.reconciled, len(outcome.failed),
         )
         image_ids, in_dataset = self._verify_basic(hook, dataset_id, gate.accepted, outcome.fatal)
+        added_earlier = added_after_creation(
+            [entry for c in gate.accepted if c.key in present for entry in present[c.key][:1]], dataset)
         summary = self._summary(
             dataset_id=dataset_id,
             upload_type=UploadType.BASIC.value,
@@ -417,6 +487,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
             image_ids=image_ids,
             images_in_dataset=in_dataset,
             reconciled=outcome.reconciled,
+            added_earlier=added_earlier,
         )
         return self._finish(context, summary, outcome.fatal)
 

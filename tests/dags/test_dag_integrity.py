@@ -113,7 +113,6 @@ EXPECTED_TASKS = {
         "prepare_new_images",
         "clone_dataset",
         "upload_new_images",
-        "anything_new",
         "complete_dataset",
         "create_model",
         "train_model",

@@ -37,6 +37,7 @@ from airflow_provider_bria.exceptions import (
 )
 from airflow_provider_bria.hooks.bria import BriaHook
 from airflow_provider_bria.links.bria import BriaDatasetLink, push_console_xcoms
+from airflow_provider_bria.operators._quality_gate import skipped_warning
 from airflow_provider_bria.operators._reconcile import coerce_bool, coerce_id, is_templated, reconcile_delay
 from airflow_provider_bria.operators.base import BriaBaseOperator, Number
 from airflow_provider_bria.operators.dataset import dataset_family
@@ -75,19 +76,6 @@ def _optional_url(value: Any, field: str) -> str | None:
     if not text.lower().startswith(("http://", "https://")):
         raise BriaInputError(f"{field} must be an http(s) URL")
     return text
-
-
-def skipped_warning(skipped: list[dict[str, Any]], total: int, count: int | None = None) -> str:
-    """The one-line warning summarising the files the quality gate skipped, by reason.
-
-    :param skipped: the skipped entries (``source``, ``code``, ``reason``); may be capped.
-    :param total: files in the source.
-    :param count: the full number skipped, when ``skipped`` is capped.
-    """
-    n = len(skipped) if count is None else count
-    reasons = ", ".join(f"{k} {c}" for k, c in Counter(str(i.get("code")) for i in skipped).most_common())
-    first = f"; first: {skipped[0].get('source')}: {skipped[0].get('reason')}" if skipped else ""
-    return f"{n} of {total} source files were skipped by the quality gate and not uploaded ({reasons}){first}"
 
 
 def added_after_creation(entries: list[dict[str, Any]], dataset: Mapping[str, Any]) -> int:

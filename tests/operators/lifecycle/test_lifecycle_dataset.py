@@ -251,6 +251,7 @@ def test_clone_is_a_draft_copy_and_reused_on_retry(
     other = hook.create_dataset(fibo_project["id"], "v3", training_version="fibo")
     for i in range(5):
         hook.upload_image(other["id"], file=upload_pngs[i], image_name=f"other-{i}.png")
+    hook.update_dataset(other["id"], visual_schema=SCHEMA)
     hook.update_dataset(other["id"], status="completed")
     with pytest.raises(BriaConflictError, match="it is not a clone of dataset .* lacks 5 of the source's images"):
         BriaCloneDatasetOperator(task_id="c4", dataset_id=source["id"], name="v3",

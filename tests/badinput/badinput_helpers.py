@@ -118,8 +118,8 @@ class World:
                                       upload_type=upload_type, training_version="fibo")["id"])
         for i in range(images):
             hook.upload_image(did, file=png(index=1000 + i), image_name=f"seed-{i}.png")
-        if completed:
-            hook.update_dataset(did, status="completed")
+        if completed:  # a FIBO dataset needs a visual_schema to complete (Bria's spec)
+            hook.update_dataset(did, visual_schema={"style_medium": "illustration"}, status="completed")
         return did
 
     def model(self, *, mode: str = "fully_automated") -> int:

@@ -87,7 +87,9 @@ def coerce_number(value: Any, name: str, spec: Number) -> Any:
         raise BriaInputError(f"{name} must be a finite number, got {value!r}")
     low = spec.minimum
     if low is not None and (number <= low if spec.exclusive_minimum else number < low):
-        raise BriaInputError(f"{name} must be {'>' if spec.exclusive_minimum else '>='} {low:g}, got {number!r}")
+        bound = "a positive number" if spec.exclusive_minimum and low == 0 else (
+            f"> {low:g}" if spec.exclusive_minimum else f">= {low:g}")
+        raise BriaInputError(f"{name} must be {bound}, got {value!r}")
     if spec.maximum is not None and number > spec.maximum:
         raise BriaInputError(f"{name} must be <= {spec.maximum:g}, got {number!r}")
     return number

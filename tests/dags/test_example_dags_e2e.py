@@ -207,8 +207,9 @@ def test_retraining_with_only_known_images_trains_nothing(
     clone gains nothing; the upload task is skipped and nothing downstream runs, so no training is paid for."""
     emulator, data = pipeline["emulator"], pipeline["data"]
     before = emulator.state()["counts"]
+    # source_dataset_id=None: dag.test(run_conf=...) leaves earlier runs' values on the shared DAG's Params.
     run = run_dag(example_dags["bria_retraining"], {"new_images_source": str(data / "images"),
-                                                    "generate_demo_images": False})
+                                                    "generate_demo_images": False, "source_dataset_id": None})
     assert run.state == "success", run.tasks
     assert run.tasks["clone_dataset"] == "success"
     assert {t for t, s in run.tasks.items() if s == "skipped"} == {

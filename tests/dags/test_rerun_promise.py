@@ -51,7 +51,8 @@ def test_every_example_dag_rerun_creates_and_pays_nothing(
                 "output_folder": (data / "out").as_uri()}
     runs["gen"] = run_twice(run_dag, example_dags["bria_scheduled_generation"], gen_conf, bria_conn, day)
     assert counts(bria_conn)["generation_jobs"] == 2
-    retrain_conf = {"new_images_source": str(data / "new"), "num_demo_images": 3, "demo_seed": 42}
+    retrain_conf = {"new_images_source": str(data / "new"), "num_demo_images": 3, "demo_seed": 42,
+                    "source_dataset_id": None, "generate_demo_images": True}
     runs["retrain"] = run_twice(run_dag, example_dags["bria_retraining"], retrain_conf, bria_conn, day)
     after = counts(bria_conn)
     assert (after["datasets"], after["models"], after["trainings_started"]) == (2, 2, 2)

@@ -70,7 +70,8 @@ def test_coerce_number_accepts(value: Any, spec: Number, expected: Any) -> None:
 @pytest.mark.parametrize(
     ("value", "spec", "message"),
     [("101", Number(int, 1, 100), "n must be <= 100, got 101"), ("0", Number(float, 0, exclusive_minimum=True),
-     "n must be a positive number, got '0'"), (True, Number(int), "n must be an integer"), ("nan", Number(float), "finite"),
+     "n must be a positive number, got '0'"), (True, Number(int), "n must be an integer"),
+     ("nan", Number(float), "finite"),
      ("2.5", Number(int), "n must be an integer, got '2.5' (it is templated")],
 )
 def test_coerce_number_refuses(value: Any, spec: Number, message: str) -> None:

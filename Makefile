@@ -8,7 +8,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 PYTEST_ARGS ?=
 
-.PHONY: venv test unit-test lint demo airflow bench system-test docs lock clean
+.PHONY: venv test unit-test lint demo airflow dev bench system-test docs lock clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,12 @@ demo: venv
 
 airflow: venv
 	$(VPY) -m airflow_provider_bria.demo --serve
+
+# Your own DAGs: `make dev DAGS=~/my-bria-dags` serves that folder with the emulator (docs/your-first-dag.md).
+DAGS ?= my_dags
+dev: venv
+	@mkdir -p "$(DAGS)"
+	$(VPY) -m airflow_provider_bria.demo --serve --dags "$(DAGS)" --home .airflow/dev --data .demo/dev
 
 bench: venv
 	$(VPY) -m pytest tests/benchmarks -p no:cacheprovider -o addopts="" -s $(PYTEST_ARGS)

@@ -46,5 +46,7 @@ def test_every_docs_page_is_in_the_nav() -> None:
         "troubleshooting.md",
         "system-tests.md",
         "benchmarks.md",
+        "reference.md",
+        "your-first-dag.md",
     }
     assert listed == expected

@@ -8,7 +8,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 PYTEST_ARGS ?=
 
-.PHONY: venv test unit-test lint demo airflow dev bench system-test docs lock clean
+.PHONY: venv test unit-test lint demo airflow dev celery bench system-test celery-test docs lock clean
 
 venv: $(STAMP)
 
@@ -20,8 +20,9 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $(STAMP)
 
 # The whole suite: lint, unit and emulator-backed tests, then the system tests (real Airflow services,
-# Chromium from Debian's packages). `make unit-test` runs everything but the system tests.
-test: unit-test system-test
+# Chromium from Debian's packages), then the Celery deployment tests (PostgreSQL and Redis from Debian's
+# packages, S3 through moto, two Celery workers). `make unit-test` runs everything but the last two.
+test: unit-test system-test celery-test
 
 unit-test: venv
 	$(VENV)/bin/ruff check .
@@ -42,11 +43,18 @@ dev: venv
 	@mkdir -p "$(DAGS)"
 	$(VPY) -m airflow_provider_bria.demo --serve --dags "$(DAGS)" --home .airflow/dev --data .demo/dev
 
+# A distributed Airflow to click through: CeleryExecutor, PostgreSQL, Redis, S3 (moto), two workers.
+celery: venv
+	$(VPY) -m airflow_provider_bria.devstack
+
 bench: venv
 	$(VPY) -m pytest tests/benchmarks -p no:cacheprovider -o addopts="" -s $(PYTEST_ARGS)
 
 system-test: venv
 	$(VPY) -m pytest tests/system -p no:cacheprovider -o addopts="" $(PYTEST_ARGS)
+
+celery-test: venv
+	$(VPY) -m pytest tests/celery -p no:cacheprovider -o addopts="" $(PYTEST_ARGS)
 
 docs: venv
 	$(VENV)/bin/mkdocs build --strict --site-dir .site

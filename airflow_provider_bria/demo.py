@@ -201,6 +201,7 @@ def demo_run_conf(data: Path, *, real_api: bool) -> dict[str, dict[str, Any]]:
             "image_source": str(data / "images"),
             "generate_demo_images": True,
             "num_demo_images": 8,
+            "human_review": False,  # unattended: the review waits for a human in the UI (make airflow)
         },
         "bria_training": {},
         "bria_scheduled_generation": {

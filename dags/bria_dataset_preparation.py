@@ -2,8 +2,10 @@
 ### Bria example 1/4: prepare a FIBO training dataset
 
 Project → dataset → visual schema from 5-10 sample images → optional refinement of the schema with a
-natural-language instruction → image upload through the quality gate → caption review → dataset completed →
-asset event ``bria://datasets/bria-demo/demo-dataset`` (its extra carries the ids), which schedules
+natural-language instruction → image upload through the quality gate → **human review** of the schema and a
+sample of captioned images in the Airflow UI (Approve / Refine with an instruction / Reject, at most
+``MAX_REVIEW_ROUNDS`` rounds; Param ``human_review`` turns it off) → caption review → dataset completed → asset
+event ``bria://datasets/bria-demo/demo-dataset`` (its extra carries the ids), which schedules
 ``bria_training``.
 
 Every step is safe to retry: the project and the dataset are found by name before being created, uploads skip
@@ -15,6 +17,12 @@ With ``generate_demo_images`` (default) an empty or missing ``image_source`` is 
 drawn by Pillow, so the DAG runs without any data of your own. Point ``image_source`` at your own folder, glob
 or object-storage URI (``s3://bucket/brand-x/``) to train on real images.
 
+The human review uses Airflow's human-in-the-loop operator (standard provider, Airflow 3.1+): the task waits
+for a response in the UI ("Required Actions"). *Refine* sends the instruction to ``refine_structured_prompt``,
+saves the refined schema, regenerates the captions and asks again; *Reject* fails the run and nothing is marked
+completed. Without a response within ``REVIEW_TIMEOUT`` the default outcome is *Reject* (the dataset stays a
+draft; re-trigger the DAG to review it again).
+
 Nothing here runs at parse time: no API call, no connection or Variable lookup, no heavy import.
 """
 
@@ -23,7 +31,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from airflow.providers.common.compat.sdk import SkipMixin
 from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import DAG, Param, chain, task
 
 from airflow_provider_bria.assets import bria_dataset_asset
@@ -31,6 +41,7 @@ from airflow_provider_bria.contract import IpMedium, IpType
 from airflow_provider_bria.operators.captions import (
     BriaGenerateVisualSchemaOperator,
     BriaRefineStructuredPromptOperator,
+    BriaRegenerateCaptionsOperator,
 )
 from airflow_provider_bria.operators.dataset import BriaCreateDatasetOperator, BriaUpdateDatasetOperator
 from airflow_provider_bria.operators.project import BriaCreateProjectOperator
@@ -43,6 +54,151 @@ DATASET_ASSET = bria_dataset_asset(PROJECT, DATASET)
 
 #: The Bria connection every task uses (operators get it through default_args).
 CONN_ID = "bria_default"
+
+#: Review rounds at most: rounds 1..N-1 offer Approve / Refine / Reject, the last one Approve / Reject.
+MAX_REVIEW_ROUNDS = 3
+#: How long a review waits for a human; then the default outcome (Reject) applies.
+REVIEW_TIMEOUT = timedelta(hours=24)
+#: Images (with their captions) shown in the review.
+REVIEW_SAMPLE = 6
+#: Source files hashed at most to find the local copies of the sampled dataset images.
+MAX_REVIEW_SCAN = 500
+APPROVE, REFINE, REJECT = "Approve", "Refine", "Reject"
+
+
+class SchemaReviewOperator(HITLOperator, SkipMixin):
+    """Human review of the dataset's visual schema and a sample of captioned images (one round).
+
+    Shows the schema and up to ``REVIEW_SAMPLE`` images with their captions (the images are served by the Bria
+    UI plugin from the image source, so no Bria URL appears in the page). *Approve* skips the refinement that
+    follows this round; *Refine* returns the instruction for the next tasks; *Reject* fails the task, so the run
+    stops before the dataset is completed. Skipped when the Param ``human_review`` is off.
+
+    :param review_round: this round's number (1-based).
+    :param last_round: whether *Refine* is still offered.
+    """
+
+    inherits_from_skipmixin = True
+
+    def __init__(self, *, review_round: int, last_round: bool, **kwargs: Any) -> None:
+        options = [APPROVE, REJECT] if last_round else [APPROVE, REFINE, REJECT]
+        kwargs.pop("params", None)  # the DAG's Params (injected by default args) are not form fields
+        params = {} if last_round else {
+            "instruction": Param(None, type=["null", "string"], title="Refine instruction",
+                                 description="With Refine: what to change in the schema, e.g. 'Character's name is "
+                                 "Lucy'."),
+        }
+        super().__init__(
+            subject=f"Review the visual schema of the dataset (round {review_round} of {MAX_REVIEW_ROUNDS})",
+            options=options, defaults=[REJECT], params=params, response_timeout=REVIEW_TIMEOUT, **kwargs,
+        )
+        self.review_round = review_round
+
+    def execute(self, context: Any) -> Any:
+        """Build the review (schema, sampled images and captions), then wait for the human response."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        if not context["params"].get("human_review", True):
+            raise AirflowSkipException("human_review is off: the dataset is completed without a human review")
+        from airflow_provider_bria.hooks.bria import BriaHook
+
+        ti = context["ti"]
+        dataset_id = int(ti.xcom_pull(task_ids="create_dataset"))
+        hook = BriaHook(CONN_ID)
+        schema = hook.get_dataset(dataset_id, max_images=1).get("visual_schema") or ""
+        images = hook.list_images(dataset_id)[:REVIEW_SAMPLE]
+        folder, local = _local_copies(str(ti.xcom_pull(task_ids="prepare_images", key="source")), images)
+        ti.xcom_push(key="review_images", value={"folder": folder, "names": sorted(set(local.values()))})
+        ti.xcom_push(key="visual_schema", value=schema)
+        self.body = _review_body(context, schema, images, local, self.review_round)
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        """Act on the response: Approve (skip the refinement), Refine (pass the instruction on), Reject (fail)."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        ret = super().execute_complete(context=context, event=event)
+        chosen = ret["chosen_options"][0]
+        who = (ret.get("responded_by_user") or {}).get("name") if isinstance(ret.get("responded_by_user"), dict) \
+            else ret.get("responded_by_user")
+        instruction = str((ret.get("params_input") or {}).get("instruction") or "").strip()
+        dataset_id = context["ti"].xcom_pull(task_ids="create_dataset")
+        if chosen == REJECT:
+            raise AirflowFailException(f"Review round {self.review_round}: rejected by {who or 'the timeout'}; "
+                                       f"dataset {dataset_id} stays a draft and nothing is published")
+        if chosen == REFINE and not instruction:
+            raise AirflowFailException(f"Review round {self.review_round}: Refine needs an instruction; "
+                                       f"dataset {dataset_id} stays a draft")
+        if chosen == APPROVE:
+            self.log.info("Approved by %s in round %d", who, self.review_round)
+            self.skip(ti=context["ti"], tasks=[t for t in context["task"].get_direct_relatives(upstream=False)
+                                               if t.task_id.startswith("refine_schema_")])
+        else:
+            self.log.info("Refine requested by %s in round %d: %r", who, self.review_round, instruction)
+        schema = context["ti"].xcom_pull(task_ids=self.task_id, key="visual_schema")
+        return {"outcome": chosen.lower(), "instruction": instruction, "visual_schema": schema,
+                "round": self.review_round, "by": who}
+
+
+def _local_copies(source: str, images: list[dict[str, Any]]) -> tuple[str, dict[str, str]]:
+    """The folder of the source images and ``{image_name: local file name}`` of the sampled dataset images.
+
+    Uploaded names end with the first 12 hex digits of the content's SHA-256 (the upload's stable names), so
+    local files are matched by content, hashing at most ``MAX_REVIEW_SCAN`` of them.
+    """
+    import hashlib
+
+    from airflow_provider_bria.operators._outputs import OutputFolder
+    from airflow_provider_bria.operators._quality_gate import key_from_image_name
+
+    base = source.rsplit("/", 1)[0] if any(c in source for c in "*?[") else source
+    folder = OutputFolder(base)
+    wanted = {key_from_image_name(img.get("image_name")): str(img.get("image_name")) for img in images}
+    wanted.pop(None, None)
+    found: dict[str, str] = {}
+    for name in sorted(folder.names())[:MAX_REVIEW_SCAN]:
+        if len(found) == len(wanted):
+            break
+        if name.rsplit(".", 1)[-1].lower() not in ("png", "jpg", "jpeg", "webp"):
+            continue
+        with folder.child(name).open("rb") as fh:
+            key = hashlib.sha256(fh.read()).hexdigest()[:12]
+        if key in wanted:
+            found[wanted[key]] = name
+    return folder.uri, found
+
+
+def _review_body(context: Any, schema: str, images: list[dict[str, Any]], local: dict[str, str],
+                 review_round: int) -> str:
+    """The review's Markdown: the schema, then a table of sample images and captions."""
+    import json
+    from urllib.parse import quote, urlsplit
+
+    from airflow.sdk import conf
+
+    try:
+        pretty = json.dumps(json.loads(schema), indent=1, ensure_ascii=False) if schema else "(no visual schema)"
+    except ValueError:
+        pretty = schema
+    root = urlsplit(conf.get("api", "base_url", fallback="") or "").path.rstrip("/")
+    ti = context["ti"]
+    base = f"{root}/bria/review-image/{quote(ti.dag_id, safe='')}/{quote(ti.run_id, safe='')}/{quote(ti.task_id)}"
+    rows = []
+    for img in images:
+        name = str(img.get("image_name"))
+        caption = " ".join(str(img.get("caption") or "(no caption yet)").split()).replace("|", "\\|")[:400]
+        pic = f"![{name}]({base}/{quote(local[name])}?thumb=1)" if name in local else "(image not found locally)"
+        rows.append(f"| {pic} | `{name}` {caption} |")
+    lines = [
+        f"Round {review_round} of {MAX_REVIEW_ROUNDS}. **Approve** completes the dataset (training follows), "
+        "**Refine** sends your instruction to Bria's `refine_structured_prompt`, saves the refined schema, "
+        "regenerates the captions and asks again; **Reject** stops the run (nothing is marked completed). "
+        f"Without an answer in {REVIEW_TIMEOUT} the review counts as rejected.",
+        "", "### Visual schema", "", "```json", pretty[:6000], "```", "",
+        f"### Sample images and their captions ({len(images)})", "", "| image | caption |", "|---|---|", *rows,
+    ]
+    return "\n".join(lines)
+
 
 default_args: dict[str, Any] = {
     "owner": "bria-examples",
@@ -86,6 +242,12 @@ with DAG(
             "",
             type="string",
             description="Optional natural-language edit of the visual schema, e.g. 'emphasise the pastel palette'.",
+        ),
+        "human_review": Param(
+            True,
+            type="boolean",
+            description="Ask a human to approve, refine or reject the visual schema and captions in the Airflow UI "
+            f"before the dataset is completed (timeout {REVIEW_TIMEOUT}: rejected). Off: no review.",
         ),
         "caption_overrides": Param(
             {},
@@ -261,7 +423,33 @@ with DAG(
         source=images["source"],
     )
 
-    review = review_captions(create_dataset.output)
+    # Human review rounds: review_schema_1 -> (Refine) refine_schema_1 -> apply_schema_1 -> regenerate_captions_1
+    # -> review_schema_2 ... An Approve skips the rest of the rounds; a Reject fails the run here.
+    reviews: list[SchemaReviewOperator] = []
+    previous: Any = upload
+    for n in range(1, MAX_REVIEW_ROUNDS + 1):
+        review_n = SchemaReviewOperator(task_id=f"review_schema_{n}", review_round=n,
+                                        last_round=n == MAX_REVIEW_ROUNDS)
+        chain(previous, review_n)
+        reviews.append(review_n)
+        if n == MAX_REVIEW_ROUNDS:
+            break
+        refine_n = BriaRefineStructuredPromptOperator(
+            task_id=f"refine_schema_{n}",
+            dataset_id=create_dataset.output,
+            structured_prompt=f"{{{{ ti.xcom_pull(task_ids='review_schema_{n}')['visual_schema'] }}}}",
+            instruction=f"{{{{ ti.xcom_pull(task_ids='review_schema_{n}')['instruction'] }}}}",
+        )
+        apply_n = BriaUpdateDatasetOperator(
+            task_id=f"apply_schema_{n}", dataset_id=create_dataset.output, visual_schema=refine_n.output
+        )
+        regenerate_n = BriaRegenerateCaptionsOperator(
+            task_id=f"regenerate_captions_{n}", dataset_id=create_dataset.output, poll_interval=2.0
+        )
+        chain(review_n, refine_n, apply_n, regenerate_n)
+        previous = regenerate_n
+
+    review = review_captions.override(trigger_rule="none_failed_min_one_success")(create_dataset.output)
 
     complete = BriaUpdateDatasetOperator(
         task_id="complete_dataset",
@@ -276,4 +464,4 @@ with DAG(
     chain(routing, [images, published])
     chain(visual_schema, branch, [refine, schema_ready])
     chain(refine, apply_refined, schema_ready, upload)
-    chain(upload, review, complete, published)
+    chain([upload, *reviews], review, complete, published)

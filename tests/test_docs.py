@@ -40,6 +40,7 @@ def test_every_docs_page_is_in_the_nav() -> None:
         "training.md",
         "generation.md",
         "example-dags.md",
+        "ui.md",
         "emulator.md",
         "api-choices.md",
         "security.md",
@@ -48,5 +49,6 @@ def test_every_docs_page_is_in_the_nav() -> None:
         "benchmarks.md",
         "reference.md",
         "your-first-dag.md",
+        "deployment.md",
     }
     assert listed == expected

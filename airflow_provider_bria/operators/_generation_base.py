@@ -26,7 +26,7 @@ from airflow_provider_bria.operators._outputs import (
     OutputValidationError,
     bounded_chunks,
 )
-from airflow_provider_bria.operators._rate_limit import RateLimiter, validate_requests_per_minute
+from airflow_provider_bria.operators._rate_limit import limiter_for, validate_requests_per_minute
 from airflow_provider_bria.operators.base import BriaBaseOperator, Number
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ class GenerationBase(BriaBaseOperator):
     def _runner_for(self, **kwargs: Any) -> JobRunner:
         self._runner = JobRunner(
             hook=self.hook,
-            limiter=RateLimiter(self.requests_per_minute),
+            limiter=limiter_for(self.hook, self.requests_per_minute),
             max_concurrency=self.max_concurrency,
             poll_interval=self.poll_interval,
             timeout=self.timeout,

@@ -242,7 +242,10 @@ class JobRunner:
                 log.info("Earlier request %s for %s ended in %s; submitting again", handle, item.label(),
                          previous.status.value)
         self.acquire()
-        response = self._submit(item)
+        try:
+            response = self._submit(item)
+        finally:
+            self.limiter.release()  # the request is over: an account-wide slot counts from now for one window
         log.info("Submitted %s -> request %s (%s)", item.label(), response.request_id, response.status.value)
         if self._on_submitted is not None and not response.is_completed:
             self._on_submitted(item, response)
@@ -320,7 +323,10 @@ class JobRunner:
         if not values:
             return []
         if self.max_concurrency == 1 or len(values) == 1:
-            return [func(v) for v in values]
+            try:
+                return [func(v) for v in values]
+            finally:
+                self.limiter.close()
         self.hook.get_conn()  # resolve the connection and build the shared session before the threads start
         with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(values)),
                                 thread_name_prefix="bria-gen") as pool:
@@ -330,6 +336,8 @@ class JobRunner:
                 # e.g. the task's execution_timeout or a kill in the main thread: stop the workers quickly
                 self.cancelled.set()
                 raise
+            finally:
+                self.limiter.close()  # every request of the batch is over
 
     @property
     def fatal(self) -> BaseException | None:

@@ -6,6 +6,10 @@
   atomic ``rename``; on stores without rename (S3, GCS...) fsspec copies then deletes, so the final object
   only appears once complete. If a store cannot move at all, the bytes are written to the final name
   directly and the written size is checked.
+* On object stores whose single ``PUT`` is atomic (:data:`ATOMIC_PUT_PROTOCOLS`: S3, GCS, Azure...) content held
+  in memory (checked images, JSON sidecars) is written to its final name in one ``PUT``: an object is either
+  complete or absent, and there is no copy-then-delete during which a killed worker leaves a ``.part`` object
+  behind or, for a "submitted" sidecar, loses the record of a job it already paid for.
 * Images are checked with Pillow before they are committed (decodable; aspect ratio compared to the request).
 * Downloads are bounded (:func:`bounded_chunks`): a byte cap, an overall deadline, and for images a pixel
   budget read from the header before anything is decoded, so a decompression bomb costs kilobytes, not GiB.
@@ -49,6 +53,8 @@ DEFAULT_MAX_PIXELS = 50_000_000
 #: Default overall deadline of one output's download, all attempts included (``download_timeout``, seconds).
 DEFAULT_DOWNLOAD_TIMEOUT = 600.0
 _READ_SIZE = 1024 * 256
+#: fsspec protocols where writing an object is one atomic PUT (the object appears complete or not at all).
+ATOMIC_PUT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"})
 
 
 class OutputValidationError(BriaError):
@@ -256,6 +262,8 @@ class OutputFolder:
         """
         self._ensure_folder()
         keep = keep_bytes or check is not None
+        if keep and self._atomic_put:
+            return self._put(name, chunks, check)
         buffer = io.BytesIO() if keep else None
         tmp = self._path(f".{name}.{uuid.uuid4().hex[:10]}{_PART_SUFFIX}")
         size = 0
@@ -278,6 +286,22 @@ class OutputFolder:
             self._discard(tmp)
             raise
         return size, data
+
+    @property
+    def _atomic_put(self) -> bool:
+        protocol = self.root.protocol
+        names = {protocol} if isinstance(protocol, str) else set(protocol or ())
+        return bool(names & ATOMIC_PUT_PROTOCOLS)
+
+    def _put(self, name: str, chunks: Iterable[bytes], check: Any) -> tuple[int, bytes]:
+        """Collect the content in memory, check it, then write it to its final name in one atomic PUT."""
+        data = b"".join(chunk for chunk in chunks if chunk)
+        if not data:
+            raise OutputValidationError(f"download for {name} was empty")
+        if check is not None:
+            check(data)
+        self._fs.pipe_file(self._path(name), data)
+        return len(data), data
 
     def _commit(self, tmp: str, name: str, data: bytes | None, size: int) -> None:
         final = self._path(name)
@@ -310,7 +334,7 @@ class OutputFolder:
         :param payload: a JSON-safe dict.
         """
         data = json.dumps(payload, indent=1, sort_keys=True).encode("utf-8")
-        self.write(name, [data])
+        self.write(name, [data], keep_bytes=True)
 
     def read_json(self, name: str) -> dict[str, Any] | None:
         """Read a JSON document, or ``None`` when it is missing or unreadable.

@@ -36,7 +36,7 @@ def _posts(emulator: Any) -> list[dict[str, Any]]:
 
 
 def _prepare(run_dag: Any, dags: dict[str, Any], data: Path, **conf: Any) -> Any:
-    conf = {"image_source": str(data / "images"), "num_demo_images": 6, **conf}
+    conf = {"image_source": str(data / "images"), "num_demo_images": 6, "human_review": False, **conf}
     return run_dag(dags["bria_dataset_preparation"], conf)
 
 
@@ -54,9 +54,12 @@ def pipeline(
 
 def test_dataset_preparation_then_training(pipeline: dict[str, Any], latest_asset_event: Any) -> None:
     emulator, prep, train = pipeline["emulator"], pipeline["prep"], pipeline["train"]
-    # Preparation: refine skipped (no instruction), everything else ran.
+    # Preparation: refine skipped (no instruction), the human review skipped (human_review off), all else ran.
     skipped = {t for t, s in prep.tasks.items() if s == "skipped"}
-    assert skipped == {"refine_visual_schema", "apply_refined_schema"}
+    review = {f"review_schema_{n}" for n in (1, 2, 3)} | {
+        f"{step}_{n}" for step in ("refine_schema", "apply_schema", "regenerate_captions") for n in (1, 2)
+    }
+    assert skipped == {"refine_visual_schema", "apply_refined_schema", *review}
     assert {s for t, s in prep.tasks.items() if t not in skipped} == {"success"}
     published = prep.xcom("publish_dataset")
     hook = BriaHook()

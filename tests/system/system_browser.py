@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 #: Flags for a machine without network access: without the background-networking ones Chromium floods
@@ -47,6 +48,19 @@ def chromium_driver(binary: str, driver: str) -> Iterator[Any]:
             yield browser
         finally:
             browser.quit()
+
+
+def screenshot(browser: Any, folder: Path, name: str) -> Path:
+    """Save a screenshot of the window as ``folder/name`` and check it is not blank.
+
+    :param browser: the WebDriver.
+    :param folder: where to save it.
+    :param name: the file name.
+    """
+    path = folder / name
+    assert browser.save_screenshot(str(path)), f"screenshot {name} failed"
+    assert path.stat().st_size > 10_000, f"{name} looks empty"
+    return path
 
 
 def login(browser: Any, base_url: str, username: str, password: str, *, timeout: float = 60) -> None:

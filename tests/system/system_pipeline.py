@@ -93,7 +93,7 @@ def run_example_pipeline(client: AirflowClient, stack: AirflowStack, emulator: A
     known_train = {r["dag_run_id"] for r in client.dag_runs(TRAIN)}
     known_gen = {r["dag_run_id"] for r in client.dag_runs(GEN)}
 
-    prep = client.trigger(PREP, {"num_demo_images": 6})
+    prep = client.trigger(PREP, {"num_demo_images": 6, "human_review": False})
     prep_run = client.wait_for_run(PREP, prep["dag_run_id"], timeout=420, on_poll=stack.check_alive)
     prep_tis = client.task_instances(PREP, prep["dag_run_id"])
     assert prep_run["state"] == "success", {t["task_id"]: t["state"] for t in prep_tis}

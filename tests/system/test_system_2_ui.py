@@ -10,10 +10,16 @@ import os
 import shutil
 import urllib.parse
 from pathlib import Path
-from typing import Any
 
 import pytest
-from system_browser import chromium_driver, extra_link_href, login, page_text_containing, task_table_states
+from system_browser import (
+    chromium_driver,
+    extra_link_href,
+    login,
+    page_text_containing,
+    screenshot,
+    task_table_states,
+)
 from system_pipeline import TRAIN, TRAIN_TASK, PipelineResult
 from system_rest import AirflowClient
 from system_stack import ADMIN_USER, REPO, AirflowStack
@@ -24,13 +30,6 @@ from airflow_provider_bria.links.bria import model_console_url
 pytestmark = pytest.mark.timeout(900)
 
 DOCS_SCREENSHOT = REPO / "docs" / "img" / "ui-training-run.png"
-
-
-def _shot(browser: Any, folder: Path, name: str) -> Path:
-    path = folder / name
-    assert browser.save_screenshot(str(path)), f"screenshot {name} failed"
-    assert path.stat().st_size > 10_000, f"{name} looks empty"
-    return path
 
 
 def test_training_run_in_the_ui(
@@ -52,14 +51,14 @@ def test_training_run_in_the_ui(
         browser.get(run_url)
         login(browser, stack.base_url, ADMIN_USER, stack.password)
         page_text_containing(browser, "bria_training")  # the home page lists the DAGs once rendered
-        _shot(browser, artifacts, "ui-home.png")
+        screenshot(browser, artifacts, "ui-home.png")
 
         browser.get(run_url)
         states = task_table_states(browser, expected_rows=3)
         assert states == {"resolve_dataset": "success", "create_model": "success", "train_model": "success"}
         body = browser.find_element(By.TAG_NAME, "body").text
         assert "Asset Triggered" in body  # the run type: scheduled by the dataset asset
-        _shot(browser, artifacts, "ui-training-run.png")
+        screenshot(browser, artifacts, "ui-training-run.png")
 
         browser.get(f"{run_url}/tasks/{TRAIN_TASK}/details")
         href = extra_link_href(browser, "Bria Model")
@@ -67,13 +66,13 @@ def test_training_run_in_the_ui(
         text = browser.find_element(By.TAG_NAME, "body").text
         assert "Extra Links" in text
         assert "BriaStartTrainingOperator" in text
-        details = _shot(browser, artifacts, "ui-training-task-details.png")
+        details = screenshot(browser, artifacts, "ui-training-task-details.png")
 
         browser.get(f"{run_url}/tasks/{TRAIN_TASK}")
         # The task log (rendered by the UI) shows the deferral and the trigger's polling in the triggerer.
         log_text = page_text_containing(browser, "Deferring until model")
         assert f"Model {result['model_id']} is InProgress" in log_text
-        _shot(browser, artifacts, "ui-training-task-log.png")
+        screenshot(browser, artifacts, "ui-training-task-log.png")
 
     if not DOCS_SCREENSHOT.exists() or os.environ.get("BRIA_UPDATE_DOCS_SCREENSHOTS") == "1":
         DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)

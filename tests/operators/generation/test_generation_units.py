@@ -259,6 +259,27 @@ def test_rejected_content_leaves_nothing_behind(kind: str, tmp_path: Path, memor
     assert not any(p.name.endswith(".part") for p in folder.root.iterdir()) if folder.root.exists() else True
 
 
+def test_object_store_writes_in_memory_content_in_one_put(memory_store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A worker killed between "write a temporary object" and "copy it to its final name" left a .part object
+    # (and lost a "submitted" sidecar): on stores with atomic PUTs nothing goes through a temporary object.
+    folder = OutputFolder(memory_store + "/atomic")
+    fs = folder._fs
+    opened: list[str] = []
+    real_open = fs.open
+    monkeypatch.setattr(fs, "mv", lambda *a, **k: pytest.fail("no move on an atomic-PUT store"))
+    monkeypatch.setattr(fs, "open", lambda path, *a, **k: (opened.append(str(path)), real_open(path, *a, **k))[1])
+    data = png_bytes(16, 16)
+    folder.write("a.png", [data], check=lambda d: check_image(d, None))
+    folder.write_json("a.json", {"status": "submitted"})
+    assert opened  # the store was written...
+    assert [p for p in opened if p.endswith(".part")] == []  # ...never through a temporary object
+    assert folder.names() == {"a.png", "a.json"}
+    assert folder.child("a.png").read_bytes() == data
+    with pytest.raises(OutputValidationError):
+        folder.write("b.png", [b"<html>"], check=lambda d: check_image(d, None))
+    assert not folder.exists("b.png")
+
+
 def test_check_image_size_and_aspect() -> None:
     info = check_image(png_bytes(512, 288), "16:9")
     assert (info.format, info.width, info.height, info.aspect_ok) == ("PNG", 512, 288, True)

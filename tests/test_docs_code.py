@@ -4,7 +4,7 @@ The blocks of a page run in order in one namespace (as a reader would paste them
 (``bria_default`` points at it), so an import, an operator argument or a hook call that stops working fails
 here. A block that cannot run on its own (a fragment, a signature, an event's shape, a cloud source) is preceded
 by ``<!-- illustrative: <reason> -->``; the reason is required. docs/your-first-dag.md is also run as a reader
-follows it by tests/system/test_system_7_your_first_dag.py.
+follows it by tests/system/test_system_8_your_first_dag.py.
 """
 
 from __future__ import annotations

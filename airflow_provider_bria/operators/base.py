@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import cached_property
 from typing import Any, ClassVar, NamedTuple
@@ -155,9 +156,15 @@ class BriaBaseOperator(BaseOperator):
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
         """Resume after a deferral; failures are classified as in ``execute``."""
-        try:
+        with self._classifying_failures():
             self._coerce_numbers()
             return super().resume_execution(next_method, next_kwargs, context)
+
+    @contextmanager
+    def _classifying_failures(self) -> Iterator[None]:
+        """Re-raise a 404 on a user-given id as non-retryable; name the Param behind an input error."""
+        try:
+            yield
         except BriaNotFoundError as err:
             self._reraise_not_found(err)
             raise
@@ -249,15 +256,9 @@ def _classified(execute: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(execute)
     def wrapper(self: BriaBaseOperator, *args: Any, **kwargs: Any) -> Any:
         self._reserve_link_xcoms(args[0] if args else kwargs.get("context"))
-        try:
+        with self._classifying_failures():
             self._coerce_numbers()
             return execute(self, *args, **kwargs)
-        except BriaNotFoundError as err:
-            self._reraise_not_found(err)
-            raise
-        except BriaInputError as err:
-            self._name_params(err)
-            raise
 
     wrapper._bria_classified = True  # type: ignore[attr-defined]
     return wrapper

@@ -115,9 +115,11 @@ with DAG(
         source_id, origin = params["source_dataset_id"], "the source_dataset_id Param"
         if source_id is None:
             # The newest model this run did not publish itself: a re-run builds on the same model again.
-            run_id = context["run_id"]
+            run = context["dag_run"]
+            this = (getattr(run, "dag_id", None), getattr(run, "run_id", None))
             recent = list(context["inlet_events"][MODEL_ASSET].ascending(False).limit(10))
-            latest = [e for e in recent if not (e.source_dag_id == context["dag"].dag_id and e.source_run_id == run_id)]
+            latest = [e for e in recent if this[1] is None
+                      or (getattr(e, "source_dag_id", None), getattr(e, "source_run_id", None)) != this]
             extra = dict(latest[0].extra or {}) if latest else {}
             source_id, origin = extra.get("dataset_id"), f"the dataset of model {extra.get('model_id')}"
         if source_id is None:

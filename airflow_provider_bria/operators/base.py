@@ -92,7 +92,7 @@ def coerce_number(value: Any, name: str, spec: Number) -> Any:
             f"> {low:g}" if spec.exclusive_minimum else f">= {low:g}")
         raise BriaInputError(f"{name} must be {bound}, got {value!r}")
     if spec.maximum is not None and number > spec.maximum:
-        raise BriaInputError(f"{name} must be <= {spec.maximum:g}, got {number!r}")
+        raise BriaInputError(f"{name} must be at most {spec.maximum:g}, got {number!r}")
     return number
 
 

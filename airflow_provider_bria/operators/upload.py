@@ -37,7 +37,6 @@ from airflow_provider_bria.exceptions import (
 )
 from airflow_provider_bria.hooks.bria import BriaHook
 from airflow_provider_bria.links.bria import BriaDatasetLink, push_console_xcoms
-from airflow_provider_bria.operators._quality_gate import skipped_warning
 from airflow_provider_bria.operators._reconcile import coerce_bool, coerce_id, is_templated, reconcile_delay
 from airflow_provider_bria.operators.base import BriaBaseOperator, Number
 from airflow_provider_bria.operators.dataset import dataset_family
@@ -311,6 +310,8 @@ class BriaUploadImagesOperator(BriaBaseOperator):
     def _report_gate(self, gate: GateResult, total: int) -> None:
         self.log.info("Quality gate: %d files, %d accepted, %d skipped", total, len(gate.accepted), len(gate.skipped))
         if gate.skipped:
+            from airflow_provider_bria.operators._quality_gate import skipped_warning
+
             self.log.warning("%s", skipped_warning(gate.skipped, total))
         for item in gate.skipped[:SUMMARY_LIST_CAP]:
             self.log.info("Skipped %s: %s", item["source"], item["reason"])
@@ -360,6 +361,8 @@ class BriaUploadImagesOperator(BriaBaseOperator):
         skipped_count: int | None = None,
         added_earlier: int | None = None,
     ) -> dict[str, Any]:
+        from airflow_provider_bria.operators._quality_gate import skipped_warning
+
         n_skipped = len(skipped) if skipped_count is None else skipped_count
         summary: dict[str, Any] = {
             "dataset_id": dataset_id,

@@ -69,7 +69,7 @@ def test_coerce_number_accepts(value: Any, spec: Number, expected: Any) -> None:
 
 @pytest.mark.parametrize(
     ("value", "spec", "message"),
-    [("101", Number(int, 1, 100), "n must be <= 100, got 101"), ("0", Number(float, 0, exclusive_minimum=True),
+    [("101", Number(int, 1, 100), "n must be at most 100, got 101"), ("0", Number(float, 0, exclusive_minimum=True),
      "n must be a positive number, got '0'"), (True, Number(int), "n must be an integer"),
      ("nan", Number(float), "finite"),
      ("2.5", Number(int), "n must be an integer, got '2.5' (it is templated")],
@@ -80,7 +80,7 @@ def test_coerce_number_refuses(value: Any, spec: Number, message: str) -> None:
 
 
 def test_literal_numbers_are_still_checked_when_the_dag_is_parsed() -> None:
-    with pytest.raises(BriaInputError, match="num_images_per_prompt must be <= 100"):
+    with pytest.raises(BriaInputError, match="num_images_per_prompt must be at most 100"):
         BriaGenerateImagesOperator(task_id="g", model_id=1, prompt="p", num_images_per_prompt=101)
     with pytest.raises(BriaInputError, match="max_images must be >= 1"):
         BriaUploadImagesOperator(task_id="u", dataset_id=1, source="/tmp", max_images=0)

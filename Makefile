@@ -31,7 +31,7 @@ COMPAT_PYTEST := -p no:cacheprovider -p no:randomly -q -n 2 --ignore=tests/emula
 # The real-triggerer deferral test run on the oldest line (Airflow's own triggerer process, no dag.test()).
 COMPAT_TRIGGERER_TEST := tests/triggerer
 
-.PHONY: venv test unit-test lint typecheck demo airflow celery bench system-test celery-test docs lock clean \
+.PHONY: venv test unit-test lint typecheck demo airflow dev celery bench system-test celery-test docs lock clean \
 	test-compat \
 	compat-venvs compat-report dist
 
@@ -64,6 +64,12 @@ demo: venv
 
 airflow: venv
 	$(VPY) -m airflow_provider_bria.demo --serve
+
+# Your own DAGs: `make dev DAGS=~/my-bria-dags` serves that folder with the emulator (docs/your-first-dag.md).
+DAGS ?= my_dags
+dev: venv
+	@mkdir -p "$(DAGS)"
+	$(VPY) -m airflow_provider_bria.demo --serve --dags "$(DAGS)" --home .airflow/dev --data .demo/dev
 
 # A distributed Airflow to click through: CeleryExecutor, PostgreSQL, Redis, S3 (moto), two workers.
 celery: venv

@@ -651,6 +651,30 @@ def stop_processes(procs: dict[str, subprocess.Popen[bytes]], grace: float = STO
                 proc.wait(timeout=5)
 
 
+#: Variables ``env.sh`` exports: what ``airflow dags test`` in another shell needs to use the same Airflow and
+#: the same emulator as ``--serve``.
+ENV_FILE_KEYS = ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__LOAD_EXAMPLES",
+                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP",
+                 "AIRFLOW_CONN_BRIA_DEFAULT", "BRIA_EXAMPLES_DATA", "PATH")
+
+
+def write_env_file(home: Path, env: dict[str, str]) -> Path:
+    """Write ``<home>/env.sh`` (mode 0600: it holds the emulator's token) exporting :data:`ENV_FILE_KEYS`.
+
+    :param home: the ``AIRFLOW_HOME``.
+    :param env: the environment of the served Airflow.
+    """
+    import shlex
+
+    path = home / "env.sh"
+    lines = ["# Written by python -m airflow_provider_bria.demo --serve: source it to use that Airflow."]
+    lines += [f"export {key}={shlex.quote(env[key])}" for key in ENV_FILE_KEYS if key in env]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return path
+
+
 def serve(args: argparse.Namespace) -> int:
     """The ``make airflow`` flow; returns the process exit code.
 
@@ -663,7 +687,10 @@ def serve(args: argparse.Namespace) -> int:
     port = _free_port(args.port)
     base_url = f"http://127.0.0.1:{port}"
     env = dict(os.environ)
-    env.update(airflow_env(home, root / "dags", verbose=True))
+    dags = Path(args.dags).expanduser().resolve() if args.dags else root / "dags"
+    if not dags.is_dir():
+        raise SystemExit(f"--dags {dags}: no such folder (create it and put your DAG files in it)")
+    env.update(airflow_env(home, dags, verbose=True))
     env.update(
         {
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
@@ -705,6 +732,8 @@ def serve(args: argparse.Namespace) -> int:
         if stopping["flag"]:
             return 130
         env["AIRFLOW_CONN_BRIA_DEFAULT"] = conn_json(backend.url, backend.token)
+        env_file = write_env_file(home, env)
+        _say(f"DAGs folder: {dags}. In another shell: source {env_file} && airflow dags test <dag_id>")
         for name in COMPONENTS:
             cmd = [sys.executable, "-m", "airflow", name]
             if name == "api-server":
@@ -770,6 +799,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between training polls, exported as AIRFLOW_VAR_BRIA_EXAMPLE_POLL_INTERVAL "
         "(default 1 with the emulator, 60 with the real API)",
     )
+    parser.add_argument("--dags", help="--serve: your DAGs folder (default: the example DAGs in <repo>/dags)")
     parser.add_argument("--home", help="AIRFLOW_HOME (default <repo>/.airflow/demo, --serve: <repo>/.airflow/serve)")
     parser.add_argument("--data", help="inputs/outputs folder (default <repo>/.demo, --serve: <repo>/.demo/serve)")
     parser.add_argument("--port", type=int, default=8080, help="--serve: API server port (default 8080, else free)")

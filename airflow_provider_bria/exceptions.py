@@ -15,12 +15,35 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+try:  # Airflow >= 3.2 (the newest location first, as in _compat.py)
+    from airflow.sdk.exceptions import (  # noqa: F401 (re-exported for the hooks and operators)
+        AirflowFailException,
+        AirflowNotFoundException,
+        AirflowSkipException,
+    )
+except ImportError:  # Airflow 3.0 / 3.1
+    from airflow.exceptions import (  # noqa: F401 (re-exported for the hooks and operators)
+        AirflowFailException,
+        AirflowNotFoundException,
+        AirflowSkipException,
+    )
+
+
 
 class BriaError(Exception):
     """Base class of every exception raised by airflow-provider-bria."""
 
 
-class BriaInputError(BriaError, ValueError):
+class BriaNonRetryableError(AirflowFailException):
+    """Marker: an error that a task retry cannot fix, so Airflow fails the task without retrying.
+
+    Input errors, connection configuration errors, authentication errors, 400/412/413/415/422 answers and
+    a 404 on an id the user gave carry it; transient and ambiguous failures (5xx, timeouts, dropped
+    connections, 409, 429, a 404 on an id the provider derived) do not, and keep Airflow's retries.
+    """
+
+
+class BriaInputError(BriaError, ValueError, BriaNonRetryableError):
     """Bad input found client-side, before any request that could change remote state."""
 
 
@@ -103,7 +126,7 @@ def _rebuild_api_error(cls: type[BriaAPIError], message: str, kwargs: dict[str, 
     return cls(message, **kwargs)
 
 
-class BriaAuthError(BriaAPIError):
+class BriaAuthError(BriaAPIError, BriaNonRetryableError):
     """401 or 403: missing or wrong token, quota exhausted, feature not in the plan, foreign object."""
 
 
@@ -111,8 +134,19 @@ class BriaNotFoundError(BriaAPIError):
     """404: the object does not exist (or a v2 request id has expired)."""
 
 
-class BriaValidationError(BriaAPIError):
+class BriaValidationError(BriaAPIError, BriaNonRetryableError):
     """400, 412, 413, 415 or 422: the server rejected the request's content."""
+
+
+class BriaUserIdNotFoundError(BriaNotFoundError, BriaNonRetryableError):
+    """404 on an id the user gave (an operator argument or a Param): a retry cannot make it exist.
+
+    :param argument: the operator argument that held the id.
+    """
+
+    def __init__(self, message: str, *, argument: str | None = None, **kwargs: Any) -> None:
+        self.argument = argument
+        super().__init__(message, **kwargs)
 
 
 class BriaModerationError(BriaValidationError):
@@ -208,6 +242,10 @@ class BriaGenerationError(BriaError):
         self.failures = failures
         self.succeeded = succeeded
         super().__init__(message)
+
+
+class BriaGenerationRejectedError(BriaGenerationError, BriaNonRetryableError):
+    """Every failed item of a batch was refused for good (400/422 validation, moderation, 401/403): no retry."""
 
 
 class BriaUploadError(BriaError):

@@ -8,10 +8,12 @@ complete the clone → create and train a new model (deferred) → publish it on
 the asset ``bria_scheduled_generation`` follows, so the next generation run uses the new model.
 
 Inputs: the dataset to clone is the ``source_dataset_id`` Param, else the dataset of the model in the latest
-model asset event (so each retraining builds on the previous one). New images come from the
+model asset event not published by this run itself (so each retraining builds on the previous one, and a
+re-run of a finished run builds on the same model again). New images come from the
 ``new_images_source`` Param, else the ``source`` in the triggering event's extra, else
 ``$BRIA_EXAMPLES_DATA/new-images``; with ``generate_demo_images`` an empty folder is filled with new demo images.
-The run is skipped when there is nothing new.
+The run is skipped when there is nothing new: no image in the source folder, or none the clone did not
+already have (the upload task's ``min_new_images=1`` guard).
 
 Retry-safe: the clone and the model are named after the run (``<name>-<YYYYMMDDTHHMMSS>`` of the run's
 ``run_after``), so a retry finds the objects it already created; uploads skip images already present.
@@ -118,7 +120,12 @@ with DAG(
         params = context["params"]
         source_id, origin = params["source_dataset_id"], "the source_dataset_id Param"
         if source_id is None:
-            latest = latest_asset_events(context["inlet_events"][MODEL_ASSET])
+            # The newest model this run did not publish itself: a re-run builds on the same model again.
+            run = context["dag_run"]
+            this = (getattr(run, "dag_id", None), getattr(run, "run_id", None))
+            recent = latest_asset_events(context["inlet_events"][MODEL_ASSET], limit=10)
+            latest = [e for e in recent if this[1] is None
+                      or (getattr(e, "source_dag_id", None), getattr(e, "source_run_id", None)) != this]
             extra = dict(latest[0].extra or {}) if latest else {}
             source_id, origin = extra.get("dataset_id"), f"the dataset of model {extra.get('model_id')}"
         if source_id is None:
@@ -156,16 +163,6 @@ with DAG(
         print(f"{len(found)} new images in {source}")
         return source if found else False
 
-    @task.short_circuit
-    def anything_new(source_dataset_id: int, clone_id: int) -> bool:
-        """Train only if the clone gained images (a re-run with the same images stops here)."""
-        from airflow_provider_bria.hooks.bria import BriaHook
-
-        hook = BriaHook(CONN_ID)
-        before, after = len(hook.list_images(source_dataset_id)), len(hook.list_images(clone_id))
-        print(f"Source dataset {source_dataset_id}: {before} images; clone {clone_id}: {after}")
-        return after > before
-
     p = plan()
     new_images = prepare_new_images(p["new_images_source"], p["demo_seed"])
 
@@ -175,13 +172,14 @@ with DAG(
         name=p["dataset_name"],
     )
 
+    # min_new_images: no new image in the clone (e.g. the folder only held images the source already had)
+    # skips this task and everything after it, so no training is paid for.
     upload = BriaUploadImagesOperator(
         task_id="upload_new_images",
         dataset_id=clone.output,
         source=new_images,
+        min_new_images=1,
     )
-
-    gate = anything_new(p["source_dataset_id"], clone.output)
 
     complete = BriaUpdateDatasetOperator(
         task_id="complete_dataset",
@@ -206,4 +204,4 @@ with DAG(
         outlets=[MODEL_ASSET],
     )
 
-    chain(new_images, clone, upload, gate, complete, create_model, train)
+    chain(new_images, clone, upload, complete, create_model, train)

@@ -47,6 +47,8 @@ def test_every_docs_page_is_in_the_nav() -> None:
         "troubleshooting.md",
         "system-tests.md",
         "benchmarks.md",
+        "reference.md",
+        "your-first-dag.md",
         "deployment.md",
         "compatibility.md",
     }

@@ -14,10 +14,19 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bria.contract import API_TOKEN_HEADER, Paths
-from airflow_provider_bria.exceptions import BriaNotFoundError, BriaTransportError, build_api_error
+from airflow_provider_bria.exceptions import (
+    AirflowNotFoundException,
+    BriaNotFoundError,
+    BriaTransportError,
+    build_api_error,
+)
 from airflow_provider_bria.hooks import _inputs as inp
 from airflow_provider_bria.hooks._api_generation import STATUS_EXPECTED, status_target
-from airflow_provider_bria.hooks._connection import BriaConnectionSettings, settings_for_connection
+from airflow_provider_bria.hooks._connection import (
+    BriaConnectionSettings,
+    connection_not_found,
+    settings_for_connection,
+)
 from airflow_provider_bria.hooks._redact import HEADER_ERRORS, transport_message
 from airflow_provider_bria.hooks._retry import (
     build_retrying,
@@ -106,7 +115,10 @@ class BriaAsyncMixin:
     async def aget_settings(self) -> BriaConnectionSettings:
         """Resolve the connection without blocking (shares the cache with the sync side)."""
         if self._settings is None:
-            conn = await self.aget_connection(self.bria_conn_id)
+            try:
+                conn = await self.aget_connection(self.bria_conn_id)
+            except AirflowNotFoundException as err:
+                raise connection_not_found(self.bria_conn_id, err) from None
             settings = settings_for_connection(conn, timeout=self.timeout, conn_id=self.bria_conn_id)
             await amask(settings.token)
             self._settings = settings

@@ -300,6 +300,19 @@ def parse_timeout(value: Any, *, source: str) -> float:
     return number
 
 
+def connection_not_found(conn_id: str, err: Exception) -> BriaConnectionConfigError:
+    """The configuration error for a connection id Airflow does not know (a retry cannot define it).
+
+    :param conn_id: the connection id looked up (the operator's ``bria_conn_id``).
+    :param err: Airflow's not-found error.
+    """
+    return BriaConnectionConfigError(
+        f"bria_conn_id={conn_id!r}: no such Airflow connection ({err}). Define it (UI, "
+        f"'airflow connections add', or the environment variable AIRFLOW_CONN_{conn_id.upper()}) "
+        "or pass another bria_conn_id"
+    )
+
+
 def settings_for_connection(
     conn: Any, timeout: float | None = None, conn_id: str = "bria_default"
 ) -> BriaConnectionSettings:

@@ -18,6 +18,7 @@ from airflow_provider_bria import __version__
 from airflow_provider_bria._compat import BaseHook
 from airflow_provider_bria.contract import API_TOKEN_HEADER, Paths
 from airflow_provider_bria.exceptions import (
+    AirflowNotFoundException,
     BriaAuthError,
     BriaError,
     BriaInputError,
@@ -33,6 +34,7 @@ from airflow_provider_bria.hooks._async import BriaAsyncMixin, decode_body
 from airflow_provider_bria.hooks._connection import (
     BriaConnectionSettings,
     Origin,
+    connection_not_found,
     is_absolute,
     parse_timeout,
     safe_path,
@@ -125,7 +127,10 @@ class BriaHook(BriaDataApiMixin, BriaModelApiMixin, BriaGenerationApiMixin, Bria
     def settings(self) -> BriaConnectionSettings:
         """Resolved connection settings (looked up once; the token is registered with the secrets masker)."""
         if self._settings is None:
-            conn = self.get_connection(self.bria_conn_id)
+            try:
+                conn = self.get_connection(self.bria_conn_id)
+            except AirflowNotFoundException as err:
+                raise connection_not_found(self.bria_conn_id, err) from None
             settings = settings_for_connection(conn, timeout=self.timeout, conn_id=self.bria_conn_id)
             mask(settings.token)
             self._settings = settings

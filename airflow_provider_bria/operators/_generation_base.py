@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_bria._compat import conf
 from airflow_provider_bria._state import JOB_RESUME_STATE, load, stamp
-from airflow_provider_bria.exceptions import BriaGenerationError, BriaInputError, BriaTriggerEventError
-from airflow_provider_bria.operators._generation_engine import ItemFailed, JobRunner, Submitted
+from airflow_provider_bria.exceptions import (
+    BriaGenerationError,
+    BriaGenerationRejectedError,
+    BriaInputError,
+    BriaTriggerEventError,
+)
+from airflow_provider_bria.operators._generation_engine import PERMANENT_KINDS, ItemFailed, JobRunner, Submitted
 from airflow_provider_bria.operators._generation_plan import WorkItem, as_int
 from airflow_provider_bria.operators._outputs import (
     DEFAULT_DOWNLOAD_TIMEOUT,
@@ -22,7 +27,7 @@ from airflow_provider_bria.operators._outputs import (
     bounded_chunks,
 )
 from airflow_provider_bria.operators._rate_limit import limiter_for, validate_requests_per_minute
-from airflow_provider_bria.operators.base import BriaBaseOperator
+from airflow_provider_bria.operators.base import BriaBaseOperator, Number
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -94,6 +99,15 @@ class GenerationBase(BriaBaseOperator):
         request, so a huge prompts file fails with the count instead of spending it.
     """
 
+    template_numbers: ClassVar[Mapping[str, Number]] = {
+        "max_concurrency": Number(int, 1, 64),
+        "poll_interval": Number(float, 0, exclusive_minimum=True),
+        "timeout": Number(float, 0, exclusive_minimum=True),
+        "max_requests": Number(int, 1),
+        "max_download_bytes": Number(int, 1),
+        "download_timeout": Number(float, 0, exclusive_minimum=True),
+        "max_output_pixels": Number(int, 1),
+    }
     _kind = "image"
     _api = "v2"
     _what = "outputs"
@@ -115,17 +129,15 @@ class GenerationBase(BriaBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.max_download_bytes = as_int(self._default_max_bytes if max_download_bytes is None
-                                         else max_download_bytes, "max_download_bytes", minimum=1)
-        self.download_timeout = positive(download_timeout, "download_timeout")
-        self.max_output_pixels = as_int(max_output_pixels, "max_output_pixels", minimum=1)
-        self.max_requests = max_requests  # templated: checked again at plan time (_check_spend)
-        if not (isinstance(max_requests, str) and "{" in max_requests):
-            as_int(max_requests, "max_requests", minimum=1)
-        self.max_concurrency = as_int(max_concurrency, "max_concurrency", minimum=1, maximum=64)
+        self.max_download_bytes = self.number_arg(
+            "max_download_bytes", self._default_max_bytes if max_download_bytes is None else max_download_bytes)
+        self.download_timeout = self.number_arg("download_timeout", download_timeout)
+        self.max_output_pixels = self.number_arg("max_output_pixels", max_output_pixels)
+        self.max_requests = self.number_arg("max_requests", max_requests)
+        self.max_concurrency = self.number_arg("max_concurrency", max_concurrency)
         self.requests_per_minute = validate_requests_per_minute(requests_per_minute)
-        self.poll_interval = positive(poll_interval, "poll_interval")
-        self.timeout = positive(timeout, "timeout")
+        self.poll_interval = self.number_arg("poll_interval", poll_interval)
+        self.timeout = self.number_arg("timeout", timeout)
         self.fail_on_error = bool(fail_on_error)
         self.check_model = bool(check_model)
         self._runner: JobRunner | None = None
@@ -233,7 +245,9 @@ class GenerationBase(BriaBaseOperator):
         if failures:
             message = _summary(failures, len(order), len(results), self._what, where)
             if self.fail_on_error:
-                raise BriaGenerationError(message, failures=failures, succeeded=len(results))
+                permanent = all(f.get("kind") in PERMANENT_KINDS for f in failures)
+                cls = BriaGenerationRejectedError if permanent else BriaGenerationError
+                raise cls(message, failures=failures, succeeded=len(results))
             self.log.warning("%s", message)
         self.log.info("Done: %d %s (%d failed)", len(results), self._what, len(failures))
         return results

@@ -135,6 +135,10 @@ def failure_entry(item: WorkItem, err: BaseException, *, name: str | None = None
     return entry
 
 
+#: Failure kinds a retry cannot fix: the server refused the request or its content for good.
+PERMANENT_KINDS = frozenset({"moderation", "rejected", "auth"})
+
+
 def job_failure(response: V2Response) -> ItemFailed:
     """The :class:`ItemFailed` for a job that ended without a result.
 

@@ -51,6 +51,9 @@ class WorkItem:
 
     def label(self) -> str:
         """A short description for logs and failure lists."""
+        source = (self.extra or {}).get("source")
+        if source and not self.prompt:
+            return f"image {source!r} (seed {self.seed})"
         text = self.prompt if self.prompt else "<structured prompt>"
         if len(text) > 60:
             text = text[:57] + "..."

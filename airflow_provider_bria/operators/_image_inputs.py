@@ -173,3 +173,63 @@ def encode_images(sources: Sequence[Any] | Any, *, minimum: int, maximum: int, w
     items = as_image_list(sources, field)
     validate_image_count(len(items), minimum=minimum, maximum=maximum, what=what)
     return [encode_image(item) for item in items]
+
+
+def _is_direct(item: Any) -> bool:
+    """Whether an image reference is sent as given or encoded as is (URL, data URI, bytes), not listed."""
+    if isinstance(item, (bytes, bytearray)) or is_url(item):
+        return True
+    return isinstance(item, str) and item.strip().lower().startswith("data:")
+
+
+def gate_images(value: Any, field: str, *, minimum: int, maximum: int, what: str, log: Any = None) -> list[str]:
+    """Resolve image references like the upload operator does, check them with its quality gate, encode them.
+
+    Files, folders, globs, object-storage URIs or prefixes and ``ObjectStoragePath`` objects (alone or in a
+    list, also a list rendered from XCom) are expanded with
+    :func:`~airflow_provider_bria.operators._image_sources.resolve_sources` and checked with
+    :func:`~airflow_provider_bria.operators._quality_gate.run_quality_gate` (format sniffed from the content,
+    structure verified, Bria's 12 MB limit, content duplicates; not the 1024 px rule, which Bria states for
+    dataset images only). Skipped files are logged as one warning. ``http(s)`` URLs, data URIs and bytes are
+    sent as before. A list longer than ``maximum`` is refused before anything is read; when folders or globs
+    expand to more than ``maximum`` valid images, the first ``maximum`` (in listing order) are used, with a
+    warning.
+
+    :param value: the argument (see above).
+    :param field: the argument name, for messages.
+    :param minimum: inclusive minimum number of images.
+    :param maximum: inclusive maximum number of images.
+    :param what: the Bria call, for messages.
+    :param log: where to log warnings (the operator's logger).
+    :raises BriaInputError: too few valid images (naming the skipped files), too many given, unreadable input.
+    """
+    from airflow_provider_bria.operators._image_sources import resolve_sources
+    from airflow_provider_bria.operators._quality_gate import run_quality_gate, skipped_warning
+
+    items = as_image_list(value, field)
+    if len(items) > maximum:
+        validate_image_count(len(items), minimum=minimum, maximum=maximum, what=what)
+    direct = [encode_image(item) for item in items if _is_direct(item)]
+    listed = [item for item in items if not _is_direct(item)]
+    accepted: list[str] = []
+    skipped: list[dict[str, Any]] = []
+    if listed:
+        resolved = resolve_sources(listed)
+        gate = run_quality_gate(resolved.images, increase_resolution=True, check_resolution=False)
+        skipped = gate.skipped
+        if skipped and log is not None:
+            log.warning("%s: %s", field, skipped_warning(skipped, len(resolved.images)))
+        room = max(0, maximum - len(direct))
+        if len(gate.accepted) > room and log is not None:
+            log.warning("%s: %d valid images found, %s takes at most %d: using the first %d, leaving out %s",
+                        field, len(gate.accepted), what, maximum, room,
+                        ", ".join(c.source.uri for c in gate.accepted[room:room + 5]))
+        for checked in gate.accepted[:room]:
+            with checked.source.open() as handle:
+                accepted.append(base64.b64encode(handle.read()).decode("ascii"))
+    total = len(direct) + len(accepted)
+    if total < minimum:
+        listed_skips = "; ".join(f"{item['source']}: {item['reason']}" for item in skipped[:5])
+        why = f"; skipped: {listed_skips}" if skipped else ""
+        raise BriaInputError(f"{what} needs {minimum}-{maximum} images, got {total} valid ones in {field}{why}")
+    return direct + accepted

@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from airflow_provider_bria.contract import PIL_IMAGE_FORMATS, check_resolution
+from airflow_provider_bria.contract import PIL_IMAGE_FORMATS
+from airflow_provider_bria.contract import check_resolution as _check_resolution
 from airflow_provider_bria.exceptions import BriaInputError
 from airflow_provider_bria.operators._image_sources import ImageSource
 
@@ -212,11 +213,12 @@ def _too_large(size: int) -> str:
             "JPEG) or downscale it")
 
 
-def inspect_image(src: ImageSource, *, increase_resolution: bool) -> CheckedImage:
+def inspect_image(src: ImageSource, *, increase_resolution: bool, check_resolution: bool = True) -> CheckedImage:
     """Check one file and hash it in a single streamed pass.
 
     :param src: the file.
     :param increase_resolution: allow 256x256 and up (the server upscales) instead of 1024x1024.
+    :param check_resolution: apply Bria's dataset-image resolution rule (``False`` for sample images).
     :raises ImageRejected: when the file must be skipped.
     """
     from PIL import Image, UnidentifiedImageError
@@ -247,7 +249,8 @@ def inspect_image(src: ImageSource, *, increase_resolution: bool) -> CheckedImag
             )
         width, height = img.size
         try:
-            check_resolution(width, height, increase_resolution=increase_resolution)
+            if check_resolution:
+                _check_resolution(width, height, increase_resolution=increase_resolution)
         except BriaInputError as err:
             raise ImageRejected(SkipCode.RESOLUTION, str(err)) from None
         try:
@@ -271,6 +274,7 @@ def run_quality_gate(
     increase_resolution: bool,
     max_workers: int = 4,
     on_checked: Callable[[int], Any] | None = None,
+    check_resolution: bool = True,
 ) -> GateResult:
     """Check every file (``max_workers`` at a time) and drop content duplicates.
 
@@ -281,11 +285,12 @@ def run_quality_gate(
     :param increase_resolution: allow images from 256x256 (see :func:`inspect_image`).
     :param max_workers: files checked in parallel (helps with remote object stores).
     :param on_checked: called with the running count every 100 files (progress logging).
+    :param check_resolution: apply the dataset-image resolution rule (``False`` for sample images).
     """
 
     def _one(src: ImageSource) -> CheckedImage | ImageRejected:
         try:
-            return inspect_image(src, increase_resolution=increase_resolution)
+            return inspect_image(src, increase_resolution=increase_resolution, check_resolution=check_resolution)
         except ImageRejected as rej:
             return rej
 
@@ -308,3 +313,18 @@ def run_quality_gate(
             first_by_hash[outcome.sha256] = src.uri
             result.accepted.append(outcome)
     return result
+
+
+def skipped_warning(skipped: list[dict[str, Any]], total: int, count: int | None = None) -> str:
+    """The one-line warning summarising the files the quality gate skipped, by reason.
+
+    :param skipped: the skipped entries (``source``, ``code``, ``reason``); may be capped.
+    :param total: files in the source.
+    :param count: the full number skipped, when ``skipped`` is capped.
+    """
+    from collections import Counter
+
+    n = len(skipped) if count is None else count
+    reasons = ", ".join(f"{k} {c}" for k, c in Counter(str(i.get("code")) for i in skipped).most_common())
+    first = f"; first: {skipped[0].get('source')}: {skipped[0].get('reason')}" if skipped else ""
+    return f"{n} of {total} source files were skipped by the quality gate and not used ({reasons}){first}"

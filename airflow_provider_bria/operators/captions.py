@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow_provider_bria.contract import (
     PREFIX_IP_TYPES,
@@ -23,9 +23,9 @@ from airflow_provider_bria.contract import (
 )
 from airflow_provider_bria.exceptions import BriaCaptionsTimeoutError, BriaConflictError, BriaInputError
 from airflow_provider_bria.links.bria import BriaDatasetLink, BriaProjectLink, push_console_xcoms
-from airflow_provider_bria.operators._image_inputs import as_image_list, encode_image, encode_images, is_url
+from airflow_provider_bria.operators._image_inputs import as_image_list, encode_images, gate_images, is_url
 from airflow_provider_bria.operators._reconcile import coerce_id, conflict_from, is_templated
-from airflow_provider_bria.operators.base import BriaBaseOperator
+from airflow_provider_bria.operators.base import BriaBaseOperator, Number
 from airflow_provider_bria.operators.dataset import (
     dataset_family,
     dataset_project_id,
@@ -115,16 +115,19 @@ def _check_target_dataset(operator: BriaBaseOperator, context: Any, dataset_id: 
 class BriaGenerateVisualSchemaOperator(BriaBaseOperator):
     """Generate a FIBO visual schema from 5-10 sample images, optionally applying it to a dataset.
 
-    Images are local paths, object-storage URIs (``s3://...``, ``file://...``, read through Airflow's
-    ObjectStoragePath) or ``http(s)`` URLs (sent as they are); files are sent base64-encoded. The count is
-    checked before anything is read. With ``apply_to_dataset=True`` the target dataset is checked first
+    Images name sources as the upload operator does: files, folders, globs, object-storage URIs or prefixes
+    (``s3://bucket/samples/``, read through Airflow's ObjectStoragePath), ``ObjectStoragePath`` objects, a list
+    of them or an XCom list; they pass the upload's quality gate (skipped files are logged as a warning) and
+    are sent base64-encoded. ``http(s)`` URLs are sent as they are. A folder with more than 10 valid images
+    gives its first 10 (with a warning). With ``apply_to_dataset=True`` the target dataset is checked first
     (FIBO, draft) and the schema is then ``PUT`` onto it, unless it already holds the same schema. If the
     dataset is already *completed* with a schema (a re-run of a pipeline whose dataset was finished), nothing
     is generated: the dataset's schema is returned and a warning logged, since a completed dataset is frozen.
 
     Returns the visual schema (a JSON string).
 
-    :param images: 5-10 image references (templated; a list, or a string holding a list).
+    :param images: 5-10 images: files, folders, globs, object-storage URIs/prefixes or URLs, or a list of them
+        (templated; a list, or a string holding a list).
     :param dataset_id: dataset to apply the schema to (templated); needed with ``apply_to_dataset``.
     :param apply_to_dataset: ``PUT`` the schema onto ``dataset_id`` in the same task (default ``False``).
     :param content_moderation: ask Bria to moderate the images (default: API default, off).
@@ -153,9 +156,9 @@ class BriaGenerateVisualSchemaOperator(BriaBaseOperator):
     def execute(self, context: Any) -> str:
         """Generate the schema (and apply it); return it."""
         dataset_id = coerce_id(self.dataset_id, "dataset_id") if self.apply_to_dataset else None
-        payload = encode_images(
-            self.images, minimum=VISUAL_SCHEMA_MIN_IMAGES, maximum=VISUAL_SCHEMA_MAX_IMAGES,
-            what="generate_visual_schema",
+        payload = gate_images(
+            self.images, "images", minimum=VISUAL_SCHEMA_MIN_IMAGES, maximum=VISUAL_SCHEMA_MAX_IMAGES,
+            what="generate_visual_schema", log=self.log,
         )
         if dataset_id is not None:
             kept = _check_target_dataset(self, context, dataset_id, TrainingFamily.FIBO, "visual_schema")
@@ -185,7 +188,8 @@ class BriaGenerateCaptionPrefixOperator(BriaBaseOperator):
 
     :param ip_type: the project's ``ip_type`` (templated).
     :param ip_medium: ``photography`` or ``illustration`` (templated).
-    :param images: 1-6 image references (templated).
+    :param images: 1-6 images: files, folders, globs, object-storage URIs/prefixes, or a list of them; or all
+        URLs (templated).
     :param image_urls: 1-6 public URLs, instead of ``images`` (templated).
     :param ip_name: character name (``defined_character`` only; 1-3 words) (templated).
     :param dataset_id: dataset to apply the prefix to (templated).
@@ -255,13 +259,14 @@ class BriaGenerateCaptionPrefixOperator(BriaBaseOperator):
             kwargs["image_urls"] = [str(u).strip() for u in urls]
         else:
             items = as_image_list(self.images, "images")
-            self._count(items)
-            if all(is_url(i) for i in items):
+            if items and all(is_url(i) for i in items):
+                self._count(items)
                 kwargs["image_urls"] = [str(u).strip() for u in items]
             elif any(is_url(i) for i in items):
                 raise BriaInputError("generate_prefix takes either all URLs or all files; images mixes both")
             else:
-                kwargs["images"] = [encode_image(i) for i in items]
+                kwargs["images"] = gate_images(items, "images", minimum=PREFIX_MIN_IMAGES, maximum=PREFIX_MAX_IMAGES,
+                                               what="generate_prefix", log=self.log)
         if dataset_id is not None:
             kept = _check_target_dataset(self, context, dataset_id, TrainingFamily.LEGACY, "caption_prefix")
             if kept is not None:
@@ -347,11 +352,15 @@ class BriaRegenerateCaptionsOperator(BriaBaseOperator):
 
     :param dataset_id: the dataset id (templated).
     :param wait: wait for completion (default ``True``).
-    :param poll_interval: seconds between status reads (default 10).
-    :param timeout: seconds to wait before :class:`BriaCaptionsTimeoutError` (default 3600).
+    :param poll_interval: seconds between status reads (default 10; templated).
+    :param timeout: seconds to wait before :class:`BriaCaptionsTimeoutError` (default 3600; templated).
     """
 
     template_fields: Sequence[str] = (*BriaBaseOperator.template_fields, "dataset_id")
+    template_numbers: ClassVar[Mapping[str, Number]] = {
+        "poll_interval": Number(float, 0, exclusive_minimum=True),
+        "timeout": Number(float, 0, exclusive_minimum=True),
+    }
     operator_extra_links = (BriaProjectLink(), BriaDatasetLink())
 
     def __init__(
@@ -366,10 +375,8 @@ class BriaRegenerateCaptionsOperator(BriaBaseOperator):
         super().__init__(**kwargs)
         self.dataset_id = dataset_id
         self.wait = wait
-        self.poll_interval = poll_interval
-        self.timeout = timeout
-        if poll_interval <= 0 or timeout <= 0:
-            raise BriaInputError("poll_interval and timeout must be positive")
+        self.poll_interval = self.number_arg("poll_interval", poll_interval)
+        self.timeout = self.number_arg("timeout", timeout)
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Start the regeneration (unless running) and wait for it."""

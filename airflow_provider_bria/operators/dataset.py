@@ -394,11 +394,13 @@ class BriaUpdateDatasetOperator(BriaBaseOperator):
 class BriaCloneDatasetOperator(BriaBaseOperator):
     """Clone a dataset (usually a completed one) as a new draft with copies of its images.
 
-    The clone's name within the project is the natural key: a draft with that name is reused on retry
-    (``if_exists="reuse"``), so retries never make a second copy. Without ``name`` the API's default
+    The clone's name within the project is the natural key: a dataset with that name is reused on retry or
+    re-run (``if_exists="reuse"``), so neither makes a second copy. Without ``name`` the API's default
     ``"Copy of <source name>"`` is used (computed client-side so it can be looked up). A *completed* dataset
-    with the target name is never reused (a clone must be editable):
-    :class:`~airflow_provider_bria.exceptions.BriaConflictError`.
+    with the target name is reused (and the log says so) when it is a clone of the same source, i.e. it
+    holds every image name of the source (the API records no clone origin): that is a re-run of a run that
+    went on to complete its clone. A completed dataset of that name that lacks source images is someone
+    else's: :class:`~airflow_provider_bria.exceptions.BriaConflictError`.
 
     Returns the new dataset id; pushes XCom ``dataset_id``/``dataset_url`` (of the clone) and
     ``project_id``/``project_url``.
@@ -440,11 +442,20 @@ class BriaCloneDatasetOperator(BriaBaseOperator):
             raise BriaInputError(f"The clone's name {name!r} is the source dataset's own name; choose another")
 
         def check(existing: Mapping[str, Any]) -> None:
-            if is_completed(existing):
+            if not is_completed(existing):
+                return
+            missing = _missing_source_images(hook, source_id, existing)
+            if missing:
                 raise BriaConflictError(
                     f"A completed dataset named {name!r} already exists in project {project_id} "
-                    f"(id={existing.get('id')}); a clone must be a draft: choose another name"
+                    f"(id={existing.get('id')}) but it is not a clone of dataset {source_id}: it lacks "
+                    f"{len(missing)} of the source's images (e.g. {sorted(missing)[:3]}). Choose another name"
                 )
+            self.log.info(
+                "Reusing the completed clone %r (id=%s) of dataset %s: a re-run of a finished clone; nothing is "
+                "copied (it is frozen: its images and schema can no longer change)", name, existing.get("id"),
+                source_id,
+            )
 
         clone, created = create_or_reuse(
             find=lambda: hook.find_dataset(project_id, name),
@@ -462,6 +473,19 @@ class BriaCloneDatasetOperator(BriaBaseOperator):
         self.log.info("Clone %r of dataset %s: id=%s (%s, %d images)", name, source_id, clone_id,
                       "created" if created else "reused", images_count(clone))
         return clone_id
+
+
+def _missing_source_images(hook: Any, source_id: int, candidate: Mapping[str, Any]) -> set[str]:
+    """Image names of the source dataset that ``candidate`` lacks (empty: it is a clone of the source).
+
+    :param hook: the hook.
+    :param source_id: the source dataset.
+    :param candidate: the existing dataset with the clone's name.
+    """
+    def names(dataset_id: Any) -> set[str]:
+        return {str(img.get("image_name")) for img in hook.list_images(dataset_id) if img.get("image_name")}
+
+    return names(source_id) - names(candidate.get("id"))
 
 
 # --------------------------------------------------------------------------------------------

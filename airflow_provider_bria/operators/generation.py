@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_bria import contract
 from airflow_provider_bria.exceptions import BriaInputError
@@ -36,12 +36,27 @@ from airflow_provider_bria.operators._generation_plan import (
     slugify,
 )
 from airflow_provider_bria.operators._outputs import DEFAULT_MAX_VIDEO_BYTES
+from airflow_provider_bria.operators.base import Number
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_bria.operators._outputs import OutputFolder
     from airflow_provider_bria.responses import V2Response
+
+def image_file_name(image: Any) -> str | None:
+    """The file name of a video's source image (path, URI or URL), or ``None`` for base64 and data URIs.
+
+    :param image: the ``image`` argument as rendered.
+    """
+    from airflow_provider_bria.operators._generation_inputs import _bare_base64
+
+    text = str(image or "").strip()
+    if not text or text.startswith("data:") or len(text) > 4096 or _bare_base64(text) is not None:
+        return None
+    name = text.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return name or None
+
 
 def _first(results: list[Any]) -> Any:
     """The single result of a one-output operator (``None`` when it failed and ``fail_on_error=False``)."""
@@ -72,7 +87,8 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
     :param prompt: a prompt or a list of prompts (templated); map it with ``.expand(prompt=[...])``.
     :param prompts_file: path or object-store URI of a prompts file: JSON list or one per line (templated).
     :param structured_prompt: JSON string (or list of them) to recreate, or to refine with the prompts (templated).
-    :param num_images_per_prompt: images per prompt; image ``i`` uses seed ``seed + i``.
+    :param num_images_per_prompt: images per prompt, 1-100 (templated: ``"{{ params.images }}"`` renders to an
+        int); image ``i`` uses seed ``seed + i``.
     :param negative_prompt: what to avoid (templated).
     :param tailored_model_influence: 0.0-1.5.
     :param guidance_scale: 3-5.
@@ -92,6 +108,9 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
         "aspect_ratio", "seed", "output_path", "max_requests",
     )
     template_fields_renderers = {"structured_prompt": "json", "prompt": "py"}
+    template_numbers: ClassVar[Mapping[str, Number]] = {
+        **GenerationBase.template_numbers, "num_images_per_prompt": Number(int, 1, 100),
+    }
     _what = "images"
 
     def __init__(
@@ -120,7 +139,7 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
         self.prompt = prompt
         self.prompts_file = prompts_file
         self.structured_prompt = structured_prompt
-        self.num_images_per_prompt = as_int(num_images_per_prompt, "num_images_per_prompt", minimum=1, maximum=100)
+        self.num_images_per_prompt = self.number_arg("num_images_per_prompt", num_images_per_prompt)
         self.negative_prompt = negative_prompt
         self.tailored_model_influence = tailored_model_influence
         self.guidance_scale = guidance_scale
@@ -392,7 +411,8 @@ class BriaGenerateStructuredPromptOperator(GenerationBase):
 class BriaGenerateVideoOperator(OutputsMixin, GenerationBase):
     """Animate an image into a 5-second MP4 with a tailored model (v2 image-to-video, always asynchronous).
 
-    The video is saved as ``video-<slug>-<sha12>.mp4`` (from model, image, seed) with a ``.json`` sidecar in
+    The video is saved as ``video-<image name>-<sha12>.mp4`` (the source image's file name; ``image`` for
+    base64 input; the hash from model, image content or URL, seed) with a ``.json`` sidecar in
     ``output_path``; a retry resumes the submitted job or skips an existing video. Returns
     ``{uri, seed, request_id, video_url, existing}``.
 
@@ -436,10 +456,12 @@ class BriaGenerateVideoOperator(OutputsMixin, GenerationBase):
         seed = as_optional_seed(self.seed)
         if seed is None:
             seed = derive_seed(model_id, identity, None, 0, self._kind)
-        slug_src = identity.rsplit("/", 1)[-1].rsplit(".", 1)[0] if "://" in identity else "image"
+        name = image_file_name(self.image)
+        source = name or identity[:19]
+        slug_src = name.rsplit(".", 1)[0] if name else "image"
         sha = digest("video", model_id, identity, seed)[:12]
         stem = f"video-{slugify(slug_src, fallback='image', max_len=24)}-{sha}"
-        return WorkItem(stem=stem, index=0, seed=seed, extra={"image": identity[:300]})
+        return WorkItem(stem=stem, index=0, seed=seed, extra={"image": identity[:300], "source": source})
 
     def _finish(self, folder: OutputFolder, item: WorkItem, response: V2Response) -> dict[str, Any]:
         name = f"{item.stem}.mp4"

@@ -227,6 +227,9 @@ class BriaStartTrainingOperator(BriaBaseOperator):
     Right after, it pushes the XCom keys ``model_id``, ``model_url``, ``project_id``, ``project_url``,
     ``dataset_id``, ``dataset_url``.
 
+    Returns the training summary ``{"model_id", "status", "model_url", "model_name", "project_id",
+    "dataset_id", "training_mode", "active_model_version", "checkpoint_steps"}`` (unknown keys left out).
+
     Waiting: ``wait_for_completion=False`` returns at once; otherwise the operator waits synchronously
     (polling on the worker) or, with ``deferrable=True``, defers to
     :class:`~airflow_provider_bria.triggers.training.BriaTrainingTrigger` and holds no worker slot.
@@ -580,6 +583,8 @@ class BriaStopTrainingOperator(BriaBaseOperator):
     and the status is returned. ``InProgress``: ``stop_training`` is called; a 409 or an ambiguous failure
     is settled by reading the model again. With ``wait_for_stopped`` the operator then polls until the model
     leaves ``Stopping``. Pushes ``model_id``/``model_url`` (and the project and dataset keys) to XCom.
+
+    Returns ``{"model_id", "status", "stop_requested": <bool>, "model_url"}``.
 
     :param model_id: the model (templated; int or str from XCom).
     :param wait_for_stopped: wait until the model is ``Stopped`` (default ``True``).

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import ast
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_bria._compat import conf
 from airflow_provider_bria._state import UPLOAD_RESUME_STATE, load, stamp
@@ -37,7 +38,7 @@ from airflow_provider_bria.exceptions import (
 from airflow_provider_bria.hooks.bria import BriaHook
 from airflow_provider_bria.links.bria import BriaDatasetLink, push_console_xcoms
 from airflow_provider_bria.operators._reconcile import coerce_bool, coerce_id, is_templated, reconcile_delay
-from airflow_provider_bria.operators.base import BriaBaseOperator
+from airflow_provider_bria.operators.base import BriaBaseOperator, Number
 from airflow_provider_bria.operators.dataset import dataset_family
 
 if TYPE_CHECKING:
@@ -74,6 +75,34 @@ def _optional_url(value: Any, field: str) -> str | None:
     if not text.lower().startswith(("http://", "https://")):
         raise BriaInputError(f"{field} must be an http(s) URL")
     return text
+
+
+def added_after_creation(entries: list[dict[str, Any]], dataset: Mapping[str, Any]) -> int:
+    """How many of ``entries`` (dataset images) were added after the dataset was created or cloned.
+
+    An entry or a dataset without a readable ``created_at`` counts as added (never skip a run for want of a
+    timestamp).
+
+    :param entries: image objects of the dataset.
+    :param dataset: the dataset object.
+    """
+    from datetime import datetime
+
+    def when(value: Any) -> datetime | None:
+        try:
+            return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+        except ValueError:
+            return None
+
+    created = when(dataset.get("created_at"))
+    if created is None:
+        return len(entries)
+    count = 0
+    for entry in entries:
+        added = when(entry.get("created_at"))
+        if added is None or (added.tzinfo is None) != (created.tzinfo is None) or added > created:
+            count += 1
+    return count
 
 
 class BriaUploadImagesOperator(BriaBaseOperator):
@@ -114,7 +143,8 @@ class BriaUploadImagesOperator(BriaBaseOperator):
     :param image_retries: extra attempts per image after an ambiguous failure, each after checking the dataset.
     :param fail_on_image_errors: raise :class:`BriaUploadError` at the end when images failed (the others stay
         uploaded). With ``False`` the task succeeds and the failures are in the summary.
-    :param allow_empty: succeed when the source holds no valid image instead of raising.
+    :param allow_empty: succeed when the source holds no valid image instead of raising (implied by
+        ``min_new_images``, which then skips).
     :param staging_path: advanced datasets: folder URI (templated) where the zip is written.
     :param zip_url: advanced datasets: public URL of a ready zip (templated); no zip is made. Because it is
         templated, the URL as given (a pre-signed URL's signature included) is stored with the task's rendered
@@ -126,19 +156,34 @@ class BriaUploadImagesOperator(BriaBaseOperator):
     :param automatic_captioning: advanced legacy datasets: ``False`` sends each image's ``<stem>.txt`` side-car
         as its caption (images without one are skipped). Not allowed for FIBO datasets.
     :param cleanup_staging: delete the staged zip once the bulk job has finished.
+    :param min_new_images: guard (templated): when fewer new images than this arrived, the task is skipped
+        (``AirflowSkipException``) after the upload, and so is everything downstream with the default trigger
+        rule: a week with no new photos trains (and pays for) nothing. New images are the ones uploaded now
+        plus those of the source an earlier run already added after the dataset was created (so a re-run is
+        not skipped); images the dataset got when it was created or cloned do not count. The summary is
+        pushed under XCom ``upload_summary``.
     :param poll_interval: seconds between bulk status polls.
     :param timeout: seconds to wait for the bulk job before failing (the job goes on; a retry resumes waiting).
     :param deferrable: wait for the bulk job in the triggerer instead of a worker slot (default
         ``[operators] default_deferrable``). Basic uploads always run on the worker.
     :returns: a JSON-safe summary: ``dataset_id``, ``upload_type``, ``sources``, ``uploaded``,
-        ``already_present``, ``reconciled``, ``skipped_count``, ``skipped``, ``failed_count``, ``failed``,
-        ``image_ids``, ``images_in_dataset`` and, for bulk uploads, ``bulk``.
+        ``already_present``, ``new_images``, ``reconciled``, ``skipped_count``, ``skipped``,
+        ``skipped_by_reason`` (count per reason code), ``failed_count``, ``failed``, ``image_ids``,
+        ``images_in_dataset``, ``warnings`` (e.g. the skipped-images summary) and, for bulk uploads, ``bulk``.
     """
 
     template_fields: Sequence[str] = (
         "bria_conn_id", "dataset_id", "source", "increase_resolution", "staging_path", "zip_url", "staging_url",
     )
     template_fields_renderers = {"source": "json"}
+    template_numbers: ClassVar[Mapping[str, Number]] = {
+        "max_concurrency": Number(int, 1, 64),
+        "image_retries": Number(int, 0),
+        "max_images": Number(int, 1, optional=True),
+        "min_new_images": Number(int, 0, optional=True),
+        "poll_interval": Number(float, 0, exclusive_minimum=True),
+        "timeout": Number(float, 0, exclusive_minimum=True),
+    }
     operator_extra_links = (BriaDatasetLink(),)
     ui_color = "#d9f2e6"
 
@@ -161,6 +206,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
         staging_url: str | None = None,
         automatic_captioning: bool | None = None,
         cleanup_staging: bool = True,
+        min_new_images: int | str | None = None,
         poll_interval: float = 10.0,
         timeout: float = 3600.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -183,6 +229,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
         self.allow_empty = bool(allow_empty)
         self.automatic_captioning = automatic_captioning
         self.cleanup_staging = bool(cleanup_staging)
+        self.min_new_images = min_new_images
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.deferrable = bool(deferrable)
@@ -196,21 +243,8 @@ class BriaUploadImagesOperator(BriaBaseOperator):
             raise BriaInputError(f"on_invalid must be one of {ON_INVALID_CHOICES}, got {self.on_invalid!r}")
         if self.encoding not in ENCODINGS:
             raise BriaInputError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
-        for name, value, low in (
-            ("max_concurrency", self.max_concurrency, 1),
-            ("image_retries", self.image_retries, 0),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise BriaInputError(f"{name} must be an integer >= {low}, got {value!r}")
-        if self.max_concurrency > 64:
-            raise BriaInputError(f"max_concurrency must be at most 64, got {self.max_concurrency}")
-        if self.max_images is not None and (
-            isinstance(self.max_images, bool) or not isinstance(self.max_images, int) or self.max_images < 1
-        ):
-            raise BriaInputError(f"max_images must be a positive integer or None, got {self.max_images!r}")
-        for name, value in (("poll_interval", self.poll_interval), ("timeout", self.timeout)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise BriaInputError(f"{name} must be a positive number of seconds, got {value!r}")
+        for name in self.template_numbers:
+            setattr(self, name, self.number_arg(name, getattr(self, name)))
         for name, value in (("content_moderation", self.content_moderation),
                             ("automatic_captioning", self.automatic_captioning)):
             if value is not None and not isinstance(value, bool):
@@ -275,6 +309,10 @@ class BriaUploadImagesOperator(BriaBaseOperator):
 
     def _report_gate(self, gate: GateResult, total: int) -> None:
         self.log.info("Quality gate: %d files, %d accepted, %d skipped", total, len(gate.accepted), len(gate.skipped))
+        if gate.skipped:
+            from airflow_provider_bria.operators._quality_gate import skipped_warning
+
+            self.log.warning("%s", skipped_warning(gate.skipped, total))
         for item in gate.skipped[:SUMMARY_LIST_CAP]:
             self.log.info("Skipped %s: %s", item["source"], item["reason"])
         if len(gate.skipped) > SUMMARY_LIST_CAP:
@@ -284,7 +322,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
                 f"{len(gate.skipped)} of {total} files failed the quality gate (on_invalid='fail'; nothing was "
                 f"uploaded): {gate.problems_text()}"
             )
-        if not gate.accepted and not self.allow_empty:
+        if not gate.accepted and not self.allow_empty and self.min_new_images is None:
             raise BriaInputError(
                 f"None of the {total} source files is a valid image to upload; set allow_empty=True to accept this"
             )
@@ -321,20 +359,27 @@ class BriaUploadImagesOperator(BriaBaseOperator):
         reconciled: int = 0,
         bulk: dict[str, Any] | None = None,
         skipped_count: int | None = None,
+        added_earlier: int | None = None,
     ) -> dict[str, Any]:
+        from airflow_provider_bria.operators._quality_gate import skipped_warning
+
+        n_skipped = len(skipped) if skipped_count is None else skipped_count
         summary: dict[str, Any] = {
             "dataset_id": dataset_id,
             "upload_type": upload_type,
             "sources": sources,
             "uploaded": uploaded,
             "already_present": already_present,
+            "new_images": uploaded + (already_present if added_earlier is None else added_earlier),
             "reconciled": reconciled,
-            "skipped_count": len(skipped) if skipped_count is None else skipped_count,
+            "skipped_count": n_skipped,
             "skipped": skipped[:SUMMARY_LIST_CAP],
+            "skipped_by_reason": dict(Counter(str(item.get("code")) for item in skipped)),
             "failed_count": len(failed),
             "failed": failed[:SUMMARY_LIST_CAP],
             "image_ids": sorted(image_ids)[:IMAGE_IDS_CAP],
             "images_in_dataset": images_in_dataset,
+            "warnings": [skipped_warning(skipped, sources, n_skipped)] if n_skipped else [],
         }
         if bulk is not None:
             summary["bulk"] = bulk
@@ -350,6 +395,14 @@ class BriaUploadImagesOperator(BriaBaseOperator):
             context["ti"].xcom_push(key=XCOM_SUMMARY_KEY, value=summary)
         if fatal is not None:
             raise fatal
+        if self.min_new_images is not None and summary["new_images"] < self.min_new_images:
+            from airflow_provider_bria.exceptions import AirflowSkipException
+
+            context["ti"].xcom_push(key=XCOM_SUMMARY_KEY, value=summary)
+            raise AirflowSkipException(
+                f"min_new_images={self.min_new_images}: only {summary['new_images']} new image(s) arrived in dataset "
+                f"{summary['dataset_id']}; skipping this task and everything downstream of it (nothing is trained)"
+            )
         if summary["failed_count"] and self.fail_on_image_errors:
             failed = summary["failed"]
             details = "; ".join(f"{f.get('source')}: {f.get('reason')}" for f in failed[:10])
@@ -412,6 +465,8 @@ class BriaUploadImagesOperator(BriaBaseOperator):
             len(outcome.uploaded), outcome.reconciled, len(outcome.failed),
         )
         image_ids, in_dataset = self._verify_basic(hook, dataset_id, gate.accepted, outcome.fatal)
+        added_earlier = added_after_creation(
+            [entry for c in gate.accepted if c.key in present for entry in present[c.key][:1]], dataset)
         summary = self._summary(
             dataset_id=dataset_id,
             upload_type=UploadType.BASIC.value,
@@ -423,6 +478,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
             image_ids=image_ids,
             images_in_dataset=in_dataset,
             reconciled=outcome.reconciled,
+            added_earlier=added_earlier,
         )
         return self._finish(context, summary, outcome.fatal)
 

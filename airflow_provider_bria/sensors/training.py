@@ -48,6 +48,8 @@ class BriaTrainingSensor(BaseSensorOperator, BriaBaseOperator):
     in every mode and always ends in :class:`~airflow.sdk.exceptions.AirflowSensorTimeout` (no retry; skipped
     with ``soft_fail``).
 
+    Returns the training summary, as :class:`~airflow_provider_bria.operators.training.BriaStartTrainingOperator`.
+
     :param model_id: the model to watch (templated; int or str from XCom).
     :param bria_conn_id: Airflow connection id of type ``bria`` (templated).
     :param hook_params: extra keyword arguments for :class:`~airflow_provider_bria.hooks.bria.BriaHook`

@@ -1,39 +1,11 @@
-"""The typed result shapes (``airflow_provider_bria.results``) against their oracles: Bria's OpenAPI description
-for API objects, the code that builds the provider's own return values for the rest."""
+"""The typed result shapes of the provider's own return values against the code that builds them (the API object
+shapes are checked against Bria's OpenAPI extract in tests/test_reference.py)."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from typing import Any
-
-import pytest
 
 from airflow_provider_bria import results
-
-OPENAPI = Path(__file__).resolve().parents[3] / "shared" / "reference" / "bria-tailored-generation-openapi.yml"
-
-
-def _response_properties(path_suffix: str) -> set[str]:
-    """Properties of the 200 response of ``GET <path>`` in Bria's OpenAPI (some paths sit at the top level)."""
-    yaml = pytest.importorskip("yaml")
-    spec: dict[str, Any] = yaml.safe_load(OPENAPI.read_text())
-    items = {**spec.get("paths", {}), **{k: v for k, v in spec.items() if k.startswith("/")}}
-    (item,) = [v for k, v in items.items() if k.rstrip("/").endswith(path_suffix)]
-    schema = item["get"]["responses"]["200"]["content"]["application/json"]["schema"]
-    return set(schema.get("properties") or {})
-
-
-@pytest.mark.skipif(not OPENAPI.is_file(), reason="Bria's OpenAPI file (shared/reference) is not next to the repo")
-@pytest.mark.parametrize(("typed", "path"), [(results.Model, "/models/{model_id}"),
-                                             (results.Dataset, "/datasets/{dataset_id}")])
-def test_api_object_types_name_every_field_of_bria_openapi(typed: Any, path: str) -> None:
-    documented = _response_properties(path)
-    assert documented, path
-    assert documented <= set(typed.__annotations__), documented - set(typed.__annotations__)
-    extra = set(typed.__annotations__) - documented
-    assert extra <= {"training_version"}, extra  # returned by the API (docs/api-choices.md), not in this schema
-
 
 def test_job_outcome_names_what_v2_responses_store() -> None:
     from airflow_provider_bria.responses import V2Response

@@ -41,6 +41,7 @@ class Run:
     run_id: str
     state: str
     tasks: dict[str, str] = field(default_factory=dict)
+    tries: dict[str, int] = field(default_factory=dict)
 
     def xcom(self, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
         """Read one XCom of this run from the metadata database."""
@@ -57,16 +58,24 @@ class Run:
             return XComModel.deserialize_value(rows[0])
 
 
-def _run_dag(dag: Any, conf: dict[str, Any] | None = None) -> Run:
-    """``dag.test(run_conf=conf)``; return the run's state and every task instance's state."""
+def _run_dag(dag: Any, conf: dict[str, Any] | None = None, *, logical_date: Any = None) -> Run:
+    """``dag.test(run_conf=conf)``; return the run's state and every task instance's state.
+
+    With ``logical_date``, the run is that logical run (run after = logical date): a second call with the same
+    date clears its task instances and runs it again, as "Clear" in the UI does (a re-run).
+    """
     from airflow.utils.session import create_session
 
-    dr = dag.test(run_conf=conf or {})
+    if logical_date is None:
+        dr = dag.test(run_conf=conf or {})
+    else:
+        dr = dag.test(run_conf=conf or {}, logical_date=logical_date, run_after=logical_date)
     run = Run(dag.dag_id, dr.run_id, str(getattr(dr.state, "value", dr.state)))
     with create_session() as session:
         for ti in dr.get_task_instances(session=session):
             key = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
             run.tasks[key] = str(getattr(ti.state, "value", ti.state))
+            run.tries[key] = ti.try_number
     return run
 
 

@@ -62,8 +62,10 @@ def offline_parse(airflow_home: Path) -> dict[str, Any]:
 
 
 def test_dagbag_has_no_import_errors_offline(offline_parse: dict[str, Any]) -> None:
-    assert offline_parse["import_errors"] == {}
-    assert set(offline_parse["dag_ids"]) == EXAMPLE_DAG_IDS
+    """The examples, by name: a user's own DAG file dropped into dags/ does not break this test."""
+    examples = {f"{dag_id}.py" for dag_id in EXAMPLE_DAG_IDS}
+    assert {k: v for k, v in offline_parse["import_errors"].items() if Path(k).name in examples} == {}
+    assert set(offline_parse["dag_ids"]) >= EXAMPLE_DAG_IDS
 
 
 def test_parsing_makes_no_network_call(offline_parse: dict[str, Any]) -> None:
@@ -84,9 +86,9 @@ def test_parsing_imports_nothing_heavy(offline_parse: dict[str, Any]) -> None:
     print(f"parse of dags/: {offline_parse['seconds']:.3f} s; per file: {offline_parse['files']}")
 
 
-def test_every_dag_file_defines_one_example_dag() -> None:
-    files = sorted(p.name for p in DAGS.glob("*.py"))
-    assert files == sorted(f"{dag_id}.py" for dag_id in EXAMPLE_DAG_IDS)
+def test_every_example_dag_has_its_own_file() -> None:
+    for dag_id in EXAMPLE_DAG_IDS:
+        assert (DAGS / f"{dag_id}.py").is_file(), dag_id
 
 
 EXPECTED_TASKS = {
@@ -122,7 +124,6 @@ EXPECTED_TASKS = {
         "prepare_new_images",
         "clone_dataset",
         "upload_new_images",
-        "anything_new",
         "complete_dataset",
         "create_model",
         "train_model",

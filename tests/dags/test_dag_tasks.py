@@ -233,6 +233,18 @@ def test_retraining_inputs_from_param_and_triggering_event(retraining: Any) -> N
     assert out["training_parameters"] == {"rank": 64}
 
 
+def test_retraining_rerun_builds_on_the_model_before_its_own(retraining: Any) -> None:
+    """A re-run of a finished run skips the model event that run published itself (re-runs are safe)."""
+    older = event(MODEL_URI, 1, model_id=4, dataset_id=21)
+    own = event(MODEL_URI, 2, model_id=5, dataset_id=99)
+    own.source_dag_id, own.source_run_id = "bria_retraining", "scheduled__1"
+    ctx = context(retraining, inlets=[older, own])
+    ctx["dag_run"] = SimpleNamespace(run_after=RUN_AFTER, dag_id="bria_retraining", run_id="scheduled__1")
+    assert call(retraining, "plan", **ctx)["source_dataset_id"] == 21
+    ctx["dag_run"] = SimpleNamespace(run_after=RUN_AFTER, dag_id="bria_retraining", run_id="scheduled__2")
+    assert call(retraining, "plan", **ctx)["source_dataset_id"] == 99  # another run builds on the newest
+
+
 def test_retraining_without_a_model_fails(retraining: Any) -> None:
     with pytest.raises(BriaInputError, match="No dataset to clone"):
         call(retraining, "plan", **context(retraining))

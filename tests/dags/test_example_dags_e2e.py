@@ -196,9 +196,30 @@ def test_retraining_with_nothing_new_is_skipped(
     assert {t for t, s in run.tasks.items() if s == "skipped"} == {
         "clone_dataset",
         "upload_new_images",
-        "anything_new",
         "complete_dataset",
         "create_model",
         "train_model",
     }
     assert bria_conn.requests(path_prefix="/v1/") == []  # not a single API call
+
+
+def test_retraining_with_only_known_images_trains_nothing(
+    pipeline: dict[str, Any], example_dags: dict[str, Any], run_dag: Any
+) -> None:
+    """min_new_images (issue 15 item 6): the folder holds only images the source dataset already has, so the
+    clone gains nothing; the upload task is skipped and nothing downstream runs, so no training is paid for."""
+    emulator, data = pipeline["emulator"], pipeline["data"]
+    before = emulator.state()["counts"]
+    # source_dataset_id=None: dag.test(run_conf=...) leaves earlier runs' values on the shared DAG's Params.
+    run = run_dag(example_dags["bria_retraining"], {"new_images_source": str(data / "images"),
+                                                    "generate_demo_images": False, "source_dataset_id": None})
+    assert run.state == "success", run.tasks
+    assert run.tasks["clone_dataset"] == "success"
+    assert {t for t, s in run.tasks.items() if s == "skipped"} == {
+        "upload_new_images", "complete_dataset", "create_model", "train_model",
+    }
+    summary = run.xcom("upload_new_images", "upload_summary")
+    assert summary["new_images"] == 0
+    assert summary["already_present"] == 6
+    after = emulator.state()["counts"]
+    assert (after["models"], after["trainings_started"]) == (before["models"], before["trainings_started"])

@@ -88,7 +88,9 @@ class ServeRun:
     :param startup_timeout: ``--startup-timeout`` (seconds the demo waits for the API server).
     """
 
-    def __init__(self, home: Path, data: Path, log_path: Path, *, startup_timeout: float = 170.0) -> None:
+    def __init__(self, home: Path, data: Path, log_path: Path, *, startup_timeout: float = 170.0,
+                 extra_args: tuple[str, ...] = ()) -> None:
+        self.extra_args = extra_args
         self.home = home
         self.data = data
         self.log_path = log_path
@@ -116,7 +118,7 @@ class ServeRun:
         cmd = [
             sys.executable, "-m", "airflow_provider_bria.demo", "--serve",
             "--home", str(self.home), "--data", str(self.data), "--port", "0",
-            "--startup-timeout", f"{self.startup_timeout:g}",
+            "--startup-timeout", f"{self.startup_timeout:g}", *self.extra_args,
         ]
         self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 (closed in kill_all)
         self.proc = subprocess.Popen(  # noqa: S603 - fixed argv

@@ -213,6 +213,25 @@ def test_video_operator_saves_mp4_and_skips_on_rerun(bria_conn: Any, fibo_model:
     assert len(submissions(bria_conn, "/v2/video")) == 1
 
 
+def test_video_logs_and_names_its_source_image(
+    bria_conn: Any, fibo_model: int, tmp_path: Path, capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Quiet logs (issue 15 item 8): the submission names the source image, and so does the video file."""
+    image = images_op(fibo_model, str(tmp_path / "img"), prompt="a paper plane").execute(make_context())[0]
+    shot = tmp_path / "shot-01.png"
+    shot.write_bytes(Path(image["uri"].removeprefix("file://")).read_bytes())
+    capfd.readouterr()
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        rec = BriaGenerateVideoOperator(task_id="video", model_id=fibo_model, image=str(shot), seed=4,
+                                        output_path=str(tmp_path / "video"), **FAST).execute(make_context())
+    logs = "".join(capfd.readouterr()) + caplog.text
+    assert Path(rec["uri"]).name.startswith("video-shot-01-")
+    assert "Submitted image 'shot-01.png' (seed 4)" in logs
+    assert "<structured prompt>" not in logs
+
+
 def test_legacy_operator_downloads_every_result(bria_conn: Any, hook: Any, tmp_path: Path) -> None:
     legacy = train_model(hook, bria_conn, version="bria-2.3")
     kwargs = {"task_id": "legacy", "model_id": legacy, "prompt": ["a red fox", "a blue whale"], "num_results": 2,

@@ -219,7 +219,8 @@ def test_real_409_is_reported_clearly(requests_mock: Any, make_context: Any, mon
 
 
 def test_clone_is_a_draft_copy_and_reused_on_retry(
-    bria_conn: Any, make_context: Any, hook: Any, fibo_project: dict[str, Any], fill: Any, upload_pngs: list[bytes]
+    bria_conn: Any, make_context: Any, hook: Any, fibo_project: dict[str, Any], fill: Any, upload_pngs: list[bytes],
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     source = hook.create_dataset(fibo_project["id"], "v1", training_version="fibo")
     hook.update_dataset(source["id"], visual_schema=SCHEMA)
@@ -239,14 +240,26 @@ def test_clone_is_a_draft_copy_and_reused_on_retry(
     named = BriaCloneDatasetOperator(task_id="c2", dataset_id=source["id"], name="v2", hook_params=FAST_HOOK)
     v2 = named.execute(make_context())
     assert hook.get_dataset(v2)["name"] == "v2"
-    # A completed dataset with the target name is never reused as "the clone".
+    # A re-run after the clone was completed (and grew) reuses it and says so: no second copy.
+    hook.upload_image(v2, file=upload_pngs[5], image_name="new-photo.png")
     hook.update_dataset(v2, status="completed")
-    with pytest.raises(BriaConflictError, match="a clone must be a draft"):
-        named.execute(make_context())
+    capfd.readouterr()
+    assert named.execute(make_context()) == v2
+    assert f"Reusing the completed clone 'v2' (id={v2}) of dataset {source['id']}" in "".join(capfd.readouterr())
+    assert bria_conn.state()["counts"]["datasets"] == 2 + 1
+    # A completed dataset of that name that is not a clone of this source is never taken as the clone.
+    other = hook.create_dataset(fibo_project["id"], "v3", training_version="fibo")
+    for i in range(5):
+        hook.upload_image(other["id"], file=upload_pngs[i], image_name=f"other-{i}.png")
+    hook.update_dataset(other["id"], visual_schema=SCHEMA)
+    hook.update_dataset(other["id"], status="completed")
+    with pytest.raises(BriaConflictError, match="it is not a clone of dataset .* lacks 5 of the source's images"):
+        BriaCloneDatasetOperator(task_id="c4", dataset_id=source["id"], name="v3",
+                                 hook_params=FAST_HOOK).execute(make_context())
     with pytest.raises(BriaInputError, match="source dataset's own name"):
         BriaCloneDatasetOperator(task_id="c3", dataset_id=source["id"], name="v1",
                                  hook_params=FAST_HOOK).execute(make_context())
-    assert bria_conn.state()["counts"]["datasets"] == 3
+    assert bria_conn.state()["counts"]["datasets"] == 4
 
 
 def test_clone_unknown_dataset(bria_conn: Any, make_context: Any, object_counts: Any) -> None:

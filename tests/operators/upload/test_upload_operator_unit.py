@@ -128,7 +128,9 @@ def test_static_arguments_are_checked_at_construction(kwargs: dict[str, Any], me
 
 def test_template_fields() -> None:
     assert set(BriaUploadImagesOperator.template_fields) == {
-        "bria_conn_id", "dataset_id", "source", "increase_resolution", "staging_path", "zip_url", "staging_url"}
+        "bria_conn_id", "dataset_id", "source", "increase_resolution", "staging_path", "zip_url", "staging_url",
+        # numbers (issue 15 item 7): templated, rendered to numbers before execute
+        "max_concurrency", "image_retries", "max_images", "min_new_images", "poll_interval", "timeout"}
 
 
 @pytest.mark.parametrize("bad", ["maybe", 2, None, 1.5])

@@ -34,6 +34,12 @@ if TYPE_CHECKING:
     from airflow.sdk import CronTriggerTimetable as CronTriggerTimetable
     from airflow.sdk import conf as conf
     from airflow.sdk.exceptions import (
+        AirflowFailException as AirflowFailException,
+    )
+    from airflow.sdk.exceptions import (
+        AirflowNotFoundException as AirflowNotFoundException,
+    )
+    from airflow.sdk.exceptions import (
         AirflowSensorTimeout as AirflowSensorTimeout,
     )
     from airflow.sdk.exceptions import (
@@ -57,6 +63,8 @@ else:
 
     try:  # Airflow >= 3.2
         from airflow.sdk.exceptions import (
+            AirflowFailException,
+            AirflowNotFoundException,
             AirflowSensorTimeout,
             AirflowSkipException,
             AirflowTaskTimeout,
@@ -64,6 +72,8 @@ else:
         )
     except ImportError:
         from airflow.exceptions import (
+            AirflowFailException,
+            AirflowNotFoundException,
             AirflowSensorTimeout,
             AirflowSkipException,
             AirflowTaskTimeout,
@@ -345,6 +355,8 @@ __all__ = [
     "AIRFLOW_V_3_3_PLUS",
     "MIN_AIRFLOW_VERSION",
     "AirflowSensorTimeout",
+    "AirflowFailException",
+    "AirflowNotFoundException",
     "AirflowSkipException",
     "AirflowTaskTimeout",
     "AssetOrTimeSchedule",

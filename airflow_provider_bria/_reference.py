@@ -73,7 +73,7 @@ def arguments(cls: type) -> list[tuple[str, bool, str, bool, str]]:
                 continue
             required = param.default is inspect.Parameter.empty
             default = "" if required else repr(param.default)
-            rows[param.name] = (param.name, required, default, param.name in cls.template_fields,
+            rows[param.name] = (param.name, required, default, param.name in getattr(cls, "template_fields", ()),
                                 _one_line(docs.get(param.name, "")))
     return list(rows.values())
 

@@ -15,19 +15,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-try:  # Airflow >= 3.2 (the newest location first, as in _compat.py)
-    from airflow.sdk.exceptions import (  # noqa: F401 (re-exported for the hooks and operators)
-        AirflowFailException,
-        AirflowNotFoundException,
-        AirflowSkipException,
-    )
-except ImportError:  # Airflow 3.0 / 3.1
-    from airflow.exceptions import (  # noqa: F401 (re-exported for the hooks and operators)
-        AirflowFailException,
-        AirflowNotFoundException,
-        AirflowSkipException,
-    )
-
+from airflow_provider_bria._compat import (  # re-exported for the hooks and operators
+    AirflowFailException as AirflowFailException,
+)
+from airflow_provider_bria._compat import AirflowNotFoundException as AirflowNotFoundException
+from airflow_provider_bria._compat import AirflowSkipException as AirflowSkipException
 
 
 class BriaError(Exception):
@@ -126,7 +118,7 @@ def _rebuild_api_error(cls: type[BriaAPIError], message: str, kwargs: dict[str, 
     return cls(message, **kwargs)
 
 
-class BriaAuthError(BriaAPIError, BriaNonRetryableError):
+class BriaAuthError(BriaAPIError, BriaNonRetryableError):  # type: ignore[misc]  # status_code: an int here, HTTPStatus there
     """401 or 403: missing or wrong token, quota exhausted, feature not in the plan, foreign object."""
 
 
@@ -134,11 +126,11 @@ class BriaNotFoundError(BriaAPIError):
     """404: the object does not exist (or a v2 request id has expired)."""
 
 
-class BriaValidationError(BriaAPIError, BriaNonRetryableError):
+class BriaValidationError(BriaAPIError, BriaNonRetryableError):  # type: ignore[misc]  # status_code: an int here, HTTPStatus there
     """400, 412, 413, 415 or 422: the server rejected the request's content."""
 
 
-class BriaUserIdNotFoundError(BriaNotFoundError, BriaNonRetryableError):
+class BriaUserIdNotFoundError(BriaNotFoundError, BriaNonRetryableError):  # type: ignore[misc]  # status_code: an int here, HTTPStatus there
     """404 on an id the user gave (an operator argument or a Param): a retry cannot make it exist.
 
     :param argument: the operator argument that held the id.

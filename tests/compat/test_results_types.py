@@ -7,6 +7,7 @@ import re
 
 from airflow_provider_bria import results
 
+
 def test_job_outcome_names_what_v2_responses_store() -> None:
     from airflow_provider_bria.responses import V2Response
 

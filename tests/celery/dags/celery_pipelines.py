@@ -46,7 +46,12 @@ with DAG(
         task_id="upload_images", dataset_id=dataset.output, source="{{ dag_run.conf['image_source'] }}",
         max_concurrency=1,
     )
-    complete = BriaUpdateDatasetOperator(task_id="complete_dataset", dataset_id=dataset.output, status="completed")
+    complete = BriaUpdateDatasetOperator(  # a FIBO dataset needs a visual_schema to complete (Bria's spec)
+        task_id="complete_dataset",
+        dataset_id=dataset.output,
+        visual_schema={"style_medium": "illustration"},
+        status="completed",
+    )
     model = BriaCreateModelOperator(
         task_id="create_model", dataset_id=dataset.output, name="kill-model", training_version="fibo"
     )

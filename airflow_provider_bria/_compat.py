@@ -236,6 +236,21 @@ def hitl_operator() -> type[Any]:
     return HITLUnavailableOperator
 
 
+def hitl_timeout(timeout: Any) -> dict[str, Any]:
+    """The keyword argument of :func:`hitl_operator` that bounds the wait for a response.
+
+    ``response_timeout`` where the standard provider has it (with Airflow 3.2+); older HITL operators (Airflow
+    3.1) take the wait from ``execution_timeout``.
+
+    :param timeout: the longest wait (a ``timedelta``).
+    """
+    import inspect
+
+    if "response_timeout" in inspect.signature(hitl_operator().__init__).parameters:
+        return {"response_timeout": timeout}
+    return {"execution_timeout": timeout}
+
+
 def get_listener_manager() -> Any:
     """Return Airflow's listener manager (``airflow.sdk.listener`` from 3.2, ``airflow.listeners`` before)."""
     try:
@@ -414,6 +429,7 @@ __all__ = [
     "has_fs",
     "has_hitl",
     "hitl_operator",
+    "hitl_timeout",
     "latest_asset_events",
     "multiple_outputs",
     "object_storage_path",

@@ -42,6 +42,7 @@ from airflow_provider_bria._compat import (
     SkipMixin,
     has_hitl,
     hitl_operator,
+    hitl_timeout,
     latest_asset_events,
     multiple_outputs,
 )
@@ -101,9 +102,18 @@ class SchemaReviewOperator(hitl_operator(), SkipMixin):
         }
         super().__init__(
             subject=f"Review the visual schema of the dataset (round {review_round} of {MAX_REVIEW_ROUNDS})",
-            options=options, defaults=[REJECT], params=params, response_timeout=REVIEW_TIMEOUT, **kwargs,
+            options=options, defaults=[REJECT], params=params, **hitl_timeout(REVIEW_TIMEOUT), **kwargs,
         )
         self.review_round = review_round
+        self.form_fields = sorted(params)
+
+    def _form_params_only(self) -> None:
+        """Keep only this round's form fields in ``params``: 3.1's HITL operator also shows (and validates) the
+        DAG's Params; 3.2+ filters them itself (then this changes nothing)."""
+        from airflow.sdk.definitions.param import ParamsDict
+
+        if sorted(self.params) != self.form_fields:
+            self.params = ParamsDict({k: self.params.get_param(k) for k in self.form_fields})
 
     def execute(self, context: Any) -> Any:
         """Build the review (schema, sampled images and captions), then wait for the human response."""
@@ -114,6 +124,7 @@ class SchemaReviewOperator(hitl_operator(), SkipMixin):
                                        f"(this is Airflow {AIRFLOW_VERSION})")
         from airflow_provider_bria.hooks.bria import BriaHook
 
+        self._form_params_only()
         ti = context["ti"]
         dataset_id = int(ti.xcom_pull(task_ids="create_dataset"))
         hook = BriaHook(CONN_ID)
@@ -127,6 +138,7 @@ class SchemaReviewOperator(hitl_operator(), SkipMixin):
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         """Act on the response: Approve (skip the refinement), Refine (pass the instruction on), Reject (fail)."""
+        self._form_params_only()
         ret = super().execute_complete(context=context, event=event)
         chosen = ret["chosen_options"][0]
         who = (ret.get("responded_by_user") or {}).get("name") if isinstance(ret.get("responded_by_user"), dict) \

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow import __version__ as AIRFLOW_VERSION  # noqa: N812
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from airflow.sdk import BaseHook as _SdkBaseHook
     from airflow.sdk import CronTriggerTimetable as CronTriggerTimetable
     from airflow.sdk import conf as conf
+    from airflow.sdk.bases.skipmixin import SkipMixin as SkipMixin
     from airflow.sdk.exceptions import (
         AirflowFailException as AirflowFailException,
     )
@@ -166,6 +168,7 @@ _LAZY: dict[str, tuple[tuple[str, str], ...]] = {
         ("airflow.timetables.trigger", "CronTriggerTimetable"),
     ),
     "DagBag": (("airflow.dag_processing.dagbag", "DagBag"), ("airflow.models.dagbag", "DagBag")),
+    "SkipMixin": (("airflow.sdk.bases.skipmixin", "SkipMixin"), ("airflow.models.skipmixin", "SkipMixin")),
     "TaskDeferred": (("airflow.sdk.exceptions", "TaskDeferred"), ("airflow.exceptions", "TaskDeferred")),
     "DagSerialization": (
         ("airflow.serialization.serialized_objects", "DagSerialization"),
@@ -191,6 +194,66 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise ImportError(f"{name} is in none of {[m for m, _ in locations]} on Airflow {AIRFLOW_VERSION}")
+
+
+@cache
+def has_hitl() -> bool:
+    """Whether Airflow's human-in-the-loop operators can run (Airflow 3.1+ and its standard provider)."""
+    if not AIRFLOW_V_3_1_PLUS:  # the standard provider's hitl module refuses to import on 3.0
+        return False
+    try:
+        import airflow.providers.standard.operators.hitl  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@cache
+def hitl_operator() -> type[Any]:
+    """Airflow's ``HITLOperator``; where :func:`has_hitl` is false, a stand-in taking the same arguments.
+
+    The stand-in keeps a DAG's shape the same on every line (same tasks, same attributes); its ``execute`` fails
+    without retries, so a subclass should skip or fail with its own message before calling it.
+    """
+    if has_hitl():
+        from airflow.providers.standard.operators.hitl import HITLOperator
+
+        return HITLOperator
+    from airflow.sdk import BaseOperator
+
+    class HITLUnavailableOperator(BaseOperator):
+        """``HITLOperator``'s arguments on an Airflow without human-in-the-loop (it cannot ask anyone)."""
+
+        def __init__(self, *, subject: str, options: list[str], body: str | None = None,
+                     defaults: str | list[str] | None = None, multiple: bool = False,
+                     params: dict[str, Any] | None = None, notifiers: Any = None, assigned_users: Any = None,
+                     response_timeout: Any = None, **kwargs: Any) -> None:
+            super().__init__(params=params, **kwargs)
+            self.subject, self.body, self.options, self.multiple = subject, body, options, multiple
+            self.defaults = [defaults] if isinstance(defaults, str) else defaults
+            self.notifiers, self.assigned_users, self.response_timeout = notifiers, assigned_users, response_timeout
+
+        def execute(self, context: Any) -> Any:
+            """Fail (a retry cannot help): this Airflow has no human-in-the-loop."""
+            raise AirflowFailException(f"{self.task_id} needs human-in-the-loop (Airflow 3.1+), "
+                                       f"not available on Airflow {AIRFLOW_VERSION}")
+
+    return HITLUnavailableOperator
+
+
+def hitl_timeout(timeout: Any) -> dict[str, Any]:
+    """The keyword argument of :func:`hitl_operator` that bounds the wait for a response.
+
+    ``response_timeout`` where the standard provider has it (with Airflow 3.2+); older HITL operators (Airflow
+    3.1) take the wait from ``execution_timeout``.
+
+    :param timeout: the longest wait (a ``timedelta``).
+    """
+    import inspect
+
+    if "response_timeout" in inspect.signature(hitl_operator().__init__).parameters:
+        return {"response_timeout": timeout}
+    return {"execution_timeout": timeout}
 
 
 def get_listener_manager() -> Any:
@@ -370,6 +433,9 @@ __all__ = [
     "deserialize",
     "get_listener_manager",
     "has_fs",
+    "has_hitl",
+    "hitl_operator",
+    "hitl_timeout",
     "latest_asset_events",
     "multiple_outputs",
     "object_storage_path",
@@ -378,6 +444,7 @@ __all__ = [
     "reschedule_date",
     "serde_round_trip",
     "serialize",
+    "SkipMixin",
     "trigger_on_kill_supported",
     "warn_once",
 ]

@@ -17,7 +17,8 @@ With ``generate_demo_images`` (default) an empty or missing ``image_source`` is 
 drawn by Pillow, so the DAG runs without any data of your own. Point ``image_source`` at your own folder, glob
 or object-storage URI (``s3://bucket/brand-x/``) to train on real images.
 
-The human review uses Airflow's human-in-the-loop operator (standard provider, Airflow 3.1+): the task waits
+The human review uses Airflow's human-in-the-loop operator (standard provider, Airflow 3.1+; on 3.0 the review
+tasks are skipped with ``human_review`` off and fail, without retries, with it on): the task waits
 for a response in the UI ("Required Actions"). *Refine* sends the instruction to ``refine_structured_prompt``,
 saves the refined schema, regenerates the captions and asks again; *Reject* fails the run and nothing is marked
 completed. Without a response within ``REVIEW_TIMEOUT`` the default outcome is *Reject* (the dataset stays a
@@ -31,12 +32,20 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.providers.common.compat.sdk import SkipMixin
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import DAG, Param, chain, task
 
-from airflow_provider_bria._compat import latest_asset_events, multiple_outputs
+from airflow_provider_bria._compat import (
+    AIRFLOW_VERSION,
+    AirflowFailException,
+    AirflowSkipException,
+    SkipMixin,
+    has_hitl,
+    hitl_operator,
+    hitl_timeout,
+    latest_asset_events,
+    multiple_outputs,
+)
 from airflow_provider_bria.assets import bria_dataset_asset
 from airflow_provider_bria.contract import IpMedium, IpType
 from airflow_provider_bria.operators.captions import (
@@ -67,13 +76,15 @@ MAX_REVIEW_SCAN = 500
 APPROVE, REFINE, REJECT = "Approve", "Refine", "Reject"
 
 
-class SchemaReviewOperator(HITLOperator, SkipMixin):
+class SchemaReviewOperator(hitl_operator(), SkipMixin):
     """Human review of the dataset's visual schema and a sample of captioned images (one round).
 
     Shows the schema and up to ``REVIEW_SAMPLE`` images with their captions (the images are served by the Bria
     UI plugin from the image source, so no Bria URL appears in the page). *Approve* skips the refinement that
     follows this round; *Refine* returns the instruction for the next tasks; *Reject* fails the task, so the run
-    stops before the dataset is completed. Skipped when the Param ``human_review`` is off.
+    stops before the dataset is completed. Skipped when the Param ``human_review`` is off. On Airflow 3.0 (no
+    HITL) the rounds are still tasks (same DAG shape): skipped when ``human_review`` is off, failed (no retry)
+    when it is on.
 
     :param review_round: this round's number (1-based).
     :param last_round: whether *Refine* is still offered.
@@ -91,18 +102,29 @@ class SchemaReviewOperator(HITLOperator, SkipMixin):
         }
         super().__init__(
             subject=f"Review the visual schema of the dataset (round {review_round} of {MAX_REVIEW_ROUNDS})",
-            options=options, defaults=[REJECT], params=params, response_timeout=REVIEW_TIMEOUT, **kwargs,
+            options=options, defaults=[REJECT], params=params, **hitl_timeout(REVIEW_TIMEOUT), **kwargs,
         )
         self.review_round = review_round
+        self.form_fields = sorted(params)
+
+    def _form_params_only(self) -> None:
+        """Keep only this round's form fields in ``params``: 3.1's HITL operator also shows (and validates) the
+        DAG's Params; 3.2+ filters them itself (then this changes nothing)."""
+        from airflow.sdk.definitions.param import ParamsDict
+
+        if sorted(self.params) != self.form_fields:
+            self.params = ParamsDict({k: self.params.get_param(k) for k in self.form_fields})
 
     def execute(self, context: Any) -> Any:
         """Build the review (schema, sampled images and captions), then wait for the human response."""
-        from airflow.sdk.exceptions import AirflowSkipException
-
         if not context["params"].get("human_review", True):
             raise AirflowSkipException("human_review is off: the dataset is completed without a human review")
+        if not has_hitl():
+            raise AirflowFailException(f"the human review needs Airflow 3.1+ (HITL); set human_review to false "
+                                       f"(this is Airflow {AIRFLOW_VERSION})")
         from airflow_provider_bria.hooks.bria import BriaHook
 
+        self._form_params_only()
         ti = context["ti"]
         dataset_id = int(ti.xcom_pull(task_ids="create_dataset"))
         hook = BriaHook(CONN_ID)
@@ -116,8 +138,7 @@ class SchemaReviewOperator(HITLOperator, SkipMixin):
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         """Act on the response: Approve (skip the refinement), Refine (pass the instruction on), Reject (fail)."""
-        from airflow.sdk.exceptions import AirflowFailException
-
+        self._form_params_only()
         ret = super().execute_complete(context=context, event=event)
         chosen = ret["chosen_options"][0]
         who = (ret.get("responded_by_user") or {}).get("name") if isinstance(ret.get("responded_by_user"), dict) \
@@ -175,7 +196,7 @@ def _review_body(context: Any, schema: str, images: list[dict[str, Any]], local:
     import json
     from urllib.parse import quote, urlsplit
 
-    from airflow.sdk import conf
+    from airflow_provider_bria._compat import conf
 
     try:
         pretty = json.dumps(json.loads(schema), indent=1, ensure_ascii=False) if schema else "(no visual schema)"

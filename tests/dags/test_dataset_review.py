@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,7 +17,11 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_bria._compat import AirflowFailException, AirflowSkipException, has_hitl
 from airflow_provider_bria.demo_images import demo_image_png
+
+#: Tests of the HITL answers themselves: Airflow 3.0 has no HITL (its review tasks only skip or fail).
+needs_hitl = pytest.mark.skipif(not has_hitl(), reason="human-in-the-loop needs Airflow 3.1+")
 
 
 @pytest.fixture
@@ -52,7 +57,9 @@ def test_rounds_and_options(prep: Any) -> None:
     rounds = [prep.get_task(f"review_schema_{n}") for n in (1, 2, 3)]
     assert [r.options for r in rounds] == [["Approve", "Refine", "Reject"]] * 2 + [["Approve", "Reject"]]
     assert all(r.defaults == ["Reject"] for r in rounds)  # the documented timeout outcome
-    assert all(r.response_timeout.total_seconds() == 24 * 3600 for r in rounds)
+    # the wait: response_timeout (standard provider with Airflow 3.2+), execution_timeout for 3.1's HITL operator
+    assert all((getattr(r, "response_timeout", None) or r.execution_timeout).total_seconds() == 24 * 3600
+               for r in rounds)
     assert "instruction" in rounds[0].params
     assert "instruction" not in rounds[2].params
     assert prep.get_task("refine_schema_1").downstream_task_ids == {"apply_schema_1"}
@@ -64,13 +71,31 @@ def test_rounds_and_options(prep: Any) -> None:
 
 
 def test_review_off_skips(prep: Any) -> None:
-    from airflow.sdk.exceptions import AirflowSkipException
-
     ctx = _context(prep, "review_schema_1", human_review=False)
     with pytest.raises(AirflowSkipException, match="human_review is off"):
         prep.get_task("review_schema_1").execute(ctx)
 
 
+@pytest.mark.parametrize("simulated", [True, False])
+def test_without_hitl_review_off_skips_and_on_fails_without_retry(
+    prep: Any, monkeypatch: pytest.MonkeyPatch, simulated: bool
+) -> None:
+    """Airflow 3.0 (no HITL): the same review tasks; skipped with human_review off, failed (no retry) with it on.
+
+    Runs on every line: on 3.1+ the DAG's HITL check is switched off; on 3.0 the check and the stand-in are real.
+    """
+    task = prep.get_task("review_schema_1")
+    if simulated:
+        monkeypatch.setattr(sys.modules[type(task).__module__], "has_hitl", lambda: False)
+    elif has_hitl():
+        pytest.skip("the real fallback needs an Airflow without HITL (3.0)")
+    with pytest.raises(AirflowSkipException, match="human_review is off"):
+        task.execute(_context(prep, "review_schema_1", human_review=False))
+    with pytest.raises(AirflowFailException, match=r"needs Airflow 3\.1\+ \(HITL\); set human_review to false"):
+        task.execute(_context(prep, "review_schema_1"))  # no Bria call before it: the context has no connection
+
+
+@needs_hitl
 def test_approve_skips_the_refinement(prep: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     task = prep.get_task("review_schema_1")
     skipped: list[str] = []
@@ -80,6 +105,7 @@ def test_approve_skips_the_refinement(prep: Any, monkeypatch: pytest.MonkeyPatch
     assert skipped == ["refine_schema_1"]
 
 
+@needs_hitl
 def test_refine_passes_the_instruction_and_schema_on(prep: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     task = prep.get_task("review_schema_2")
     monkeypatch.setattr(type(task), "skip", lambda *a, **k: pytest.fail("Refine must not skip anything"))
@@ -92,23 +118,24 @@ def test_refine_passes_the_instruction_and_schema_on(prep: Any, monkeypatch: pyt
     assert "xcom_pull(task_ids='review_schema_2')['visual_schema']" in refine.structured_prompt
 
 
+@needs_hitl
 @pytest.mark.parametrize(("option", "instruction", "match"), [
     ("Reject", "", "rejected by admin; dataset 7 stays a draft"),
     ("Refine", "  ", "Refine needs an instruction"),
 ])
 def test_reject_and_empty_refine_fail_without_retry(prep: Any, option: str, instruction: str, match: str) -> None:
-    from airflow.sdk.exceptions import AirflowFailException
-
     with pytest.raises(AirflowFailException, match=match):
         prep.get_task("review_schema_1").execute_complete(_context(prep, "review_schema_1"),
                                                           _event(option, instruction))
 
 
+@needs_hitl
 def test_unknown_option_is_refused(prep: Any) -> None:
     with pytest.raises(ValueError, match="not in"):
         prep.get_task("review_schema_3").execute_complete(_context(prep, "review_schema_3"), _event("Refine", "x"))
 
 
+@needs_hitl
 def test_review_shows_schema_and_captioned_samples_served_by_the_plugin(
     prep: Any, bria_conn: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -140,8 +167,15 @@ def test_review_shows_schema_and_captioned_samples_served_by_the_plugin(
     class Waiting(Exception):
         pass
 
-    monkeypatch.setattr(hitl, "TaskAwaitingInput", lambda **kw: Waiting(kw))
     task = prep.get_task("review_schema_1")
+    if hasattr(hitl, "TaskAwaitingInput"):
+        monkeypatch.setattr(hitl, "TaskAwaitingInput", lambda **kw: Waiting(kw))
+    else:  # 3.1's HITL operator defers itself
+
+        def defer(self: Any, **kw: Any) -> None:
+            raise Waiting(kw)
+
+        monkeypatch.setattr(type(task), "defer", defer)
     with pytest.raises(Waiting):
         task.execute(ctx)
     body = written["body"]
@@ -157,3 +191,4 @@ def test_review_shows_schema_and_captioned_samples_served_by_the_plugin(
     assert "http://" not in body
     assert "https://" not in body
     assert written["options"] == ["Approve", "Refine", "Reject"]
+    assert list(written["params"]) == ["instruction"]  # the form: this round's field, not the DAG's Params

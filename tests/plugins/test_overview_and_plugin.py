@@ -144,9 +144,15 @@ def test_entry_point_registers_the_plugin_and_the_api_server_mounts_it(api_app: 
 
     eps = [ep for ep in entry_points(group="airflow.plugins") if ep.name == "bria"]
     assert [ep.value for ep in eps] == ["airflow_provider_bria.plugins:BriaPlugin"]
-    plugins = {p.name: p for p in plugins_manager._get_plugins()[0]}
+    if hasattr(plugins_manager, "_get_plugins"):  # Airflow 3.2+
+        plugins = {p.name: p for p in plugins_manager._get_plugins()[0]}
+        views, _ = plugins_manager._get_ui_plugins()
+    else:  # Airflow 3.1: module globals
+        plugins_manager.ensure_plugins_loaded()
+        plugins_manager.initialize_ui_plugins()
+        plugins = {p.name: p for p in plugins_manager.plugins or []}
+        views = plugins_manager.external_views or []
     assert "bria" in plugins
-    views, _ = plugins_manager._get_ui_plugins()
     destinations = {v["destination"]: v["href"] for v in views if v["url_route"].startswith("bria")}
     assert destinations == {
         "nav": "/bria/overview",

@@ -119,13 +119,18 @@ def has_fs(protocol: str) -> bool:
     return bool(_has_fs(protocol))
 
 
+#: Schemes never opened through fsspec by :func:`object_storage_path`: Airflow's own local ones, and the web
+#: (fsspec's HTTP filesystem is read-only and mangles the URI; the newest Airflow refuses ``http://`` as a store too).
+_NO_FSSPEC_FALLBACK = frozenset({"file", "local", "http", "https"})
+
+
 def object_storage_path(uri: str, *, conn_id: str | None = None) -> Any:
     """``ObjectStoragePath(uri, conn_id=conn_id)`` on every line, also for schemes Airflow has no filesystem for.
 
     From Airflow 3.2 a scheme without an Airflow filesystem (``memory://``, fsspec-only stores) is opened through
     fsspec; 3.0 and 3.1 refuse it ("No filesystem registered"). There the fsspec filesystem of that scheme is
-    attached as Airflow's store once (one warning per process). 3.0 and 3.1 also render ``memory://x`` as
-    ``memory:///x`` (the same object).
+    attached as Airflow's store once (one warning per process), except for ``http(s)://``, refused as on the newest line.
+    3.0 and 3.1 also render ``memory://x`` as ``memory:///x`` (the same object).
 
     :param uri: the URI (or local path).
     :param conn_id: Airflow connection of the store, when not in the URI.
@@ -135,7 +140,8 @@ def object_storage_path(uri: str, *, conn_id: str | None = None) -> Any:
     if not AIRFLOW_V_3_2_PLUS and "://" in uri and conn_id is None:
         protocol, rest = uri.split("://", 1)
         protocol = protocol.lower()
-        if protocol not in ("file", "local") and "@" not in rest.split("/", 1)[0] and not has_fs(protocol):
+        if (protocol not in _NO_FSSPEC_FALLBACK and "@" not in rest.split("/", 1)[0]
+                and not has_fs(protocol)):
             import fsspec
             from airflow.sdk.io.store import _STORE_CACHE, attach
 

@@ -129,7 +129,7 @@ def object_storage_path(uri: str, *, conn_id: str | None = None) -> Any:
 
     From Airflow 3.2 a scheme without an Airflow filesystem (``memory://``, fsspec-only stores) is opened through
     fsspec; 3.0 and 3.1 refuse it ("No filesystem registered"). There the fsspec filesystem of that scheme is
-    attached as Airflow's store once (one warning per process), except for ``http(s)://``, refused as on the newest line.
+    attached as Airflow's store once (one warning per process); ``http(s)://`` is refused as on the newest line.
     3.0 and 3.1 also render ``memory://x`` as ``memory:///x`` (the same object).
 
     :param uri: the URI (or local path).

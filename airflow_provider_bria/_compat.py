@@ -350,7 +350,7 @@ def prepare_dag_test(dag: Any) -> None:
     From 3.1, ``dag.test()`` syncs the DAG itself; 3.0's does not, so a task with asset inlets or outlets fails
     with ``AirflowInactiveAssetInInletOrOutletException`` (a real scheduler has the DAG processor do this).
     On 3.0 it also filters ``dag.test()``'s structlog output to INFO: 3.0 prints DEBUG messages there, secrets
-    sent to the masker included.
+    sent to the masker included; and it renders tracebacks as plain text (3.0 prints each frame's locals).
 
     :param dag: the DAG about to be run with ``dag.test()``.
     """
@@ -360,7 +360,13 @@ def prepare_dag_test(dag: Any) -> None:
 
     # 3.0's in-process task runner logs every supervisor request at DEBUG through an unfiltered structlog,
     # including MaskSecret(value=<the secret>): keep dag.test() output at INFO and above.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    # Its console renderer also prints tracebacks through rich with every frame's local variables (secrets
+    # included) and ANSI colours: render them as plain text, as Airflow 3.1+ does outside DEV mode.
+    processors = [p for p in structlog.get_config()["processors"] if not isinstance(p, structlog.dev.ConsoleRenderer)]
+    processors.append(structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback))
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO), processors=processors)
+    warn_once("dag_test_log", "Airflow %s: dag.test() tracebacks rendered as plain text (no locals, no colours)",
+              AIRFLOW_VERSION)
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.models.dag import DAG as SchedulerDAG
     from airflow.serialization.serialized_objects import LazyDeserializedDAG

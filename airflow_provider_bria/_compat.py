@@ -119,13 +119,18 @@ def has_fs(protocol: str) -> bool:
     return bool(_has_fs(protocol))
 
 
+#: Schemes never opened through fsspec by :func:`object_storage_path`: Airflow's own local ones, and the web
+#: (fsspec's HTTP filesystem is read-only and mangles the URI; the newest Airflow refuses ``http://`` as a store too).
+_NO_FSSPEC_FALLBACK = frozenset({"file", "local", "http", "https"})
+
+
 def object_storage_path(uri: str, *, conn_id: str | None = None) -> Any:
     """``ObjectStoragePath(uri, conn_id=conn_id)`` on every line, also for schemes Airflow has no filesystem for.
 
     From Airflow 3.2 a scheme without an Airflow filesystem (``memory://``, fsspec-only stores) is opened through
     fsspec; 3.0 and 3.1 refuse it ("No filesystem registered"). There the fsspec filesystem of that scheme is
-    attached as Airflow's store once (one warning per process). 3.0 and 3.1 also render ``memory://x`` as
-    ``memory:///x`` (the same object).
+    attached as Airflow's store once (one warning per process); ``http(s)://`` is refused as on the newest line.
+    3.0 and 3.1 also render ``memory://x`` as ``memory:///x`` (the same object).
 
     :param uri: the URI (or local path).
     :param conn_id: Airflow connection of the store, when not in the URI.
@@ -135,7 +140,8 @@ def object_storage_path(uri: str, *, conn_id: str | None = None) -> Any:
     if not AIRFLOW_V_3_2_PLUS and "://" in uri and conn_id is None:
         protocol, rest = uri.split("://", 1)
         protocol = protocol.lower()
-        if protocol not in ("file", "local") and "@" not in rest.split("/", 1)[0] and not has_fs(protocol):
+        if (protocol not in _NO_FSSPEC_FALLBACK and "@" not in rest.split("/", 1)[0]
+                and not has_fs(protocol)):
             import fsspec
             from airflow.sdk.io.store import _STORE_CACHE, attach
 
@@ -344,7 +350,7 @@ def prepare_dag_test(dag: Any) -> None:
     From 3.1, ``dag.test()`` syncs the DAG itself; 3.0's does not, so a task with asset inlets or outlets fails
     with ``AirflowInactiveAssetInInletOrOutletException`` (a real scheduler has the DAG processor do this).
     On 3.0 it also filters ``dag.test()``'s structlog output to INFO: 3.0 prints DEBUG messages there, secrets
-    sent to the masker included.
+    sent to the masker included; and it renders tracebacks as plain text (3.0 prints each frame's locals).
 
     :param dag: the DAG about to be run with ``dag.test()``.
     """
@@ -354,7 +360,13 @@ def prepare_dag_test(dag: Any) -> None:
 
     # 3.0's in-process task runner logs every supervisor request at DEBUG through an unfiltered structlog,
     # including MaskSecret(value=<the secret>): keep dag.test() output at INFO and above.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    # Its console renderer also prints tracebacks through rich with every frame's local variables (secrets
+    # included) and ANSI colours: render them as plain text, as Airflow 3.1+ does outside DEV mode.
+    processors = [p for p in structlog.get_config()["processors"] if not isinstance(p, structlog.dev.ConsoleRenderer)]
+    processors.append(structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback))
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO), processors=processors)
+    warn_once("dag_test_log", "Airflow %s: dag.test() tracebacks rendered as plain text (no locals, no colours)",
+              AIRFLOW_VERSION)
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.models.dag import DAG as SchedulerDAG
     from airflow.serialization.serialized_objects import LazyDeserializedDAG

@@ -20,7 +20,7 @@ TEST_DAGS = Path(__file__).resolve().parents[1] / "test_dags"
 
 
 def _dag(case: str) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_bria._compat import DagBag
 
     bag = DagBag(dag_folder=str(TEST_DAGS / "fail_fast.py"))
     assert not bag.import_errors, bag.import_errors

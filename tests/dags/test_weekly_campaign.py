@@ -44,7 +44,7 @@ def last_week(bria_conn: Any) -> dict[str, Any]:
 def test_weekly_campaign_runs_twice_and_pays_once(
     last_week: dict[str, Any], bria_conn: Any, run_dag: Any, tmp_path: Path
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_bria._compat import DagBag
 
     bag = DagBag(dag_folder=str(TEST_DAGS / "weekly_campaign.py"))
     assert not bag.import_errors, bag.import_errors

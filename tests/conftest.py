@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -64,6 +65,27 @@ def pytest_configure(config: pytest.Config) -> None:
         return original(self, *args, **kwargs)
 
     DAG.test = test  # type: ignore[method-assign]
+
+
+def _drop_closed_stream_handlers() -> None:
+    """Remove logging handlers whose stream is closed (Airflow 3.0's ``dag.test()`` leaves one on ``airflow.task``).
+
+    A ``StreamHandler`` made during a test on the stream pytest captured then stays attached after the capture
+    is closed: every later ``airflow.task`` record prints "--- Logging error ---" with its message to stderr.
+    """
+    loggers = [logging.getLogger()] + [lg for lg in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(lg, logging.Logger)]
+    for logger in loggers:
+        for handler in list(logger.handlers):
+            stream = getattr(handler, "stream", None)
+            if isinstance(handler, logging.StreamHandler) and getattr(stream, "closed", False):
+                logger.removeHandler(handler)
+
+
+@pytest.fixture(autouse=True)
+def _no_closed_log_streams() -> None:
+    """Before each test, drop the logging handlers an earlier test's closed capture left (seen on Airflow 3.0)."""
+    _drop_closed_stream_handlers()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -26,7 +26,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from airflow_provider_bria.exceptions import (
     BriaConflictError,
@@ -180,6 +181,85 @@ def state_store_from_context(context: Any) -> Any:
         return None
 
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Applied(Generic[T]):
+    """What :func:`apply_then_check` got.
+
+    :param value: the answer of the call, or what the lookup found after a failure.
+    :param reconciled: ``True`` when the value comes from the lookup (the failed call was applied after all).
+    :param attempts: how many times the call was sent.
+    :param after: the error after which the lookup found the object (``None`` when the call answered).
+    """
+
+    value: T
+    reconciled: bool = False
+    attempts: int = 1
+    after: BaseException | None = None
+
+
+def apply_then_check(
+    apply: Callable[[], T],
+    lookup: Callable[[], T | None],
+    *,
+    what: str,
+    retries: int = 1,
+    delay: float | Callable[[int], float] = 1.0,
+    lookup_after: tuple[type[BaseException], ...] = (),
+    may_retry: Callable[[], bool] | None = None,
+    log: logging.Logger | Any | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Applied[T]:
+    """Send a call that may not be repeated blindly once; after an ambiguous failure, look before sending again.
+
+    The one place of the "apply, then check" protocol (creates, start training, bulk submit, image upload):
+
+    * the call answers: its answer is returned;
+    * an *ambiguous* failure (:data:`AMBIGUOUS_ERRORS`: 5xx, timeout, dropped connection; the call may have been
+      applied): wait ``delay``, then ``lookup()``. Found: returned as reconciled, never sent again. Not found:
+      sent again, at most ``retries`` more times (and only while ``may_retry()``), else the error is re-raised;
+    * an error of ``lookup_after`` (e.g. a 409 "already started"): ``lookup()`` once; found is returned,
+      otherwise the error is re-raised (never retried);
+    * any other (permanent) error propagates at once: nothing was applied, nothing is retried.
+
+    :param apply: the call; its answer is returned.
+    :param lookup: read-only; returns the applied object, or ``None`` when the call was not applied.
+    :param what: the call, for log lines (``"Creating project 'x'"``).
+    :param retries: how many more times the call may be sent after an ambiguous failure that was not applied.
+    :param delay: seconds to wait before the lookup, or a function of the attempt number (1, 2...).
+    :param lookup_after: errors after which the lookup decides, without a retry.
+    :param may_retry: asked before every re-send (e.g. "the task is not being killed").
+    :param log: logger; defaults to this module's.
+    :param sleep: the sleep function (tests pass a no-op).
+    """
+    logger = log or _log
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return Applied(apply(), attempts=attempt)
+        except AMBIGUOUS_ERRORS as err:
+            logger.warning("%s failed ambiguously (attempt %d: %s); looking it up before deciding", what, attempt, err)
+            wait = delay(attempt) if callable(delay) else delay
+            if wait > 0:
+                sleep(wait)
+            found = lookup()
+            if found is not None:
+                logger.info("%s went through after all; not sending it again", what)
+                return Applied(found, reconciled=True, attempts=attempt, after=err)
+            if attempt > retries or (may_retry is not None and not may_retry()):
+                logger.error("%s was not applied after %d ambiguous failure(s); giving up", what, attempt)
+                raise
+            logger.info("%s was not applied; sending it once more", what)
+        except lookup_after as err:
+            found = lookup()
+            if found is None:
+                raise
+            return Applied(found, reconciled=True, attempts=attempt, after=err)
+
+
 def create_or_reuse(
     *,
     find: Callable[[], Mapping[str, Any] | None],
@@ -234,36 +314,15 @@ def create_or_reuse(
         logger.info("Found existing %s (id=%s); reusing it (if_exists='reuse')", what, ident)
         return dict(existing), False
 
-    first_error: Exception | None = None
-    for attempt in (1, 2):
-        try:
-            created = create()
-        except AMBIGUOUS_ERRORS as err:
-            first_error = first_error or err
-            logger.warning(
-                "Creating %s failed ambiguously (attempt %d/2: %s); looking it up before deciding",
-                what, attempt, err,
-            )
-            if reconcile_delay > 0:
-                sleep(reconcile_delay)
-            found = find()
-            if found is not None:
-                ident = object_id(found, what)
-                logger.info("%s exists after all (id=%s): the failed request went through; using it", what, ident)
-                if check is not None:
-                    check(found)
-                _state_set(state_store, state_key, ident)
-                return dict(found), True
-            if attempt == 2:
-                logger.error("%s still does not exist after two ambiguous failures; giving up", what)
-                raise
-            logger.info("%s was not created; trying once more", what)
-            continue
-        ident = object_id(created, what)
-        _state_set(state_store, state_key, ident)
+    outcome = apply_then_check(create, find, what=f"Creating {what}", retries=1, delay=reconcile_delay,
+                               log=logger, sleep=sleep)
+    ident = object_id(outcome.value, what)
+    if outcome.reconciled and check is not None:
+        check(outcome.value)
+    _state_set(state_store, state_key, ident)
+    if not outcome.reconciled:
         logger.info("Created %s (id=%s)", what, ident)
-        return dict(created), True
-    raise AssertionError("unreachable") from first_error  # pragma: no cover
+    return dict(outcome.value), True
 
 
 def delete_idempotent(

@@ -31,7 +31,7 @@ from airflow_provider_bria.exceptions import (
     BriaTrainingTimeoutError,
 )
 from airflow_provider_bria.links.bria import BriaModelLink, model_console_url, push_console_xcoms
-from airflow_provider_bria.operators._reconcile import AMBIGUOUS_ERRORS, coerce_id
+from airflow_provider_bria.operators._reconcile import apply_then_check, coerce_id
 from airflow_provider_bria.operators.base import BriaBaseOperator
 from airflow_provider_bria.triggers._training_events import (
     EVENT_ERROR,
@@ -178,35 +178,32 @@ def stop_training_if_running(
     if status is not ModelStatus.IN_PROGRESS:
         log.info("Model %s is %s: nothing to stop", model_id, status.value)
         return status, False
-    for attempt in (1, 2):
-        try:
-            answer = hook.stop_training(model_id)
-        except BriaConflictError as err:
-            status = parse_model_status(hook.get_model(model_id))
-            if status is ModelStatus.IN_PROGRESS:
-                raise
-            log.info("stop_training for model %s answered 409 (%s); model is %s", model_id, err.message,
+
+    def stopped_model() -> dict[str, Any] | None:
+        current = hook.get_model(model_id)
+        return None if parse_model_status(current) is ModelStatus.IN_PROGRESS else current
+
+    outcome = apply_then_check(
+        lambda: hook.stop_training(model_id), stopped_model, what=f"stop_training for model {model_id}",
+        retries=1, delay=0.0, lookup_after=(BriaConflictError,), log=log,
+    )
+    answer = outcome.value
+    if outcome.reconciled and answer is not None:
+        status = parse_model_status(answer)
+        if isinstance(outcome.after, BriaConflictError):
+            log.info("stop_training for model %s answered 409 (%s); model is %s", model_id, outcome.after.message,
                      status.value)
             return status, False
-        except AMBIGUOUS_ERRORS as err:
-            status = parse_model_status(hook.get_model(model_id))
-            if status is not ModelStatus.IN_PROGRESS:
-                log.info("stop_training for model %s failed ambiguously (%s) but was applied: model is %s",
-                         model_id, err, status.value)
-                return status, True
-            if attempt == 2:
-                raise
-            log.warning("stop_training for model %s failed ambiguously (%s) and was not applied; trying once more",
-                        model_id, err)
-            continue
-        log.info("Requested stop of the training of model %s", model_id)
-        if isinstance(answer, Mapping) and answer.get("status"):
-            try:
-                return parse_model_status(answer), True
-            except BriaInputError:
-                pass
-        return ModelStatus.STOPPING, True
-    raise AssertionError("unreachable")  # pragma: no cover
+        log.info("stop_training for model %s failed ambiguously (%s) but was applied: model is %s",
+                 model_id, outcome.after, status.value)
+        return status, True
+    log.info("Requested stop of the training of model %s", model_id)
+    if isinstance(answer, Mapping) and answer.get("status"):
+        try:
+            return parse_model_status(answer), True
+        except BriaInputError:
+            pass
+    return ModelStatus.STOPPING, True
 
 
 # --------------------------------------------------------------------------------------------
@@ -350,33 +347,28 @@ class BriaStartTrainingOperator(BriaBaseOperator):
     def _start(self, model_id: int, body: dict[str, Any]) -> dict[str, Any]:
         """Call start_training; after a 409 or an ambiguous failure let the model's status decide."""
         hook = self.hook
-        for attempt in (1, 2):
-            try:
-                answer = hook.start_training(model_id, body or None)
-            except BriaConflictError as err:
-                model = hook.get_model(model_id)
-                if parse_model_status(model) is ModelStatus.CREATED:
-                    raise
-                self.log.info("start_training for model %s answered 409 (%s): it was already started; "
-                              "reattaching", model_id, err.message)
-                return model
-            except AMBIGUOUS_ERRORS as err:
-                self.log.warning("start_training for model %s failed ambiguously (%s); reading the model to see "
-                                 "whether it was applied", model_id, err)
-                model = hook.get_model(model_id)
-                status = parse_model_status(model)
-                if status is not ModelStatus.CREATED:
-                    self.log.info("It was applied: model %s is %s; not starting again", model_id, status.value)
-                    return model
-                if attempt == 2:
-                    raise
-                self.log.info("It was not applied (model %s still Created); trying once more", model_id)
-                continue
-            if isinstance(answer, Mapping) and answer.get("status") and answer.get("id") is not None:
-                self.log.info("Training of model %s started: %s", model_id, answer.get("status"))
-                return dict(answer)
-            return hook.get_model(model_id)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def started_model() -> dict[str, Any] | None:
+            model = hook.get_model(model_id)
+            return None if parse_model_status(model) is ModelStatus.CREATED else model
+
+        outcome = apply_then_check(
+            lambda: hook.start_training(model_id, body or None), started_model,
+            what=f"start_training for model {model_id}", retries=1, delay=0.0,
+            lookup_after=(BriaConflictError,), log=self.log,
+        )
+        answer = outcome.value
+        if isinstance(outcome.after, BriaConflictError):
+            self.log.info("start_training for model %s answered 409 (%s): it was already started; "
+                          "reattaching", model_id, outcome.after.message)
+            return dict(answer)
+        if outcome.reconciled:
+            self.log.info("It was applied: model %s is %s; not starting again", model_id, answer.get("status"))
+            return dict(answer)
+        if isinstance(answer, Mapping) and answer.get("status") and answer.get("id") is not None:
+            self.log.info("Training of model %s started: %s", model_id, answer.get("status"))
+            return dict(answer)
+        return hook.get_model(model_id)
 
     def _warn_if_parameters_differ(self, model: Mapping[str, Any], body: Mapping[str, Any]) -> None:
         current = model.get("training_parameters") or {}

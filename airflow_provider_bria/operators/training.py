@@ -26,6 +26,7 @@ from airflow_provider_bria._compat import (
 )
 from airflow_provider_bria.contract import ModelStatus, validate_training_parameters
 from airflow_provider_bria.exceptions import (
+    RETRYABLE_ERRORS,
     BriaConflictError,
     BriaInputError,
     BriaTrainingTimeoutError,
@@ -39,7 +40,6 @@ from airflow_provider_bria.triggers._training_events import (
     EVENT_TIMEOUT,
     LOG_EVERY_N_POLLS,
     REASON_EXECUTION_TIMEOUT,
-    TRANSIENT_ERRORS,
     check_trigger_kwargs,
     event_status_for_model,
     model_summary,
@@ -426,7 +426,7 @@ class BriaStartTrainingOperator(BriaBaseOperator):
                 time.sleep(max(0.0, min(poll_interval, deadline - time.monotonic())))
                 try:
                     model = self.hook.get_model(model_id)
-                except TRANSIENT_ERRORS as err:
+                except RETRYABLE_ERRORS as err:
                     failures += 1
                     if failures > self.max_consecutive_failures:
                         raise
@@ -630,7 +630,7 @@ class BriaStopTrainingOperator(BriaBaseOperator):
             time.sleep(max(0.0, min(self.poll_interval, deadline - time.monotonic())))
             try:
                 status = parse_model_status(self.hook.get_model(model_id))
-            except TRANSIENT_ERRORS as err:
+            except RETRYABLE_ERRORS as err:
                 self.log.warning("Polling model %s failed: %s", model_id, err)
             else:
                 if status not in (ModelStatus.IN_PROGRESS, ModelStatus.STOPPING):

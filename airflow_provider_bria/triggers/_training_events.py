@@ -23,15 +23,13 @@ from typing import Any
 
 from airflow_provider_bria.contract import ModelStatus
 from airflow_provider_bria.exceptions import (
+    RETRYABLE_ERRORS,
     BriaInputError,
     BriaModelDeletedError,
-    BriaRateLimitError,
-    BriaServerError,
     BriaTrainingError,
     BriaTrainingFailedError,
     BriaTrainingStoppedError,
     BriaTrainingTimeoutError,
-    BriaTransportError,
     BriaTriggerEventError,
 )
 
@@ -49,8 +47,9 @@ TRAINING_EVENT_STATUSES = frozenset(
 REASON_TIMEOUT = "timeout"
 REASON_EXECUTION_TIMEOUT = "execution_timeout"
 
-#: Errors of one poll that may go away on their own (after the hook's own retries were used up).
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (BriaServerError, BriaTransportError, BriaRateLimitError)
+#: Errors of one poll that may go away on their own (after the hook's own retries were used up): the taxonomy's
+#: retryable reads, kept under this name for import compatibility.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = RETRYABLE_ERRORS
 
 #: Model fields copied into events and operator return values (all small and JSON-safe).
 MODEL_SUMMARY_FIELDS = (

@@ -25,20 +25,13 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_bria._state import STATE_VERSION_KEY, STATE_VERSIONS, UPLOAD_TRIGGER, check_version
 from airflow_provider_bria.contract import BulkUploadStatus
-from airflow_provider_bria.exceptions import (
-    BriaError,
-    BriaNotFoundError,
-    BriaRateLimitError,
-    BriaServerError,
-    BriaTransportError,
-)
+from airflow_provider_bria.exceptions import RETRYABLE_ERRORS, BriaError, BriaNotFoundError
 from airflow_provider_bria.hooks.bria import BriaHook
 
 EVENT_DONE = "done"
 EVENT_TIMEOUT = "timeout"
 EVENT_ERROR = "error"
 BULK_EVENT_STATUSES = frozenset({EVENT_DONE, EVENT_TIMEOUT, EVENT_ERROR})
-_TRANSIENT = (BriaServerError, BriaTransportError, BriaRateLimitError)
 #: A missing status this soon after the submit means "not visible yet", not "no job".
 _NOT_FOUND_GRACE_SECONDS = 30.0
 #: The first wait (after the immediate first poll) is ``poll_interval`` times a random factor in this range, so
@@ -123,7 +116,7 @@ class BriaBulkUploadTrigger(BaseTrigger):
                 while True:
                     try:
                         body = await hook.aget_bulk_upload_status(self.dataset_id)
-                    except _TRANSIENT as err:
+                    except RETRYABLE_ERRORS as err:
                         failures += 1
                         if failures > self.max_consecutive_failures:
                             return self._event(EVENT_ERROR, f"Polling the bulk upload failed {failures} times in a "

@@ -1,4 +1,7 @@
-"""Concurrent, retry-safe per-image upload to a basic dataset.
+"""The basic strategy: concurrent, retry-safe per-image upload to a basic dataset.
+
+:class:`BasicStrategy` (with its own knobs, :class:`BasicKnobs`) gates the source, lists what the dataset holds,
+uploads the rest with :class:`BasicUploader` and removes duplicates a lost response left. The uploader:
 
 * At most ``max_concurrency`` uploads are in flight. Every in-flight upload has a hook (and therefore a
   ``requests.Session``) of its own: hooks come from a pool created, and connected, in the calling thread, so
@@ -19,20 +22,28 @@ import hashlib
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_bria.exceptions import AMBIGUOUS_ERRORS, TARGET_ERRORS, BriaAPIError
+from airflow_provider_bria.contract import BASIC_MAX_IMAGES, DatasetStatus, UploadType
+from airflow_provider_bria.exceptions import TARGET_ERRORS, BriaAPIError, BriaConflictError, BriaError, BriaInputError
 from airflow_provider_bria.operators._quality_gate import CheckedImage, key_from_image_name
+from airflow_provider_bria.operators._reconcile import apply_then_check
+from airflow_provider_bria.operators._upload_common import (
+    UploadKnobs,
+    UploadStrategy,
+    UploadTarget,
+    added_after_creation,
+    build_summary,
+    present_keys,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_bria.hooks.bria import BriaHook
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -146,31 +157,19 @@ class BasicUploader:
         if self._stop.is_set():
             raise _NotAttempted(f"not attempted: {self._fatal}")
         data = _read_checked(img)
-        attempt = 0
-        while True:
-            hook = pool.get()
-            try:
-                try:
-                    body = self._send(hook, img, data)
-                    return _image_id(body), False
-                except AMBIGUOUS_ERRORS as err:
-                    attempt += 1
-                    log.warning(
-                        "Upload of %s failed ambiguously (%s); checking the dataset before retrying",
-                        img.upload_name, err,
-                    )
-                    self._sleep(attempt)
-                    found, image_id = self._find(hook, img)
-                    if found:
-                        log.info("%s is in the dataset after all (image id %s)", img.upload_name, image_id)
-                        return image_id, True
-                    if attempt > self.image_retries or self._stop.is_set():
-                        raise
-                except TARGET_ERRORS as err:
-                    self._set_fatal(err)
-                    raise
-            finally:
-                pool.put(hook)
+        hook = pool.get()
+        try:
+            outcome = apply_then_check(
+                lambda: self._send(hook, img, data), lambda: self._find(hook, img),
+                what=f"Upload of {img.upload_name}", retries=self.image_retries, delay=self._delay,
+                may_retry=lambda: not self._stop.is_set(), log=log,
+            )
+        except TARGET_ERRORS as err:
+            self._set_fatal(err)
+            raise
+        finally:
+            pool.put(hook)
+        return _image_id(outcome.value), outcome.reconciled
 
     def _send(self, hook: BriaHook, img: CheckedImage, data: bytes) -> dict[str, Any]:
         with self._lock:
@@ -189,17 +188,18 @@ class BasicUploader:
             with self._lock:
                 self._in_flight -= 1
 
-    def _find(self, hook: BriaHook, img: CheckedImage) -> tuple[bool, int | None]:
-        """Look for ``img`` in the dataset: ``(found, image id)``; a failed listing counts as not found."""
+    def _find(self, hook: BriaHook, img: CheckedImage) -> dict[str, Any] | None:
+        """Look for ``img`` in the dataset: its image object, or ``None``; a failed listing counts as not found."""
         try:
             listing = hook.list_images(self.dataset_id)
         except BriaAPIError as err:
             log.warning("Could not list the dataset's images to reconcile %s: %s", img.upload_name, err)
-            return False, None
+            return None
         for item in listing:
             if key_from_image_name(item.get("image_name")) == img.key:
-                return True, _as_int(item.get("id"))
-        return False, None
+                log.info("%s is in the dataset after all (image id %s)", img.upload_name, item.get("id"))
+                return dict(item)
+        return None
 
     def _set_fatal(self, err: BaseException) -> None:
         with self._lock:
@@ -207,9 +207,9 @@ class BasicUploader:
                 self._fatal = err
         self._stop.set()
 
-    def _sleep(self, attempt: int) -> None:
-        if self.retry_delay:
-            time.sleep(min(10.0, self.retry_delay * 2 ** (attempt - 1)))
+    def _delay(self, attempt: int) -> float:
+        """Seconds to wait before looking the image up after the ``attempt``-th ambiguous failure."""
+        return min(10.0, self.retry_delay * 2 ** (attempt - 1)) if self.retry_delay else 0.0
 
 
 class _Stopped(Exception):
@@ -251,3 +251,146 @@ def _failure(img: CheckedImage, err: BaseException) -> dict[str, Any]:
 def _close_quietly(hook: Any) -> None:
     with contextlib.suppress(Exception):  # closing is best effort
         hook.close()
+
+
+# ---------------------------------------------------------------------------------------------- the strategy
+
+
+@dataclass(frozen=True)
+class BasicKnobs:
+    """The operator arguments only basic uploads read.
+
+    :param encoding: ``json`` or ``multipart``.
+    :param image_retries: extra attempts per image after an ambiguous failure.
+    :param retry_delay: base delay before looking an image up after an ambiguous failure.
+    """
+
+    encoding: str
+    image_retries: int
+    retry_delay: float
+
+
+class BasicStrategy(UploadStrategy):
+    """Upload to a basic dataset: gate, list what is there, upload the rest concurrently, verify.
+
+    :param knobs: the shared arguments.
+    :param basic: the basic-only arguments.
+    :param log: the operator's logger.
+    :param hook_factory: builds a hook per concurrent upload.
+    """
+
+    def __init__(self, knobs: UploadKnobs, basic: BasicKnobs, log: Any,
+                 hook_factory: Callable[[], BriaHook]) -> None:
+        super().__init__(knobs, log)
+        self.basic = basic
+        self.hook_factory = hook_factory
+        self._uploader: BasicUploader | None = None
+
+    def stop(self, reason: str) -> None:
+        """Start no more uploads (the in-flight ones finish).
+
+        :param reason: why, reported for the images left out.
+        """
+        uploader = self._uploader
+        if uploader is not None:
+            uploader.stop(reason)
+
+    def run(self, context: Any, hook: BriaHook, target: UploadTarget) -> dict[str, Any]:
+        """Check, upload what the dataset lacks, verify; return the summary.
+
+        :param context: the task context.
+        :param hook: the operator's hook.
+        :param target: the dataset.
+        """
+        resolved, gate = self.gate(increase_resolution=self.knobs.increase_resolution)
+        total = len(resolved.images)
+        self.report_gate(gate, total)
+        listing = hook.list_images(target.dataset_id)
+        present = present_keys(listing)
+        new = [c for c in gate.accepted if c.key not in present]
+        already = len(gate.accepted) - len(new)
+        self._check_room(target, len(new), len(listing))
+        outcome = self._upload(target.dataset_id, new, already)
+        image_ids, in_dataset = self._verify(hook, target.dataset_id, gate.accepted, outcome.fatal)
+        added_earlier = added_after_creation(
+            [entry for c in gate.accepted if c.key in present for entry in present[c.key][:1]], target.dataset)
+        summary = build_summary(
+            dataset_id=target.dataset_id, upload_type=UploadType.BASIC.value, sources=total,
+            uploaded=len(outcome.uploaded), already_present=already, skipped=gate.skipped, failed=outcome.failed,
+            image_ids=image_ids, images_in_dataset=in_dataset, reconciled=outcome.reconciled,
+            added_earlier=added_earlier,
+        )
+        return self.finish(context, summary, outcome.fatal)
+
+    def _check_room(self, target: UploadTarget, n_new: int, listed: int) -> None:
+        """Refuse, before any upload, new images a completed dataset, ``max_images`` or the 200 limit forbid."""
+        dataset_id = target.dataset_id
+        if target.status == DatasetStatus.COMPLETED.value:
+            if n_new:
+                raise BriaConflictError(
+                    f"Dataset {dataset_id} is completed (frozen): {n_new} of the source images are not in it and "
+                    "cannot be added; clone it as a draft to add images"
+                )
+            self.log.info("Dataset %s is completed and already holds every source image: nothing to do", dataset_id)
+        self.check_guard(n_new)
+        existing = max(listed, target.images_count)
+        if existing + n_new > BASIC_MAX_IMAGES:
+            raise BriaInputError(
+                f"Dataset {dataset_id} holds {existing} images; adding {n_new} would exceed the basic dataset "
+                f"limit of {BASIC_MAX_IMAGES} (nothing was uploaded). Use an advanced dataset for more images"
+            )
+
+    def _upload(self, dataset_id: int, new: list[CheckedImage], already: int) -> BasicOutcome:
+        concurrency = self.knobs.max_concurrency
+        self.log.info(
+            "Uploading %d new images (%d already in the dataset) with up to %d in flight",
+            len(new), already, min(concurrency, max(1, len(new))),
+        )
+        uploader = BasicUploader(
+            hook_factory=self.hook_factory, dataset_id=dataset_id, increase_resolution=self.knobs.increase_resolution,
+            content_moderation=self.knobs.content_moderation, encoding=self.basic.encoding,
+            max_concurrency=concurrency, image_retries=self.basic.image_retries, retry_delay=self.basic.retry_delay,
+        )
+        self._uploader = uploader
+        try:
+            outcome = uploader.run(new)
+        finally:
+            self._uploader = None
+        self.log.info(
+            "Uploaded %d images (%d confirmed by listing after an ambiguous failure), %d failed",
+            len(outcome.uploaded), outcome.reconciled, len(outcome.failed),
+        )
+        return outcome
+
+    def _verify(
+        self, hook: BriaHook, dataset_id: int, accepted: list[CheckedImage], fatal: BaseException | None
+    ) -> tuple[list[int], int | None]:
+        """List the dataset once more: remove duplicates of our images a lost response created; collect ids."""
+        if not accepted:
+            return [], None
+        try:
+            listing = hook.list_images(dataset_id)
+        except BriaError as err:
+            if fatal is None:
+                raise
+            self.log.warning("Could not list dataset %s after the upload: %s", dataset_id, err)
+            return [], None
+        present = present_keys(listing)
+        ids: list[int] = []
+        removed = 0
+        for img in accepted:
+            items = sorted(present.get(img.key, []), key=lambda i: int(i.get("id") or 0))
+            if not items:
+                continue
+            ids.append(int(items[0]["id"]))
+            for extra in items[1:]:
+                try:
+                    hook.delete_image(dataset_id, extra["id"])
+                    removed += 1
+                except BriaError as err:
+                    self.log.warning(
+                        "Could not delete duplicate image %s (%s): %s", extra.get("id"), img.upload_name, err
+                    )
+        if removed:
+            self.log.warning("Removed %d duplicate images left by ambiguous failures", removed)
+        return ids, len(listing) - removed

@@ -1,4 +1,7 @@
-"""Bulk (advanced dataset) upload: stage a zip, submit it once, poll the job.
+"""The bulk strategy (advanced datasets): stage a zip, submit it once, poll the job.
+
+:class:`BulkStrategy` (with its own knobs, :class:`BulkKnobs`) drives the steps below; what it gathers before the
+wait travels through a deferral as :class:`BulkResumeState`, typed and versioned.
 
 Bria allows one bulk attempt per dataset, and the submit call has no idempotency key. So:
 
@@ -18,18 +21,25 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from airflow_provider_bria.contract import BulkUploadStatus
+from airflow_provider_bria._state import STATE_VERSIONS, UPLOAD_RESUME_STATE, load, stamp
+from airflow_provider_bria.contract import (
+    ADVANCED_MAX_IMAGES,
+    BulkUploadStatus,
+    DatasetStatus,
+    TrainingFamily,
+    UploadType,
+)
 from airflow_provider_bria.exceptions import (
     BriaAPIError,
+    BriaConflictError,
     BriaInputError,
     BriaNotFoundError,
-    BriaServerError,
-    BriaTransportError,
+    BriaUploadError,
     BriaUploadTimeoutError,
 )
 from airflow_provider_bria.operators._bulk_zip import (
@@ -40,11 +50,24 @@ from airflow_provider_bria.operators._bulk_zip import (
     zip_object_name,
 )
 from airflow_provider_bria.operators._image_sources import display_uri, filesystem_for
+from airflow_provider_bria.operators._reconcile import apply_then_check
+from airflow_provider_bria.operators._upload_common import (
+    SUMMARY_LIST_CAP,
+    XCOM_SUMMARY_KEY,
+    UploadKnobs,
+    UploadStrategy,
+    UploadTarget,
+    build_summary,
+    optional_url,
+    present_keys,
+)
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
     from airflow_provider_bria.hooks.bria import BriaHook
+    from airflow_provider_bria.operators._image_sources import ResolvedSources
+    from airflow_provider_bria.operators._quality_gate import GateResult
 
 log = logging.getLogger(__name__)
 
@@ -174,23 +197,17 @@ def submit(
     :param content_moderation: moderate images.
     :param settle_delay: seconds to wait after an ambiguous failure before reading the status.
     """
-    for attempt in (1, 2):
+    def send() -> dict[str, Any]:
         try:
             hook.bulk_upload(
                 dataset_id, zip_url, automatic_captioning=automatic_captioning, content_moderation=content_moderation
             )
-            return
-        except (BriaServerError, BriaTransportError) as err:
-            _redacted(err)
-            log.warning("Bulk upload submit failed ambiguously (%s); checking whether the job exists", err)
-            time.sleep(settle_delay)
-            if get_job(hook, dataset_id) is not None:
-                log.info("The bulk upload job exists after all; not submitting again")
-                return
-            if attempt == 2:
-                raise
         except BriaAPIError as err:
-            raise _redacted(err) from None
+            raise _redacted(err) from None  # the same error, its message without the URL's signature
+        return {}
+
+    apply_then_check(send, lambda: get_job(hook, dataset_id), what=f"The bulk upload submit of dataset {dataset_id}",
+                     retries=1, delay=settle_delay, log=log)
 
 
 def wait(hook: BriaHook, dataset_id: int, *, poll_interval: float, timeout: float) -> dict[str, Any]:
@@ -246,3 +263,259 @@ def failed_images(body: dict[str, Any]) -> list[dict[str, Any]]:
         else:
             out.append({"source": str(item), "reason": "failed", "error_code": None})
     return out
+
+
+# ---------------------------------------------------------------------------------------------- resume state
+
+
+@dataclass
+class BulkResumeState:
+    """What a bulk upload carries through its wait (the trigger hands it back in its event), versioned.
+
+    Stored as a JSON object with ``state_version`` (:mod:`airflow_provider_bria._state`, kind
+    ``upload_resume_state``); release 0.1.0 wrote the same keys without a version, which loads as version 0.
+
+    :param total: files in the source.
+    :param skipped: the first skipped files (``source``, ``code``, ``reason``).
+    :param skipped_count: how many files the gate skipped in all.
+    :param already: source images already in the dataset.
+    :param staged_name: the staged zip's object name, deleted at the end (``None``: a given ``zip_url``).
+    :param version: the layout version (always the current one once loaded).
+    """
+
+    total: int = 0
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    skipped_count: int | None = 0
+    already: int = 0
+    staged_name: str | None = None
+    version: int = STATE_VERSIONS[UPLOAD_RESUME_STATE]
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON-safe record handed to the trigger."""
+        return stamp(UPLOAD_RESUME_STATE, {
+            "total": self.total, "skipped": list(self.skipped), "skipped_count": self.skipped_count,
+            "already": self.already, "staged_name": self.staged_name,
+        })
+
+    @classmethod
+    def from_record(cls, record: Any) -> BulkResumeState:
+        """Load a record of any known version (an absent or non-object record gives empty counts).
+
+        :param record: what the trigger event carried under ``state``.
+        :raises StateVersionError: for a record a newer provider wrote.
+        """
+        if not isinstance(record, dict):
+            return cls()
+        data = load(UPLOAD_RESUME_STATE, record)
+        count = data.get("skipped_count")
+        name = data.get("staged_name")
+        return cls(
+            total=int(data.get("total") or 0), skipped=list(data.get("skipped") or []),
+            skipped_count=int(count) if count is not None else None, already=int(data.get("already") or 0),
+            staged_name=str(name) if name else None,
+        )
+
+
+# ---------------------------------------------------------------------------------------------- the strategy
+
+
+@dataclass(frozen=True)
+class BulkKnobs:
+    """The operator arguments only bulk (advanced dataset) uploads read.
+
+    :param staging_path: folder the zip is written to.
+    :param zip_url: a ready zip (no staging).
+    :param staging_url: public base URL of ``staging_path``.
+    :param automatic_captioning: legacy datasets: ``False`` sends side-car captions.
+    :param cleanup_staging: delete the staged zip at the end.
+    :param poll_interval: seconds between status polls.
+    :param timeout: seconds to wait for the job.
+    :param deferrable: wait in the triggerer.
+    :param settle_delay: seconds before looking the job up after an ambiguous submit failure.
+    """
+
+    staging_path: Any
+    zip_url: str | None
+    staging_url: str | None
+    automatic_captioning: bool | None
+    cleanup_staging: bool
+    poll_interval: float
+    timeout: float
+    deferrable: bool
+    settle_delay: float
+
+
+class BulkStrategy(UploadStrategy):
+    """Upload to an advanced dataset: gate, stage a zip (or take ``zip_url``), submit once, wait, summarise.
+
+    :param knobs: the shared arguments.
+    :param bulk: the bulk-only arguments.
+    :param log: the operator's logger.
+    :param defer: hands the wait to the triggerer (``defer(dataset_id, state)`` never returns).
+    """
+
+    def __init__(self, knobs: UploadKnobs, bulk: BulkKnobs, log: Any,
+                 defer: Callable[[int, BulkResumeState], None]) -> None:
+        super().__init__(knobs, log)
+        self.bulk = bulk
+        self.defer = defer
+
+    def run(self, context: Any, hook: BriaHook, target: UploadTarget) -> dict[str, Any]:
+        """Submit the bulk upload unless a job exists, then wait for it; return the summary.
+
+        :param context: the task context.
+        :param hook: the operator's hook.
+        :param target: the dataset.
+        """
+        zip_url, staging_url = self._check_arguments(target)
+        state = BulkResumeState()
+        job = get_job(hook, target.dataset_id)
+        if job is not None:
+            self.log.info(
+                "Dataset %s already has a bulk upload job (%s): not submitting again, waiting for it",
+                target.dataset_id, job.get("status"),
+            )
+        elif zip_url is not None:
+            self._check_target(target)
+            self.log.info("Submitting the bulk upload of the given zip_url")
+            self._submit(hook, target.dataset_id, zip_url)
+        else:
+            done = self._stage_and_submit(context, hook, target, staging_url, state)
+            if done is not None:
+                return done
+        return self._wait(context, hook, target.dataset_id, state)
+
+    def _check_arguments(self, target: UploadTarget) -> tuple[str | None, str | None]:
+        """Refuse, before any call, arguments an advanced dataset cannot take; return the two URLs."""
+        dataset_id = target.dataset_id
+        zip_url = optional_url(self.bulk.zip_url, "zip_url")
+        staging_url = optional_url(self.bulk.staging_url, "staging_url")
+        if self.knobs.increase_resolution:
+            raise BriaInputError(
+                f"Dataset {dataset_id} is an advanced dataset: bulk uploads do not upscale, every image must be at "
+                "least 1024x1024; remove increase_resolution=True"
+            )
+        from airflow_provider_bria.operators.dataset import dataset_family
+
+        if self.bulk.automatic_captioning is not None and dataset_family(target.dataset) is TrainingFamily.FIBO:
+            raise BriaInputError("automatic_captioning only applies to legacy datasets; this dataset is FIBO")
+        if zip_url is not None and self.bulk.staging_path:
+            raise BriaInputError("Pass either zip_url (a ready zip) or staging_path (to build one), not both")
+        if zip_url is None and not self.bulk.staging_path:
+            raise BriaInputError(
+                f"Dataset {dataset_id} is an advanced dataset: pass staging_path (where the zip is written) "
+                "or zip_url (a ready zip)"
+            )
+        return zip_url, staging_url
+
+    def _submit(self, hook: BriaHook, dataset_id: int, url: str) -> None:
+        submit(hook, dataset_id, url, automatic_captioning=self.bulk.automatic_captioning,
+               content_moderation=self.knobs.content_moderation, settle_delay=self.bulk.settle_delay)
+
+    def _stage_and_submit(
+        self, context: Any, hook: BriaHook, target: UploadTarget, staging_url: str | None, state: BulkResumeState,
+    ) -> dict[str, Any] | None:
+        """Gate the source, write the zip, submit it. Returns a summary when there is nothing to do."""
+        dataset_id = target.dataset_id
+        resolved, gate = self.gate(increase_resolution=False)
+        total = len(resolved.images)
+        entries = self._zip_entries(resolved, gate)
+        self.report_gate(gate, total)
+        listing = hook.list_images(dataset_id) if target.images_count else []
+        present = present_keys(listing)
+        already = sum(1 for c in gate.accepted if c.key in present)
+        if target.images_count and already == len(gate.accepted):
+            self.log.info("Dataset %s already holds every source image: nothing to do", dataset_id)
+            return self.finish(context, build_summary(
+                dataset_id=dataset_id, upload_type=UploadType.ADVANCED.value, sources=total, uploaded=0,
+                already_present=already, skipped=gate.skipped, failed=[],
+                image_ids=[int(present[c.key][0]["id"]) for c in gate.accepted], images_in_dataset=len(listing),
+            ))
+        self._check_target(target)
+        self.check_guard(len(gate.accepted))
+        if len(gate.accepted) > ADVANCED_MAX_IMAGES:
+            raise BriaInputError(f"{len(gate.accepted)} images exceed the bulk upload limit of {ADVANCED_MAX_IMAGES}")
+        staged = stage_zip(entries, dataset_id=dataset_id, staging_path=self.bulk.staging_path,
+                           staging_url=staging_url)
+        state.total, state.already = total, already
+        state.skipped, state.skipped_count = gate.skipped[:SUMMARY_LIST_CAP], len(gate.skipped)
+        state.staged_name = staged.uri.rsplit("/", 1)[-1]
+        self.log.info("Submitting the bulk upload of %s", staged.uri)
+        self._submit(hook, dataset_id, staged.public_url)
+        return None
+
+    def _wait(self, context: Any, hook: BriaHook, dataset_id: int, state: BulkResumeState) -> dict[str, Any]:
+        """Wait for the job here, or defer to the triggerer; then summarise."""
+        if not self.bulk.deferrable:
+            final = wait(hook, dataset_id, poll_interval=self.bulk.poll_interval, timeout=self.bulk.timeout)
+            return self.complete(context, hook, dataset_id, final, state)
+        current = get_job(hook, dataset_id)
+        job_status = BulkUploadStatus.from_body(current) if current is not None else None
+        if current is not None and job_status is not None and job_status.is_terminal:
+            return self.complete(context, hook, dataset_id, current, state)
+        self.log.info("Deferring: the triggerer waits for the bulk upload of dataset %s", dataset_id)
+        self.defer(dataset_id, state)
+        raise AssertionError("defer() returned")  # pragma: no cover - it raises TaskDeferred
+
+    def complete(
+        self, context: Any, hook: BriaHook, dataset_id: int, final: dict[str, Any], state: BulkResumeState
+    ) -> dict[str, Any]:
+        """The job ended: delete the staged zip, then summarise (or raise for a failed job).
+
+        :param context: the task context.
+        :param hook: a hook.
+        :param dataset_id: the dataset.
+        :param final: the job's final status body.
+        :param state: what was gathered before the wait.
+        """
+        if state.staged_name and self.bulk.cleanup_staging:
+            delete_staged(self.bulk.staging_path, state.staged_name)
+        failures = failed_images(final)
+        listing = hook.list_images(dataset_id)
+        job = {k: final.get(k) for k in ("status", "progress_percentage", "total_processed", "done", "failed")}
+        uploaded = final.get("done")
+        summary = build_summary(
+            dataset_id=dataset_id, upload_type=UploadType.ADVANCED.value, sources=state.total,
+            uploaded=int(uploaded) if isinstance(uploaded, int) else max(0, len(listing) - state.already),
+            already_present=state.already, skipped=list(state.skipped), failed=failures,
+            image_ids=[int(i["id"]) for i in listing if i.get("id") is not None], images_in_dataset=len(listing),
+            bulk=job, skipped_count=state.skipped_count,
+        )
+        if BulkUploadStatus.from_body(final) is BulkUploadStatus.FAILED and not failures:
+            context["ti"].xcom_push(key=XCOM_SUMMARY_KEY, value=summary)
+            reason = redact_signed_urls(str(final.get("message") or job))
+            raise BriaUploadError(f"The bulk upload of dataset {dataset_id} failed: {reason}", failures=[])
+        return self.finish(context, summary)
+
+    @staticmethod
+    def _check_target(target: UploadTarget) -> None:
+        if target.status == DatasetStatus.COMPLETED.value:
+            raise BriaConflictError(f"Dataset {target.dataset_id} is completed (frozen): no bulk upload is possible")
+        if target.images_count:
+            raise BriaConflictError(
+                f"Dataset {target.dataset_id} already holds {target.images_count} images and has no bulk upload job: "
+                "a bulk upload needs an empty advanced dataset"
+            )
+
+    def _zip_entries(self, resolved: ResolvedSources, gate: GateResult) -> list[ZipEntry]:
+        """The zip's entries (with caption side-cars when ``automatic_captioning=False``; images without one
+        are skipped)."""
+        from airflow_provider_bria.operators._quality_gate import SkipCode
+
+        entries: list[ZipEntry] = []
+        with_captions = self.bulk.automatic_captioning is False
+        kept = []
+        for img in gate.accepted:
+            caption = resolved.caption_for(img.source)
+            if with_captions and caption is None:
+                gate.skipped.append({"source": img.source.uri, "code": SkipCode.MISSING_CAPTION,
+                                     "reason": f"no caption file {img.source.stem}.txt next to it "
+                                               "(automatic_captioning=False)"})
+                continue
+            kept.append(img)
+            entries.append(ZipEntry(name=img.upload_name, source=img.source, size=img.size))
+            if with_captions and caption is not None:
+                stem = img.upload_name.rsplit(".", 1)[0]
+                entries.append(ZipEntry(name=f"{stem}.txt", source=caption, size=caption.size))
+        gate.accepted[:] = kept
+        return entries

@@ -1,108 +1,53 @@
 """Upload images to a Bria dataset: quality gate, bounded concurrency, retry-safe, basic or bulk (advanced).
 
-See ``docs/upload.md`` for the user guide. The heavy lifting lives in private modules, imported lazily so
-that importing this module (DAG parsing) stays cheap:
+See ``docs/upload.md`` for the user guide. The operator reads the dataset and hands the upload to one of two
+strategies, imported lazily so that importing this module (DAG parsing) stays cheap:
 
-* :mod:`._image_sources` resolves folders, globs, lists and object-storage URIs into files;
-* :mod:`._quality_gate` checks format, resolution and integrity and hashes every file (streamed);
-* :mod:`._upload_basic` uploads to basic datasets, concurrently, reconciling ambiguous failures;
-* :mod:`._bulk_zip` and :mod:`._upload_bulk` stage a zip and run the one-shot bulk upload of advanced datasets.
+* :mod:`._upload_common`: what both share (knobs, quality gate step, guards, summary);
+* :mod:`._upload_basic`: basic datasets, uploaded image by image, concurrently, reconciling ambiguous failures;
+* :mod:`._upload_bulk`: advanced datasets, a zip staged (:mod:`._bulk_zip`), submitted once and waited for,
+  with a typed, versioned resume state carried through the deferral.
+
+Below them, :mod:`._image_sources` resolves folders, globs, lists and object-storage URIs into files and
+:mod:`._quality_gate` checks format, resolution and integrity and hashes every file (streamed).
 """
 
 from __future__ import annotations
 
-import ast
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_bria._compat import conf
-from airflow_provider_bria._state import UPLOAD_RESUME_STATE, load, stamp
-from airflow_provider_bria.contract import (
-    ADVANCED_MAX_IMAGES,
-    BASIC_MAX_IMAGES,
-    BulkUploadStatus,
-    DatasetStatus,
-    TrainingFamily,
-    UploadType,
-)
+from airflow_provider_bria.contract import UploadType
 from airflow_provider_bria.exceptions import (
-    BriaConflictError,
-    BriaError,
     BriaInputError,
     BriaTriggerEventError,
     BriaUploadError,
     BriaUploadTimeoutError,
 )
-from airflow_provider_bria.hooks.bria import BriaHook
 from airflow_provider_bria.links.bria import BriaDatasetLink, push_console_xcoms
 from airflow_provider_bria.operators._reconcile import coerce_bool, coerce_id, is_templated, reconcile_delay
+from airflow_provider_bria.operators._upload_common import (
+    ENCODINGS,
+    IMAGE_IDS_CAP,
+    ON_INVALID_CHOICES,
+    SUMMARY_LIST_CAP,
+    XCOM_SUMMARY_KEY,
+    UploadKnobs,
+    UploadStrategy,
+    UploadTarget,
+    added_after_creation,
+)
 from airflow_provider_bria.operators.base import BriaBaseOperator, Number
-from airflow_provider_bria.operators.dataset import dataset_family
 
 if TYPE_CHECKING:
-    from airflow_provider_bria.operators._image_sources import ResolvedSources
-    from airflow_provider_bria.operators._quality_gate import CheckedImage, GateResult
+    from airflow_provider_bria.operators._upload_bulk import BulkResumeState, BulkStrategy
 
-ON_INVALID_CHOICES = ("skip", "fail")
-ENCODINGS = ("json", "multipart")
-#: Entries of ``skipped``/``failed`` kept in the returned summary (the counts are always complete).
-SUMMARY_LIST_CAP = 50
-#: ``image_ids`` kept in the returned summary.
-IMAGE_IDS_CAP = 200
-XCOM_SUMMARY_KEY = "upload_summary"
-
-
-def _coerce_source(source: Any) -> Any:
-    """Turn a rendered ``"['a', 'b']"`` (a templated list rendered as text) back into a list."""
-    if isinstance(source, str):
-        text = source.strip()
-        if text.startswith("[") and text.endswith("]"):
-            try:
-                value = ast.literal_eval(text)
-            except (ValueError, SyntaxError):
-                return source
-            if isinstance(value, list):
-                return value
-    return source
-
-
-def _optional_url(value: Any, field: str) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    text = str(value).strip()
-    if not text.lower().startswith(("http://", "https://")):
-        raise BriaInputError(f"{field} must be an http(s) URL")
-    return text
-
-
-def added_after_creation(entries: list[dict[str, Any]], dataset: Mapping[str, Any]) -> int:
-    """How many of ``entries`` (dataset images) were added after the dataset was created or cloned.
-
-    An entry or a dataset without a readable ``created_at`` counts as added (never skip a run for want of a
-    timestamp).
-
-    :param entries: image objects of the dataset.
-    :param dataset: the dataset object.
-    """
-    from datetime import datetime
-
-    def when(value: Any) -> datetime | None:
-        try:
-            return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
-        except ValueError:
-            return None
-
-    created = when(dataset.get("created_at"))
-    if created is None:
-        return len(entries)
-    count = 0
-    for entry in entries:
-        added = when(entry.get("created_at"))
-        if added is None or (added.tzinfo is None) != (created.tzinfo is None) or added > created:
-            count += 1
-    return count
+__all__ = [
+    "ENCODINGS", "IMAGE_IDS_CAP", "ON_INVALID_CHOICES", "SUMMARY_LIST_CAP", "XCOM_SUMMARY_KEY",
+    "BriaUploadImagesOperator", "added_after_creation",
+]
 
 
 class BriaUploadImagesOperator(BriaBaseOperator):
@@ -186,6 +131,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
     }
     operator_extra_links = (BriaDatasetLink(),)
     ui_color = "#d9f2e6"
+    _strategy: UploadStrategy | None = None  # the running strategy, for on_kill
 
     def __init__(
         self,
@@ -256,357 +202,72 @@ class BriaUploadImagesOperator(BriaBaseOperator):
         """Check, then upload; return the summary (see the class docstring)."""
         dataset_id = coerce_id(self.dataset_id, "dataset_id")
         self.increase_resolution = coerce_bool(self.increase_resolution, "increase_resolution")
-        ti = context["ti"]
         hook = self.hook
-        dataset = hook.get_dataset(dataset_id, max_images=1)
-        upload_type = str(dataset.get("upload_type") or UploadType.BASIC.value).lower()
-        status = str(dataset.get("status") or DatasetStatus.DRAFT.value).lower()
+        target = UploadTarget(dataset_id, hook.get_dataset(dataset_id, max_images=1))
         self.log.info(
-            "Dataset %s: %s upload type, status %s, %s images (try %s)",
-            dataset_id, upload_type, status, dataset.get("images_count", "?"), getattr(ti, "try_number", "?"),
+            "Dataset %s: %s upload type, status %s, %s images (try %s)", dataset_id, target.upload_type,
+            target.status, target.dataset.get("images_count", "?"), getattr(context["ti"], "try_number", "?"),
         )
-        project_id = dataset.get("project_id")
+        project_id = target.dataset.get("project_id")
         push_console_xcoms(
             context, getattr(hook, "console_url", None),
             project_id=coerce_id(project_id, "project_id") if project_id is not None else None,
             dataset_id=dataset_id,
         )
-        if upload_type == UploadType.ADVANCED.value:
-            summary = self._execute_bulk(context, hook, dataset_id, dataset, status)
+        if target.upload_type == UploadType.ADVANCED.value:
+            strategy: UploadStrategy = self._bulk_strategy()
         else:
             if self.zip_url or self.staging_path or self.staging_url:
                 raise BriaInputError(
                     f"Dataset {dataset_id} is a basic dataset: zip_url, staging_path and staging_url only apply "
                     "to advanced (bulk upload) datasets"
                 )
-            summary = self._execute_basic(context, hook, dataset_id, dataset, status)
-        return summary
+            strategy = self._basic_strategy()
+        self._strategy = strategy
+        try:
+            return strategy.run(context, hook, target)
+        finally:
+            self._strategy = None
 
     def on_kill(self) -> None:
         """Start no more uploads when the task is killed (in-flight uploads finish; a retry resumes cleanly)."""
-        uploader = getattr(self, "_uploader", None)
-        if uploader is not None:
-            uploader.stop("the task was killed")
+        strategy = getattr(self, "_strategy", None)
+        if strategy is not None:
+            strategy.stop("the task was killed")
 
-    # ------------------------------------------------------------------ shared steps
-
-    def _gate(self, *, increase_resolution: bool) -> tuple[ResolvedSources, GateResult]:
-        from airflow_provider_bria.operators._image_sources import resolve_sources
-        from airflow_provider_bria.operators._quality_gate import run_quality_gate
-
-        source = _coerce_source(self.source)
-        if source is None or source == [] or source == "":
-            raise BriaInputError("source is required (a path, glob, URI or a list of them)")
-        resolved = resolve_sources(source)
-        self.log.info("Source resolved to %d candidate files", len(resolved.images))
-        gate = run_quality_gate(
-            resolved.images,
-            increase_resolution=increase_resolution,
-            max_workers=self.max_concurrency,
-            on_checked=lambda n: self.log.info("Quality gate: %d/%d files checked", n, len(resolved.images)),
+    def _knobs(self) -> UploadKnobs:
+        return UploadKnobs(
+            source=self.source, increase_resolution=bool(self.increase_resolution),
+            content_moderation=self.content_moderation, max_concurrency=int(self.max_concurrency),
+            on_invalid=self.on_invalid, max_images=self.max_images, allow_empty=self.allow_empty,
+            min_new_images=self.number_arg("min_new_images", self.min_new_images),
+            fail_on_image_errors=self.fail_on_image_errors,
         )
-        return resolved, gate
 
-    def _report_gate(self, gate: GateResult, total: int) -> None:
-        self.log.info("Quality gate: %d files, %d accepted, %d skipped", total, len(gate.accepted), len(gate.skipped))
-        if gate.skipped:
-            from airflow_provider_bria.operators._quality_gate import skipped_warning
+    def _basic_strategy(self) -> UploadStrategy:
+        from airflow_provider_bria.hooks.bria import BriaHook
+        from airflow_provider_bria.operators._upload_basic import BasicKnobs, BasicStrategy
 
-            self.log.warning("%s", skipped_warning(gate.skipped, total))
-        for item in gate.skipped[:SUMMARY_LIST_CAP]:
-            self.log.info("Skipped %s: %s", item["source"], item["reason"])
-        if len(gate.skipped) > SUMMARY_LIST_CAP:
-            self.log.info("... and %d more skipped files", len(gate.skipped) - SUMMARY_LIST_CAP)
-        if gate.skipped and self.on_invalid == "fail":
-            raise BriaInputError(
-                f"{len(gate.skipped)} of {total} files failed the quality gate (on_invalid='fail'; nothing was "
-                f"uploaded): {gate.problems_text()}"
-            )
-        if not gate.accepted and not self.allow_empty and self.min_new_images is None:
-            raise BriaInputError(
-                f"None of the {total} source files is a valid image to upload; set allow_empty=True to accept this"
-            )
+        basic = BasicKnobs(encoding=self.encoding, image_retries=int(self.image_retries),
+                           retry_delay=reconcile_delay(self))
+        return BasicStrategy(self._knobs(), basic, self.log,
+                             lambda: BriaHook(bria_conn_id=self.bria_conn_id, **self.hook_params))
 
-    def _check_guard(self, n_new: int) -> None:
-        if self.max_images is not None and n_new > self.max_images:
-            raise BriaInputError(
-                f"{n_new} new images to upload exceed max_images={self.max_images}; nothing was uploaded"
-            )
+    def _bulk_strategy(self) -> BulkStrategy:
+        from airflow_provider_bria.operators._upload_bulk import BulkKnobs, BulkStrategy
 
-    @staticmethod
-    def _present_keys(listing: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-        from airflow_provider_bria.operators._quality_gate import key_from_image_name
-
-        present: dict[str, list[dict[str, Any]]] = {}
-        for item in listing:
-            key = key_from_image_name(item.get("image_name"))
-            if key is not None:
-                present.setdefault(key, []).append(item)
-        return present
-
-    def _summary(
-        self,
-        *,
-        dataset_id: int,
-        upload_type: str,
-        sources: int,
-        uploaded: int,
-        already_present: int,
-        skipped: list[dict[str, Any]],
-        failed: list[dict[str, Any]],
-        image_ids: list[int],
-        images_in_dataset: int | None,
-        reconciled: int = 0,
-        bulk: dict[str, Any] | None = None,
-        skipped_count: int | None = None,
-        added_earlier: int | None = None,
-    ) -> dict[str, Any]:
-        from airflow_provider_bria.operators._quality_gate import skipped_warning
-
-        n_skipped = len(skipped) if skipped_count is None else skipped_count
-        summary: dict[str, Any] = {
-            "dataset_id": dataset_id,
-            "upload_type": upload_type,
-            "sources": sources,
-            "uploaded": uploaded,
-            "already_present": already_present,
-            "new_images": uploaded + (already_present if added_earlier is None else added_earlier),
-            "reconciled": reconciled,
-            "skipped_count": n_skipped,
-            "skipped": skipped[:SUMMARY_LIST_CAP],
-            "skipped_by_reason": dict(Counter(str(item.get("code")) for item in skipped)),
-            "failed_count": len(failed),
-            "failed": failed[:SUMMARY_LIST_CAP],
-            "image_ids": sorted(image_ids)[:IMAGE_IDS_CAP],
-            "images_in_dataset": images_in_dataset,
-            "warnings": [skipped_warning(skipped, sources, n_skipped)] if n_skipped else [],
-        }
-        if bulk is not None:
-            summary["bulk"] = bulk
-        return summary
-
-    def _finish(self, context: Any, summary: dict[str, Any], fatal: BaseException | None = None) -> dict[str, Any]:
-        self.log.info(
-            "Upload summary for dataset %s: %d uploaded, %d already present, %d skipped, %d failed",
-            summary["dataset_id"], summary["uploaded"], summary["already_present"], summary["skipped_count"],
-            summary["failed_count"],
+        bulk = BulkKnobs(
+            staging_path=self.staging_path, zip_url=self.zip_url, staging_url=self.staging_url,
+            automatic_captioning=self.automatic_captioning, cleanup_staging=self.cleanup_staging,
+            poll_interval=float(self.poll_interval), timeout=float(self.timeout), deferrable=self.deferrable,
+            settle_delay=reconcile_delay(self),
         )
-        if fatal is not None or (summary["failed_count"] and self.fail_on_image_errors):
-            context["ti"].xcom_push(key=XCOM_SUMMARY_KEY, value=summary)
-        if fatal is not None:
-            raise fatal
-        if self.min_new_images is not None and summary["new_images"] < self.min_new_images:
-            from airflow_provider_bria.exceptions import AirflowSkipException
+        return BulkStrategy(self._knobs(), bulk, self.log, self._defer_bulk)
 
-            context["ti"].xcom_push(key=XCOM_SUMMARY_KEY, value=summary)
-            raise AirflowSkipException(
-                f"min_new_images={self.min_new_images}: only {summary['new_images']} new image(s) arrived in dataset "
-                f"{summary['dataset_id']}; skipping this task and everything downstream of it (nothing is trained)"
-            )
-        if summary["failed_count"] and self.fail_on_image_errors:
-            failed = summary["failed"]
-            details = "; ".join(f"{f.get('source')}: {f.get('reason')}" for f in failed[:10])
-            raise BriaUploadError(
-                f"{summary['failed_count']} images failed to upload to dataset {summary['dataset_id']} "
-                f"({summary['uploaded']} uploaded, {summary['already_present']} already present, kept): {details}",
-                failures=failed,
-            )
-        return summary
-
-    # ------------------------------------------------------------------ basic datasets
-
-    def _execute_basic(
-        self, context: Any, hook: BriaHook, dataset_id: int, dataset: dict[str, Any], status: str
-    ) -> dict[str, Any]:
-        from airflow_provider_bria.operators._upload_basic import BasicUploader
-
-        resolved, gate = self._gate(increase_resolution=self.increase_resolution)
-        total = len(resolved.images)
-        self._report_gate(gate, total)
-        listing = hook.list_images(dataset_id)
-        present = self._present_keys(listing)
-        new = [c for c in gate.accepted if c.key not in present]
-        already = len(gate.accepted) - len(new)
-        existing = max(len(listing), int(dataset.get("images_count") or 0))
-        if status == DatasetStatus.COMPLETED.value:
-            if new:
-                raise BriaConflictError(
-                    f"Dataset {dataset_id} is completed (frozen): {len(new)} of the source images are not in it and "
-                    "cannot be added; clone it as a draft to add images"
-                )
-            self.log.info("Dataset %s is completed and already holds every source image: nothing to do", dataset_id)
-        self._check_guard(len(new))
-        if existing + len(new) > BASIC_MAX_IMAGES:
-            raise BriaInputError(
-                f"Dataset {dataset_id} holds {existing} images; adding {len(new)} would exceed the basic dataset "
-                f"limit of {BASIC_MAX_IMAGES} (nothing was uploaded). Use an advanced dataset for more images"
-            )
-        self.log.info(
-            "Uploading %d new images (%d already in the dataset) with up to %d in flight",
-            len(new), already, min(self.max_concurrency, max(1, len(new))),
-        )
-        uploader = BasicUploader(
-            hook_factory=lambda: BriaHook(bria_conn_id=self.bria_conn_id, **self.hook_params),
-            dataset_id=dataset_id,
-            increase_resolution=self.increase_resolution,
-            content_moderation=self.content_moderation,
-            encoding=self.encoding,
-            max_concurrency=self.max_concurrency,
-            image_retries=self.image_retries,
-            retry_delay=reconcile_delay(self),
-        )
-        self._uploader = uploader
-        try:
-            outcome = uploader.run(new)
-        finally:
-            self._uploader = None
-        self.log.info(
-            "Uploaded %d images (%d confirmed by listing after an ambiguous failure), %d failed",
-            len(outcome.uploaded), outcome.reconciled, len(outcome.failed),
-        )
-        image_ids, in_dataset = self._verify_basic(hook, dataset_id, gate.accepted, outcome.fatal)
-        added_earlier = added_after_creation(
-            [entry for c in gate.accepted if c.key in present for entry in present[c.key][:1]], dataset)
-        summary = self._summary(
-            dataset_id=dataset_id,
-            upload_type=UploadType.BASIC.value,
-            sources=total,
-            uploaded=len(outcome.uploaded),
-            already_present=already,
-            skipped=gate.skipped,
-            failed=outcome.failed,
-            image_ids=image_ids,
-            images_in_dataset=in_dataset,
-            reconciled=outcome.reconciled,
-            added_earlier=added_earlier,
-        )
-        return self._finish(context, summary, outcome.fatal)
-
-    def _verify_basic(
-        self, hook: BriaHook, dataset_id: int, accepted: list[CheckedImage], fatal: BaseException | None
-    ) -> tuple[list[int], int | None]:
-        """List the dataset once more: remove duplicates of our images a lost response created; collect ids."""
-        if not accepted:
-            return [], None
-        try:
-            listing = hook.list_images(dataset_id)
-        except BriaError as err:
-            if fatal is None:
-                raise
-            self.log.warning("Could not list dataset %s after the upload: %s", dataset_id, err)
-            return [], None
-        present = self._present_keys(listing)
-        ids: list[int] = []
-        removed = 0
-        for img in accepted:
-            items = sorted(present.get(img.key, []), key=lambda i: int(i.get("id") or 0))
-            if not items:
-                continue
-            ids.append(int(items[0]["id"]))
-            for extra in items[1:]:
-                try:
-                    hook.delete_image(dataset_id, extra["id"])
-                    removed += 1
-                except BriaError as err:
-                    self.log.warning(
-                        "Could not delete duplicate image %s (%s): %s", extra.get("id"), img.upload_name, err
-                    )
-        if removed:
-            self.log.warning("Removed %d duplicate images left by ambiguous failures", removed)
-        return ids, len(listing) - removed
-
-    # ------------------------------------------------------------------ advanced datasets
-
-    def _execute_bulk(
-        self, context: Any, hook: BriaHook, dataset_id: int, dataset: dict[str, Any], status: str
-    ) -> dict[str, Any]:
-        from airflow_provider_bria.operators import _upload_bulk as bulk
-
-        zip_url = _optional_url(self.zip_url, "zip_url")
-        staging_url = _optional_url(self.staging_url, "staging_url")
-        if self.increase_resolution:
-            raise BriaInputError(
-                f"Dataset {dataset_id} is an advanced dataset: bulk uploads do not upscale, every image must be at "
-                "least 1024x1024; remove increase_resolution=True"
-            )
-        if self.automatic_captioning is not None and dataset_family(dataset) is TrainingFamily.FIBO:
-            raise BriaInputError("automatic_captioning only applies to legacy datasets; this dataset is FIBO")
-        if zip_url is not None and self.staging_path:
-            raise BriaInputError("Pass either zip_url (a ready zip) or staging_path (to build one), not both")
-        if zip_url is None and not self.staging_path:
-            raise BriaInputError(
-                f"Dataset {dataset_id} is an advanced dataset: pass staging_path (where the zip is written) "
-                "or zip_url (a ready zip)"
-            )
-        state: dict[str, Any] = {"total": 0, "skipped": [], "skipped_count": 0, "already": 0, "staged_name": None}
-        images_count = int(dataset.get("images_count") or 0)
-        job = bulk.get_job(hook, dataset_id)
-        if job is not None:
-            self.log.info(
-                "Dataset %s already has a bulk upload job (%s): not submitting again, waiting for it",
-                dataset_id, job.get("status"),
-            )
-        elif zip_url is not None:
-            self._check_bulk_target(dataset_id, status, images_count)
-            self.log.info("Submitting the bulk upload of the given zip_url")
-            bulk.submit(hook, dataset_id, zip_url, automatic_captioning=self.automatic_captioning,
-                        content_moderation=self.content_moderation, settle_delay=reconcile_delay(self))
-        else:
-            done = self._stage_and_submit(context, hook, dataset_id, status, images_count, staging_url, state)
-            if done is not None:
-                return done
-        return self._wait_bulk(context, hook, dataset_id, state)
-
-    def _stage_and_submit(
-        self, context: Any, hook: BriaHook, dataset_id: int, status: str, images_count: int,
-        staging_url: str | None, state: dict[str, Any],
-    ) -> dict[str, Any] | None:
-        """Gate the source, write the zip, submit it. Returns a summary when there is nothing to do."""
-        from airflow_provider_bria.operators import _upload_bulk as bulk
-
-        resolved, gate = self._gate(increase_resolution=False)
-        total = len(resolved.images)
-        entries = self._zip_entries(resolved, gate)
-        self._report_gate(gate, total)
-        listing = hook.list_images(dataset_id) if images_count else []
-        present = self._present_keys(listing)
-        already = sum(1 for c in gate.accepted if c.key in present)
-        if images_count and already == len(gate.accepted):
-            self.log.info("Dataset %s already holds every source image: nothing to do", dataset_id)
-            return self._finish(context, self._summary(
-                dataset_id=dataset_id, upload_type=UploadType.ADVANCED.value, sources=total, uploaded=0,
-                already_present=already, skipped=gate.skipped, failed=[],
-                image_ids=[int(present[c.key][0]["id"]) for c in gate.accepted], images_in_dataset=len(listing),
-            ))
-        self._check_bulk_target(dataset_id, status, images_count)
-        self._check_guard(len(gate.accepted))
-        if len(gate.accepted) > ADVANCED_MAX_IMAGES:
-            raise BriaInputError(f"{len(gate.accepted)} images exceed the bulk upload limit of {ADVANCED_MAX_IMAGES}")
-        staged = bulk.stage_zip(entries, dataset_id=dataset_id, staging_path=self.staging_path,
-                                staging_url=staging_url)
-        state.update(total=total, skipped=gate.skipped[:SUMMARY_LIST_CAP], skipped_count=len(gate.skipped),
-                     already=already, staged_name=staged.uri.rsplit("/", 1)[-1])
-        self.log.info("Submitting the bulk upload of %s", staged.uri)
-        bulk.submit(hook, dataset_id, staged.public_url, automatic_captioning=self.automatic_captioning,
-                    content_moderation=self.content_moderation, settle_delay=reconcile_delay(self))
-        return None
-
-    def _wait_bulk(  # noqa: RET503 - the last branch ends in self.defer(), which never returns
-        self, context: Any, hook: BriaHook, dataset_id: int, state: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Wait for the job here, or defer to the triggerer; then summarise."""
-        from airflow_provider_bria.operators import _upload_bulk as bulk
-
-        if not self.deferrable:
-            final = bulk.wait(hook, dataset_id, poll_interval=float(self.poll_interval), timeout=float(self.timeout))
-            return self._complete_bulk(context, hook, dataset_id, final, state)
-        current = bulk.get_job(hook, dataset_id)
-        job_status = BulkUploadStatus.from_body(current) if current is not None else None
-        if current is not None and job_status is not None and job_status.is_terminal:
-            return self._complete_bulk(context, hook, dataset_id, current, state)
+    def _defer_bulk(self, dataset_id: int, state: BulkResumeState) -> None:
+        """Hand the wait for the bulk job to the triggerer (raises ``TaskDeferred``)."""
         from airflow_provider_bria.triggers.upload import BriaBulkUploadTrigger
 
-        self.log.info("Deferring: the triggerer waits for the bulk upload of dataset %s", dataset_id)
         self.defer(
             trigger=BriaBulkUploadTrigger(
                 dataset_id=dataset_id,
@@ -614,7 +275,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
                 poll_interval=float(self.poll_interval),
                 end_time=time.time() + float(self.timeout),
                 hook_params=self.hook_params,
-                state=stamp(UPLOAD_RESUME_STATE, state),
+                state=state.to_record(),
             ),
             method_name="execute_complete",
             timeout=None,
@@ -627,7 +288,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
         :param event: the trigger's event: ``status`` (``done``, ``timeout`` or ``error``), ``dataset_id``,
             ``message`` and ``state`` (counts and the staged zip name gathered before deferring).
         """
-        from airflow_provider_bria.operators._upload_bulk import redact_signed_urls
+        from airflow_provider_bria.operators._upload_bulk import BulkResumeState, redact_signed_urls
         from airflow_provider_bria.triggers.upload import BULK_EVENT_STATUSES, EVENT_DONE, EVENT_TIMEOUT
 
         if not isinstance(event, dict) or event.get("status") not in BULK_EVENT_STATUSES:
@@ -646,76 +307,5 @@ class BriaUploadImagesOperator(BriaBaseOperator):
             raise BriaUploadError(message, failures=[])
         hook = self.hook
         final = hook.get_bulk_upload_status(dataset_id)
-        state = event.get("state")
-        return self._complete_bulk(context, hook, dataset_id, final,
-                                   load(UPLOAD_RESUME_STATE, state) if isinstance(state, dict) else {})
-
-    def _complete_bulk(
-        self, context: Any, hook: BriaHook, dataset_id: int, final: dict[str, Any], state: dict[str, Any]
-    ) -> dict[str, Any]:
-        from airflow_provider_bria.operators import _upload_bulk as bulk
-
-        staged_name = state.get("staged_name")
-        if staged_name and self.cleanup_staging:
-            bulk.delete_staged(self.staging_path, staged_name)
-        return self._bulk_result(
-            context, hook, dataset_id, final, total=int(state.get("total") or 0),
-            skipped=list(state.get("skipped") or []), already=int(state.get("already") or 0),
-            skipped_count=state.get("skipped_count"),
-        )
-
-    def _check_bulk_target(self, dataset_id: int, status: str, images_count: int) -> None:
-        if status == DatasetStatus.COMPLETED.value:
-            raise BriaConflictError(f"Dataset {dataset_id} is completed (frozen): no bulk upload is possible")
-        if images_count:
-            raise BriaConflictError(
-                f"Dataset {dataset_id} already holds {images_count} images and has no bulk upload job: a bulk upload "
-                "needs an empty advanced dataset"
-            )
-
-    def _zip_entries(self, resolved: ResolvedSources, gate: GateResult) -> list[Any]:
-        from airflow_provider_bria.operators._bulk_zip import ZipEntry
-        from airflow_provider_bria.operators._quality_gate import SkipCode
-
-        entries: list[ZipEntry] = []
-        with_captions = self.automatic_captioning is False
-        kept = []
-        for img in gate.accepted:
-            caption = resolved.caption_for(img.source)
-            if with_captions and caption is None:
-                gate.skipped.append({"source": img.source.uri, "code": SkipCode.MISSING_CAPTION,
-                                     "reason": f"no caption file {img.source.stem}.txt next to it "
-                                               "(automatic_captioning=False)"})
-                continue
-            kept.append(img)
-            entries.append(ZipEntry(name=img.upload_name, source=img.source, size=img.size))
-            if with_captions and caption is not None:
-                stem = img.upload_name.rsplit(".", 1)[0]
-                entries.append(ZipEntry(name=f"{stem}.txt", source=caption, size=caption.size))
-        gate.accepted[:] = kept
-        return entries
-
-    def _bulk_result(
-        self, context: Any, hook: BriaHook, dataset_id: int, final: dict[str, Any], *, total: int,
-        skipped: list[dict[str, Any]], already: int, skipped_count: int | None = None,
-    ) -> dict[str, Any]:
-        from airflow_provider_bria.operators import _upload_bulk as bulk
-
-        failures = bulk.failed_images(final)
-        status = BulkUploadStatus.from_body(final)
-        listing = hook.list_images(dataset_id)
-        ids = [int(i["id"]) for i in listing if i.get("id") is not None]
-        job = {k: final.get(k) for k in ("status", "progress_percentage", "total_processed", "done", "failed")}
-        uploaded = final.get("done")
-        summary = self._summary(
-            dataset_id=dataset_id, upload_type=UploadType.ADVANCED.value, sources=total,
-            uploaded=int(uploaded) if isinstance(uploaded, int) else max(0, len(listing) - already),
-            already_present=already, skipped=skipped, failed=failures, image_ids=ids,
-            images_in_dataset=len(listing), bulk=job, skipped_count=skipped_count,
-        )
-        if status is BulkUploadStatus.FAILED and not failures:
-            context["ti"].xcom_push(key=XCOM_SUMMARY_KEY, value=summary)
-            reason = bulk.redact_signed_urls(str(final.get("message") or job))
-            raise BriaUploadError(f"The bulk upload of dataset {dataset_id} failed: {reason}", failures=[])
-        return self._finish(context, summary)
-
+        state = BulkResumeState.from_record(event.get("state"))
+        return self._bulk_strategy().complete(context, hook, dataset_id, final, state)

@@ -19,16 +19,18 @@ from airflow_provider_bria.contract import (
 )
 from airflow_provider_bria.exceptions import BriaConflictError, BriaInputError
 from airflow_provider_bria.links.bria import BriaDatasetLink, BriaProjectLink, push_console_xcoms
+from airflow_provider_bria.operators._lifecycle import (
+    BriaCreateOperatorBase,
+    BriaDeleteOperatorBase,
+    CreateSpec,
+    enum_arg,
+    refuse_if_different,
+)
 from airflow_provider_bria.operators._reconcile import (
     IF_EXISTS_REUSE,
     coerce_id,
     conflict_from,
-    create_or_reuse,
-    delete_idempotent,
     is_templated,
-    object_id,
-    reconcile_delay,
-    state_store_from_context,
     validate_if_exists,
 )
 from airflow_provider_bria.operators.base import BriaBaseOperator
@@ -74,7 +76,7 @@ def same_json(a: Any, b: Any) -> bool:
                 return v
         return v
 
-    return _load(a) == _load(b)
+    return bool(_load(a) == _load(b))
 
 
 def dataset_family(dataset: Mapping[str, Any]) -> TrainingFamily:
@@ -144,7 +146,7 @@ def _validate_name(value: Any, field: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-class BriaCreateDatasetOperator(BriaBaseOperator):
+class BriaCreateDatasetOperator(BriaCreateOperatorBase):
     """Create a dataset in a project, or reuse the project's dataset with the same name.
 
     The dataset name within the project is the natural key (look up before creating, and again after an
@@ -171,6 +173,7 @@ class BriaCreateDatasetOperator(BriaBaseOperator):
         *BriaBaseOperator.template_fields, "project_id", "name", "upload_type", "training_version",
     )
     operator_extra_links = (BriaProjectLink(), BriaDatasetLink())
+    state_key = "bria_created_dataset_id"
 
     def __init__(
         self,
@@ -185,11 +188,9 @@ class BriaCreateDatasetOperator(BriaBaseOperator):
         super().__init__(**kwargs)
         self.project_id = project_id
         self.name = name
-        self.upload_type = upload_type.value if isinstance(upload_type, UploadType) else upload_type
+        self.upload_type = enum_arg(upload_type, UploadType, "upload_type")
         self.training_version = training_version
         self.if_exists = validate_if_exists(if_exists)
-        if not is_templated(self.upload_type):
-            parse_enum(UploadType, self.upload_type, "upload_type")
 
     def execute(self, context: Any) -> int:
         """Find or create the dataset; return its id."""
@@ -214,28 +215,19 @@ class BriaCreateDatasetOperator(BriaBaseOperator):
             have_version = existing.get("training_version")
             if version is not None and have_version is not None and canonical_training_version(have_version) != version:
                 diffs.append(f"training_version is {have_version!r}, not {version!r}")
-            if diffs:
-                raise BriaConflictError(
-                    f"Dataset {name!r} already exists in project {project_id} (id={existing.get('id')}) with "
-                    f"different settings: {'; '.join(diffs)}. Refusing to reuse it: choose another name"
-                )
+            refuse_if_different(f"Dataset {name!r} already exists in project {project_id} (id={existing.get('id')})",
+                                diffs, "choose another name")
             if is_completed(existing):
                 self.log.info("Dataset %s is already completed (frozen): images and schema can no longer change",
                               existing.get("id"))
 
-        dataset, created = create_or_reuse(
+        _, created, dataset_id = self.find_or_create(context, CreateSpec(
+            what=f"dataset {name!r} in project {project_id}",
             find=lambda: hook.find_dataset(project_id, name),
             create=lambda: hook.create_dataset(project_id, name, upload_type=upload_type,
                                                training_version=sent_version),
-            if_exists=self.if_exists,
-            what=f"dataset {name!r} in project {project_id}",
-            log=self.log,
             check=check,
-            state_store=state_store_from_context(context),
-            state_key="bria_created_dataset_id",
-            reconcile_delay=reconcile_delay(self),
-        )
-        dataset_id = object_id(dataset, f"dataset {name!r}")
+        ))
         push_console_xcoms(context, hook.console_url, project_id=project_id, dataset_id=dataset_id)
         self.log.info("Dataset %r: id=%s (%s)", name, dataset_id, "created" if created else "reused")
         return dataset_id
@@ -391,7 +383,7 @@ class BriaUpdateDatasetOperator(BriaBaseOperator):
 # --------------------------------------------------------------------------------------------
 
 
-class BriaCloneDatasetOperator(BriaBaseOperator):
+class BriaCloneDatasetOperator(BriaCreateOperatorBase):
     """Clone a dataset (usually a completed one) as a new draft with copies of its images.
 
     The clone's name within the project is the natural key: a dataset with that name is reused on retry or
@@ -413,6 +405,7 @@ class BriaCloneDatasetOperator(BriaBaseOperator):
 
     template_fields: Sequence[str] = (*BriaBaseOperator.template_fields, "dataset_id", "name", "description")
     operator_extra_links = (BriaProjectLink(), BriaDatasetLink())
+    state_key = "bria_created_clone_id"
 
     def __init__(
         self,
@@ -457,18 +450,12 @@ class BriaCloneDatasetOperator(BriaBaseOperator):
                 source_id,
             )
 
-        clone, created = create_or_reuse(
+        clone, created, clone_id = self.find_or_create(context, CreateSpec(
+            what=f"clone {name!r} of dataset {source_id}",
             find=lambda: hook.find_dataset(project_id, name),
             create=lambda: hook.clone_dataset(source_id, name=name, description=self.description),
-            if_exists=self.if_exists,
-            what=f"clone {name!r} of dataset {source_id}",
-            log=self.log,
             check=check,
-            state_store=state_store_from_context(context),
-            state_key="bria_created_clone_id",
-            reconcile_delay=reconcile_delay(self),
-        )
-        clone_id = object_id(clone, f"clone {name!r}")
+        ))
         push_console_xcoms(context, hook.console_url, project_id=project_id, dataset_id=clone_id)
         self.log.info("Clone %r of dataset %s: id=%s (%s, %d images)", name, source_id, clone_id,
                       "created" if created else "reused", images_count(clone))
@@ -493,7 +480,7 @@ def _missing_source_images(hook: Any, source_id: int, candidate: Mapping[str, An
 # --------------------------------------------------------------------------------------------
 
 
-class BriaDeleteDatasetOperator(BriaBaseOperator):
+class BriaDeleteDatasetOperator(BriaDeleteOperatorBase):
     """Delete a dataset and its images.
 
     Idempotent: a dataset that is already gone counts as deleted (unless ``missing_ok=False``). A dataset
@@ -507,23 +494,28 @@ class BriaDeleteDatasetOperator(BriaBaseOperator):
     """
 
     template_fields: Sequence[str] = (*BriaBaseOperator.template_fields, "dataset_id")
+    id_argument = "dataset_id"
+    noun = "Dataset"
+    deleted_message = "Deleted dataset %s and its images"
 
     def __init__(self, *, dataset_id: int | str, missing_ok: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dataset_id = dataset_id
         self.missing_ok = missing_ok
 
-    def execute(self, context: Any) -> dict[str, Any]:
-        """Delete the dataset; return what happened."""
-        dataset_id = coerce_id(self.dataset_id, "dataset_id")
-        deleted = delete_idempotent(
-            lambda: self.hook.delete_dataset(dataset_id), f"Dataset {dataset_id}", missing_ok=self.missing_ok,
-            conflict_message=(
-                f"Dataset {dataset_id} cannot be deleted while a model trained on it is in training; "
-                "stop the training first (BriaStopTrainingOperator), then retry"
-            ),
-            log=self.log,
+    def delete(self, object_id: int) -> Any:
+        """Delete the dataset.
+
+        :param object_id: the dataset id.
+        """
+        return self.hook.delete_dataset(object_id)
+
+    def conflict_message(self, object_id: int) -> str:
+        """Say a model trained on the dataset is in training.
+
+        :param object_id: the dataset id.
+        """
+        return (
+            f"Dataset {object_id} cannot be deleted while a model trained on it is in training; "
+            "stop the training first (BriaStopTrainingOperator), then retry"
         )
-        if deleted:
-            self.log.info("Deleted dataset %s and its images", dataset_id)
-        return {"dataset_id": dataset_id, "deleted": deleted}

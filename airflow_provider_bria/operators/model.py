@@ -15,24 +15,21 @@ from airflow_provider_bria.contract import (
 )
 from airflow_provider_bria.exceptions import BriaConflictError, BriaInputError
 from airflow_provider_bria.links.bria import BriaDatasetLink, BriaModelLink, BriaProjectLink, push_console_xcoms
-from airflow_provider_bria.operators._reconcile import (
-    IF_EXISTS_REUSE,
-    coerce_id,
-    create_or_reuse,
-    delete_idempotent,
-    is_templated,
-    object_id,
-    reconcile_delay,
-    state_store_from_context,
-    validate_if_exists,
+from airflow_provider_bria.operators._lifecycle import (
+    BriaCreateOperatorBase,
+    BriaDeleteOperatorBase,
+    CreateSpec,
+    enum_arg,
+    refuse_if_different,
 )
+from airflow_provider_bria.operators._reconcile import IF_EXISTS_REUSE, coerce_id, validate_if_exists
 from airflow_provider_bria.operators.base import BriaBaseOperator
 from airflow_provider_bria.operators.dataset import dataset_project_id, is_completed
 
 _DEAD_END_STATUSES = ("Failed", "Stopped", "Stopping")
 
 
-class BriaCreateModelOperator(BriaBaseOperator):
+class BriaCreateModelOperator(BriaCreateOperatorBase):
     """Create a tailored model on a completed dataset, or reuse the dataset's model with the same name.
 
     The model name within the dataset is the natural key (look up before creating, and again after an
@@ -61,6 +58,7 @@ class BriaCreateModelOperator(BriaBaseOperator):
         *BriaBaseOperator.template_fields, "dataset_id", "name", "training_mode", "training_version", "description",
     )
     operator_extra_links = (BriaProjectLink(), BriaDatasetLink(), BriaModelLink())
+    state_key = "bria_created_model_id"
 
     def __init__(
         self,
@@ -76,12 +74,10 @@ class BriaCreateModelOperator(BriaBaseOperator):
         super().__init__(**kwargs)
         self.dataset_id = dataset_id
         self.name = name
-        self.training_mode = training_mode.value if isinstance(training_mode, TrainingMode) else training_mode
+        self.training_mode = enum_arg(training_mode, TrainingMode, "training_mode")
         self.training_version = training_version
         self.description = description
         self.if_exists = validate_if_exists(if_exists)
-        if not is_templated(self.training_mode):
-            parse_enum(TrainingMode, self.training_mode, "training_mode")
 
     def execute(self, context: Any) -> int:
         """Find or create the model; return its id."""
@@ -90,10 +86,40 @@ class BriaCreateModelOperator(BriaBaseOperator):
         if not name.strip():
             raise BriaInputError("name is required and must not be empty")
         mode = parse_enum(TrainingMode, self.training_mode, "training_mode").value
-        version = model_training_version(self.training_version) if self.training_version else None
-        sent_version = version  # training_version is not in Bria's spec: sent only when the user set it
+        sent_version = model_training_version(self.training_version) if self.training_version else None
         hook = self.hook
         dataset = hook.get_dataset(dataset_id, max_images=1)
+        version = self._effective_version(dataset_id, dataset, sent_version)
+
+        def create() -> Mapping[str, Any]:
+            if not is_completed(dataset):  # checked only when a model must really be created
+                raise BriaConflictError(
+                    f"Dataset {dataset_id} is {dataset.get('status')!r}: a model can only be created on a "
+                    "completed dataset. Complete it first (BriaUpdateDatasetOperator(status='completed'))"
+                )
+            description = self.description if (self.description or "").strip() else None  # blank: not given
+            # training_version is not in Bria's spec: sent only when the user set it
+            return hook.create_model(
+                dataset_id, name, training_mode=mode, training_version=sent_version, description=description,
+            )
+
+        model, created, model_id = self.find_or_create(context, CreateSpec(
+            what=f"model {name!r} on dataset {dataset_id}",
+            find=lambda: hook.find_model(dataset_id, name),
+            create=create,
+            check=lambda existing: self._check_reusable(existing, name, dataset_id, mode, version),
+        ))
+        project_id = dataset_project_id(dataset)
+        project_id = project_id if project_id is not None else _int_or_none(model.get("project_id"))
+        push_console_xcoms(context, hook.console_url, project_id=project_id, dataset_id=dataset_id,
+                           model_id=model_id)
+        self.log.info("Model %r: id=%s (%s, status %s)", name, model_id, "created" if created else "reused",
+                      model.get("status"))
+        return model_id
+
+    def _effective_version(self, dataset_id: int, dataset: Mapping[str, Any], version: str | None) -> str | None:
+        """The model's training version: the requested one (checked against the dataset's family), else the
+        dataset's (used for the reuse check only)."""
         dataset_version = dataset.get("training_version")
         if version is None and dataset_version:
             version = model_training_version(dataset_version)
@@ -103,58 +129,27 @@ class BriaCreateModelOperator(BriaBaseOperator):
                 f"training_version {version!r} does not match dataset {dataset_id}'s {dataset_version!r}: "
                 "FIBO datasets train FIBO models only, legacy datasets legacy models only"
             )
-        project_id = dataset_project_id(dataset)
+        return version
 
-        def check(existing: Mapping[str, Any]) -> None:
-            diffs = []
-            have_mode = existing.get("training_mode")
-            if have_mode is not None and str(have_mode) != mode:
-                diffs.append(f"training_mode is {have_mode!r}, not {mode!r}")
-            have_version = existing.get("training_version")
-            if version is not None and have_version is not None and (
-                canonical_training_version(have_version) != canonical_training_version(version)
-            ):
-                diffs.append(f"training_version is {have_version!r}, not {version!r}")
-            if diffs:
-                raise BriaConflictError(
-                    f"Model {name!r} already exists on dataset {dataset_id} (id={existing.get('id')}) with "
-                    f"different settings: {'; '.join(diffs)}. Refusing to reuse it: choose another name"
-                )
-            if str(existing.get("status")) in _DEAD_END_STATUSES:
-                self.log.warning(
-                    "Model %s (%r) is %s and cannot be trained again; create a model with a new name to retrain",
-                    existing.get("id"), name, existing.get("status"),
-                )
-
-        def create() -> Mapping[str, Any]:
-            if not is_completed(dataset):  # checked only when a model must really be created
-                raise BriaConflictError(
-                    f"Dataset {dataset_id} is {dataset.get('status')!r}: a model can only be created on a "
-                    "completed dataset. Complete it first (BriaUpdateDatasetOperator(status='completed'))"
-                )
-            description = self.description if (self.description or "").strip() else None  # blank: not given
-            return hook.create_model(
-                dataset_id, name, training_mode=mode, training_version=sent_version, description=description,
+    def _check_reusable(
+        self, existing: Mapping[str, Any], name: str, dataset_id: int, mode: str, version: str | None
+    ) -> None:
+        diffs = []
+        have_mode = existing.get("training_mode")
+        if have_mode is not None and str(have_mode) != mode:
+            diffs.append(f"training_mode is {have_mode!r}, not {mode!r}")
+        have_version = existing.get("training_version")
+        if version is not None and have_version is not None and (
+            canonical_training_version(have_version) != canonical_training_version(version)
+        ):
+            diffs.append(f"training_version is {have_version!r}, not {version!r}")
+        refuse_if_different(f"Model {name!r} already exists on dataset {dataset_id} (id={existing.get('id')})",
+                            diffs, "choose another name")
+        if str(existing.get("status")) in _DEAD_END_STATUSES:
+            self.log.warning(
+                "Model %s (%r) is %s and cannot be trained again; create a model with a new name to retrain",
+                existing.get("id"), name, existing.get("status"),
             )
-
-        model, created = create_or_reuse(
-            find=lambda: hook.find_model(dataset_id, name),
-            create=create,
-            if_exists=self.if_exists,
-            what=f"model {name!r} on dataset {dataset_id}",
-            log=self.log,
-            check=check,
-            state_store=state_store_from_context(context),
-            state_key="bria_created_model_id",
-            reconcile_delay=reconcile_delay(self),
-        )
-        model_id = object_id(model, f"model {name!r}")
-        project_id = project_id if project_id is not None else _int_or_none(model.get("project_id"))
-        push_console_xcoms(context, hook.console_url, project_id=project_id, dataset_id=dataset_id,
-                           model_id=model_id)
-        self.log.info("Model %r: id=%s (%s, status %s)", name, model_id, "created" if created else "reused",
-                      model.get("status"))
-        return model_id
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -164,7 +159,7 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
-class BriaDeleteModelOperator(BriaBaseOperator):
+class BriaDeleteModelOperator(BriaDeleteOperatorBase):
     """Delete a model (Bria marks it ``Deleted``).
 
     Idempotent: a model that is already gone counts as deleted (unless ``missing_ok=False``). A model in
@@ -178,27 +173,32 @@ class BriaDeleteModelOperator(BriaBaseOperator):
     """
 
     template_fields: Sequence[str] = (*BriaBaseOperator.template_fields, "model_id")
+    id_argument = "model_id"
+    noun = "Model"
+    deleted_message = "Deleted model %s"
 
     def __init__(self, *, model_id: int | str, missing_ok: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.model_id = model_id
         self.missing_ok = missing_ok
 
-    def execute(self, context: Any) -> dict[str, Any]:
-        """Delete the model; return what happened."""
-        model_id = coerce_id(self.model_id, "model_id")
-        deleted = delete_idempotent(
-            lambda: self.hook.delete_model(model_id), f"Model {model_id}", missing_ok=self.missing_ok,
-            conflict_message=lambda: (
-                f"Model {model_id} cannot be deleted while it is training (status "
-                f"{self._status(model_id) or 'unknown'}); stop it first with BriaStopTrainingOperator, wait until "
-                "it is Stopped, then retry"
-            ),
-            log=self.log,
+    def delete(self, object_id: int) -> Any:
+        """Delete the model.
+
+        :param object_id: the model id.
+        """
+        return self.hook.delete_model(object_id)
+
+    def conflict_message(self, object_id: int) -> str:
+        """Say the model is training, with its status.
+
+        :param object_id: the model id.
+        """
+        return (
+            f"Model {object_id} cannot be deleted while it is training (status "
+            f"{self._status(object_id) or 'unknown'}); stop it first with BriaStopTrainingOperator, wait until "
+            "it is Stopped, then retry"
         )
-        if deleted:
-            self.log.info("Deleted model %s", model_id)
-        return {"model_id": model_id, "deleted": deleted}
 
     def _status(self, model_id: int) -> str | None:
         try:
@@ -206,6 +206,6 @@ class BriaDeleteModelOperator(BriaBaseOperator):
         except Exception:  # only used to improve an error message
             return None
         try:
-            return ModelStatus.parse(status).value
+            return ModelStatus.parse(str(status)).value
         except BriaInputError:
             return str(status)

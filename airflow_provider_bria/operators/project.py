@@ -9,31 +9,22 @@ from airflow_provider_bria.contract import (
     IpMedium,
     IpType,
     canonical_training_version,
-    parse_enum,
     training_family,
     validate_project_fields,
 )
-from airflow_provider_bria.exceptions import BriaConflictError
 from airflow_provider_bria.links.bria import BriaProjectLink, push_console_xcoms
-from airflow_provider_bria.operators._reconcile import (
-    IF_EXISTS_REUSE,
-    coerce_id,
-    create_or_reuse,
-    delete_idempotent,
-    is_templated,
-    object_id,
-    reconcile_delay,
-    state_store_from_context,
-    validate_if_exists,
+from airflow_provider_bria.operators._lifecycle import (
+    BriaCreateOperatorBase,
+    BriaDeleteOperatorBase,
+    CreateSpec,
+    enum_arg,
+    refuse_if_different,
 )
+from airflow_provider_bria.operators._reconcile import IF_EXISTS_REUSE, validate_if_exists
 from airflow_provider_bria.operators.base import BriaBaseOperator
 
 
-def _enum_value(value: Any) -> Any:
-    return value.value if isinstance(value, (IpType, IpMedium)) else value
-
-
-class BriaCreateProjectOperator(BriaBaseOperator):
+class BriaCreateProjectOperator(BriaCreateOperatorBase):
     """Create a Tailored Generation project, or reuse the one with the same name.
 
     The project name is the natural key. Before creating, the operator looks the name up; after an ambiguous
@@ -68,6 +59,7 @@ class BriaCreateProjectOperator(BriaBaseOperator):
         "training_version",
     )
     operator_extra_links = (BriaProjectLink(),)
+    state_key = "bria_created_project_id"
 
     def __init__(
         self,
@@ -84,18 +76,14 @@ class BriaCreateProjectOperator(BriaBaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.project_name = project_name
-        self.ip_medium = _enum_value(ip_medium)
-        self.ip_type = _enum_value(ip_type)
+        # Parse-time errors for literal enum values; templated values are checked in execute().
+        self.ip_medium = enum_arg(ip_medium, IpMedium, "ip_medium")
+        self.ip_type = enum_arg(ip_type, IpType, "ip_type")
         self.project_description = project_description
         self.ip_name = ip_name
         self.ip_description = ip_description
         self.training_version = training_version
         self.if_exists = validate_if_exists(if_exists)
-        # Parse-time errors for literal enum values; templated values are checked in execute().
-        if not is_templated(self.ip_medium):
-            parse_enum(IpMedium, self.ip_medium, "ip_medium")
-        if not is_templated(self.ip_type):
-            parse_enum(IpType, self.ip_type, "ip_type")
 
     def _check_reusable(self, existing: Mapping[str, Any]) -> None:
         ident = existing.get("id")
@@ -109,11 +97,8 @@ class BriaCreateProjectOperator(BriaBaseOperator):
             training_family(have_version) is not training_family(self.training_version)
         ):
             diffs.append(f"training_version is locked to {have_version!r}, not {self.training_version!r}")
-        if diffs:
-            raise BriaConflictError(
-                f"Project {self.project_name!r} already exists (id={ident}) with different settings: "
-                f"{'; '.join(diffs)}. Refusing to reuse it: choose another project_name or fix the arguments"
-            )
+        refuse_if_different(f"Project {self.project_name!r} already exists (id={ident})", diffs,
+                            "choose another project_name or fix the arguments")
         for field in ("project_description", "ip_name", "ip_description"):
             wanted = getattr(self, field)
             if wanted is not None and existing.get(field) not in (None, wanted):
@@ -139,32 +124,21 @@ class BriaCreateProjectOperator(BriaBaseOperator):
         version = canonical_training_version(self.training_version) if self.training_version else None
         hook = self.hook
         name = str(self.project_name)
-        project, created = create_or_reuse(
+        _, created, project_id = self.find_or_create(context, CreateSpec(
+            what=f"project {name!r}",
             find=lambda: hook.find_project(name),
             create=lambda: hook.create_project(
-                name,
-                str(self.ip_medium),
-                str(self.ip_type),
-                project_description=self.project_description,
-                ip_name=self.ip_name,
-                ip_description=self.ip_description,
-                training_version=version,
+                name, str(self.ip_medium), str(self.ip_type), project_description=self.project_description,
+                ip_name=self.ip_name, ip_description=self.ip_description, training_version=version,
             ),
-            if_exists=self.if_exists,
-            what=f"project {name!r}",
-            log=self.log,
             check=self._check_reusable,
-            state_store=state_store_from_context(context),
-            state_key="bria_created_project_id",
-            reconcile_delay=reconcile_delay(self),
-        )
-        project_id = object_id(project, f"project {name!r}")
+        ))
         push_console_xcoms(context, hook.console_url, project_id=project_id)
         self.log.info("Project %r: id=%s (%s)", name, project_id, "created" if created else "reused")
         return project_id
 
 
-class BriaDeleteProjectOperator(BriaBaseOperator):
+class BriaDeleteProjectOperator(BriaDeleteOperatorBase):
     """Delete a project with all its datasets, images and models.
 
     Idempotent: a project that is already gone counts as deleted (unless ``missing_ok=False``), so a retry
@@ -179,6 +153,9 @@ class BriaDeleteProjectOperator(BriaBaseOperator):
     """
 
     template_fields: Sequence[str] = (*BriaBaseOperator.template_fields, "project_id")
+    id_argument = "project_id"
+    noun = "Project"
+    deleted_message = "Deleted project %s with all its datasets, images and models"
 
     def __init__(self, *, project_id: int | str, missing_ok: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -190,24 +167,24 @@ class BriaDeleteProjectOperator(BriaBaseOperator):
             models = self.hook.list_project_models(project_id)
         except Exception:  # only used to improve an error message
             return []
-        return [m.get("id") for m in models if m.get("status") in ("InProgress", "Stopping")]
+        return [m["id"] for m in models
+                if m.get("status") in ("InProgress", "Stopping") and isinstance(m.get("id"), int)]
 
-    def execute(self, context: Any) -> dict[str, Any]:
-        """Delete the project; return what happened."""
-        project_id = coerce_id(self.project_id, "project_id")
+    def delete(self, object_id: int) -> Any:
+        """Delete the project.
 
-        def conflict_message() -> str:
-            training = self._training_models(project_id)
-            detail = f" (training models: {training})" if training else ""
-            return (
-                f"Project {project_id} cannot be deleted while models are training{detail}; "
-                "stop them first (BriaStopTrainingOperator), wait until they are Stopped, then retry"
-            )
+        :param object_id: the project id.
+        """
+        return self.hook.delete_project(object_id)
 
-        deleted = delete_idempotent(
-            lambda: self.hook.delete_project(project_id), f"Project {project_id}",
-            missing_ok=self.missing_ok, conflict_message=conflict_message, log=self.log,
+    def conflict_message(self, object_id: int) -> str:
+        """Name the models in training that block the delete.
+
+        :param object_id: the project id.
+        """
+        training = self._training_models(object_id)
+        detail = f" (training models: {training})" if training else ""
+        return (
+            f"Project {object_id} cannot be deleted while models are training{detail}; "
+            "stop them first (BriaStopTrainingOperator), wait until they are Stopped, then retry"
         )
-        if deleted:
-            self.log.info("Deleted project %s with all its datasets, images and models", project_id)
-        return {"project_id": project_id, "deleted": deleted}

@@ -91,14 +91,8 @@ class BriaCreateOperatorBase(BriaBaseOperator):
         :param spec: how to find, create and vet the object.
         """
         obj, created = create_or_reuse(
-            find=spec.find,
-            create=spec.create,
-            if_exists=self.if_exists,
-            what=spec.what,
-            log=self.log,
-            check=spec.check,
-            state_store=state_store_from_context(context),
-            state_key=self.state_key,
+            find=spec.find, create=spec.create, if_exists=self.if_exists, what=spec.what, log=self.log,
+            check=spec.check, state_store=state_store_from_context(context), state_key=self.state_key,
             reconcile_delay=reconcile_delay(self),
         )
         return obj, created, object_id(obj, spec.what)
@@ -107,8 +101,8 @@ class BriaCreateOperatorBase(BriaBaseOperator):
 class BriaDeleteOperatorBase(BriaBaseOperator):
     """Base of the idempotent delete operators: a missing object counts as deleted unless ``missing_ok=False``.
 
-    Subclasses set :attr:`id_argument` and :attr:`noun`, keep ``self.missing_ok`` and implement :meth:`delete`
-    and :meth:`conflict_message`.
+    Subclasses set :attr:`id_argument`, :attr:`noun`, :attr:`delete_call` and :attr:`conflict_text` (or
+    override :meth:`conflict_message`), and keep ``self.missing_ok``.
     """
 
     #: The operator argument holding the id (``"dataset_id"``); also the key of the returned dict.
@@ -117,27 +111,24 @@ class BriaDeleteOperatorBase(BriaBaseOperator):
     noun: ClassVar[str] = ""
     #: Logged after a delete, with the id.
     deleted_message: ClassVar[str] = "Deleted %s"
+    #: The hook method that deletes (called with the id).
+    delete_call: ClassVar[str] = ""
+    #: Why a 409 refused the delete, formatted with ``id``.
+    conflict_text: ClassVar[str] = ""
     missing_ok: bool
 
-    def delete(self, object_id: int) -> Any:
-        """Send the delete call.
-
-        :param object_id: the id.
-        """
-        raise NotImplementedError
-
     def conflict_message(self, object_id: int) -> str:
-        """Why a 409 refused the delete (may read the object to say more; must not raise).
+        """Why a 409 refused the delete (an override may read the object to say more; it must not raise).
 
         :param object_id: the id.
         """
-        raise NotImplementedError
+        return self.conflict_text.format(id=object_id)
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Delete the object; return ``{<id argument>: id, "deleted": bool}``."""
         ident = coerce_id(getattr(self, self.id_argument), self.id_argument)
         deleted = delete_idempotent(
-            lambda: self.delete(ident), f"{self.noun} {ident}", missing_ok=self.missing_ok,
+            lambda: getattr(self.hook, self.delete_call)(ident), f"{self.noun} {ident}", missing_ok=self.missing_ok,
             conflict_message=lambda: self.conflict_message(ident), log=self.log,
         )
         if deleted:

@@ -273,10 +273,8 @@ class BasicKnobs:
 class BasicStrategy(UploadStrategy):
     """Upload to a basic dataset: gate, list what is there, upload the rest concurrently, verify.
 
-    :param knobs: the shared arguments.
-    :param basic: the basic-only arguments.
-    :param log: the operator's logger.
-    :param hook_factory: builds a hook per concurrent upload.
+    ``knobs`` and ``log`` as for :class:`UploadStrategy`; ``basic`` holds the basic-only arguments and
+    ``hook_factory`` builds a hook per concurrent upload.
     """
 
     def __init__(self, knobs: UploadKnobs, basic: BasicKnobs, log: Any,
@@ -296,12 +294,7 @@ class BasicStrategy(UploadStrategy):
             uploader.stop(reason)
 
     def run(self, context: Any, hook: BriaHook, target: UploadTarget) -> dict[str, Any]:
-        """Check, upload what the dataset lacks, verify; return the summary.
-
-        :param context: the task context.
-        :param hook: the operator's hook.
-        :param target: the dataset.
-        """
+        """Check, upload what the dataset lacks, verify; return the summary (see :meth:`UploadStrategy.run`)."""
         resolved, gate = self.gate(increase_resolution=self.knobs.increase_resolution)
         total = len(resolved.images)
         self.report_gate(gate, total)

@@ -348,10 +348,8 @@ class BulkKnobs:
 class BulkStrategy(UploadStrategy):
     """Upload to an advanced dataset: gate, stage a zip (or take ``zip_url``), submit once, wait, summarise.
 
-    :param knobs: the shared arguments.
-    :param bulk: the bulk-only arguments.
-    :param log: the operator's logger.
-    :param defer: hands the wait to the triggerer (``defer(dataset_id, state)`` never returns).
+    ``knobs`` and ``log`` as for :class:`UploadStrategy`; ``bulk`` holds the bulk-only arguments and
+    ``defer(dataset_id, state)`` hands the wait to the triggerer (it never returns).
     """
 
     def __init__(self, knobs: UploadKnobs, bulk: BulkKnobs, log: Any,
@@ -361,12 +359,7 @@ class BulkStrategy(UploadStrategy):
         self.defer = defer
 
     def run(self, context: Any, hook: BriaHook, target: UploadTarget) -> dict[str, Any]:
-        """Submit the bulk upload unless a job exists, then wait for it; return the summary.
-
-        :param context: the task context.
-        :param hook: the operator's hook.
-        :param target: the dataset.
-        """
+        """Submit the bulk upload unless a job exists, then wait for it (see :meth:`UploadStrategy.run`)."""
         zip_url, staging_url = self._check_arguments(target)
         state = BulkResumeState()
         job = get_job(hook, target.dataset_id)

@@ -497,25 +497,13 @@ class BriaDeleteDatasetOperator(BriaDeleteOperatorBase):
     id_argument = "dataset_id"
     noun = "Dataset"
     deleted_message = "Deleted dataset %s and its images"
+    delete_call = "delete_dataset"
+    conflict_text = (
+        "Dataset {id} cannot be deleted while a model trained on it is in training; "
+        "stop the training first (BriaStopTrainingOperator), then retry"
+    )
 
     def __init__(self, *, dataset_id: int | str, missing_ok: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dataset_id = dataset_id
         self.missing_ok = missing_ok
-
-    def delete(self, object_id: int) -> Any:
-        """Delete the dataset.
-
-        :param object_id: the dataset id.
-        """
-        return self.hook.delete_dataset(object_id)
-
-    def conflict_message(self, object_id: int) -> str:
-        """Say a model trained on the dataset is in training.
-
-        :param object_id: the dataset id.
-        """
-        return (
-            f"Dataset {object_id} cannot be deleted while a model trained on it is in training; "
-            "stop the training first (BriaStopTrainingOperator), then retry"
-        )

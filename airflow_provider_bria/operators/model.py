@@ -176,18 +176,12 @@ class BriaDeleteModelOperator(BriaDeleteOperatorBase):
     id_argument = "model_id"
     noun = "Model"
     deleted_message = "Deleted model %s"
+    delete_call = "delete_model"
 
     def __init__(self, *, model_id: int | str, missing_ok: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.model_id = model_id
         self.missing_ok = missing_ok
-
-    def delete(self, object_id: int) -> Any:
-        """Delete the model.
-
-        :param object_id: the model id.
-        """
-        return self.hook.delete_model(object_id)
 
     def conflict_message(self, object_id: int) -> str:
         """Say the model is training, with its status.

@@ -156,6 +156,7 @@ class BriaDeleteProjectOperator(BriaDeleteOperatorBase):
     id_argument = "project_id"
     noun = "Project"
     deleted_message = "Deleted project %s with all its datasets, images and models"
+    delete_call = "delete_project"
 
     def __init__(self, *, project_id: int | str, missing_ok: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -169,13 +170,6 @@ class BriaDeleteProjectOperator(BriaDeleteOperatorBase):
             return []
         return [m["id"] for m in models
                 if m.get("status") in ("InProgress", "Stopping") and isinstance(m.get("id"), int)]
-
-    def delete(self, object_id: int) -> Any:
-        """Delete the project.
-
-        :param object_id: the project id.
-        """
-        return self.hook.delete_project(object_id)
 
     def conflict_message(self, object_id: int) -> str:
         """Name the models in training that block the delete.

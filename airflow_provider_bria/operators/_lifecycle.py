@@ -19,6 +19,7 @@ from typing import Any, ClassVar, NamedTuple
 from airflow_provider_bria.contract import parse_enum
 from airflow_provider_bria.exceptions import BriaConflictError
 from airflow_provider_bria.operators._reconcile import (
+    IF_EXISTS_REUSE,
     coerce_id,
     create_or_reuse,
     delete_idempotent,
@@ -26,6 +27,7 @@ from airflow_provider_bria.operators._reconcile import (
     object_id,
     reconcile_delay,
     state_store_from_context,
+    validate_if_exists,
 )
 from airflow_provider_bria.operators.base import BriaBaseOperator
 
@@ -77,12 +79,18 @@ class CreateSpec(NamedTuple):
 class BriaCreateOperatorBase(BriaBaseOperator):
     """Base of the find-or-create operators (see the module docstring).
 
-    Subclasses set :attr:`state_key` and ``self.if_exists`` (validated with ``validate_if_exists``).
+    Subclasses set :attr:`state_key` and pass ``if_exists`` on.
+
+    :param if_exists: ``"reuse"`` (default) returns an existing object; ``"fail"`` raises
+        :class:`~airflow_provider_bria.exceptions.BriaConflictError`.
     """
 
     #: Key in the Airflow 3.3+ task state store under which the created object's id is recorded.
     state_key: ClassVar[str] = ""
-    if_exists: str
+
+    def __init__(self, *, if_exists: str = IF_EXISTS_REUSE, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.if_exists = validate_if_exists(if_exists)
 
     def find_or_create(self, context: Any, spec: CreateSpec) -> tuple[dict[str, Any], bool, int]:
         """Find the object or create it exactly once; return ``(object, created, id)``.

@@ -31,7 +31,6 @@ from airflow_provider_bria.operators._reconcile import (
     coerce_id,
     conflict_from,
     is_templated,
-    validate_if_exists,
 )
 from airflow_provider_bria.operators.base import BriaBaseOperator
 
@@ -185,12 +184,11 @@ class BriaCreateDatasetOperator(BriaCreateOperatorBase):
         if_exists: str = IF_EXISTS_REUSE,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(if_exists=if_exists, **kwargs)
         self.project_id = project_id
         self.name = name
         self.upload_type = enum_arg(upload_type, UploadType, "upload_type")
         self.training_version = training_version
-        self.if_exists = validate_if_exists(if_exists)
 
     def execute(self, context: Any) -> int:
         """Find or create the dataset; return its id."""
@@ -416,11 +414,10 @@ class BriaCloneDatasetOperator(BriaCreateOperatorBase):
         if_exists: str = IF_EXISTS_REUSE,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(if_exists=if_exists, **kwargs)
         self.dataset_id = dataset_id
         self.name = name
         self.description = description
-        self.if_exists = validate_if_exists(if_exists)
 
     def execute(self, context: Any) -> int:
         """Find or create the draft clone; return its id."""

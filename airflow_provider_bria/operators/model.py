@@ -22,7 +22,7 @@ from airflow_provider_bria.operators._lifecycle import (
     enum_arg,
     refuse_if_different,
 )
-from airflow_provider_bria.operators._reconcile import IF_EXISTS_REUSE, coerce_id, validate_if_exists
+from airflow_provider_bria.operators._reconcile import IF_EXISTS_REUSE, coerce_id
 from airflow_provider_bria.operators.base import BriaBaseOperator
 from airflow_provider_bria.operators.dataset import dataset_project_id, is_completed
 
@@ -71,13 +71,12 @@ class BriaCreateModelOperator(BriaCreateOperatorBase):
         if_exists: str = IF_EXISTS_REUSE,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(if_exists=if_exists, **kwargs)
         self.dataset_id = dataset_id
         self.name = name
         self.training_mode = enum_arg(training_mode, TrainingMode, "training_mode")
         self.training_version = training_version
         self.description = description
-        self.if_exists = validate_if_exists(if_exists)
 
     def execute(self, context: Any) -> int:
         """Find or create the model; return its id."""

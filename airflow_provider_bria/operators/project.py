@@ -20,7 +20,7 @@ from airflow_provider_bria.operators._lifecycle import (
     enum_arg,
     refuse_if_different,
 )
-from airflow_provider_bria.operators._reconcile import IF_EXISTS_REUSE, validate_if_exists
+from airflow_provider_bria.operators._reconcile import IF_EXISTS_REUSE
 from airflow_provider_bria.operators.base import BriaBaseOperator
 
 
@@ -74,7 +74,7 @@ class BriaCreateProjectOperator(BriaCreateOperatorBase):
         if_exists: str = IF_EXISTS_REUSE,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(if_exists=if_exists, **kwargs)
         self.project_name = project_name
         # Parse-time errors for literal enum values; templated values are checked in execute().
         self.ip_medium = enum_arg(ip_medium, IpMedium, "ip_medium")
@@ -83,7 +83,6 @@ class BriaCreateProjectOperator(BriaCreateOperatorBase):
         self.ip_name = ip_name
         self.ip_description = ip_description
         self.training_version = training_version
-        self.if_exists = validate_if_exists(if_exists)
 
     def _check_reusable(self, existing: Mapping[str, Any]) -> None:
         ident = existing.get("id")

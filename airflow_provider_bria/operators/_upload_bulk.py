@@ -213,38 +213,52 @@ def submit(
 def wait(hook: BriaHook, dataset_id: int, *, poll_interval: float, timeout: float) -> dict[str, Any]:
     """Poll the job until it is ``completed`` or ``failed``; return the last status body.
 
+    The wait follows the provider's one poll policy (:mod:`airflow_provider_bria.waiting`): an absolute deadline
+    ``timeout`` seconds from now, retryable poll errors (5xx, 429, timeouts) tolerated up to
+    :data:`~airflow_provider_bria.waiting.policy.DEFAULT_MAX_CONSECUTIVE_FAILURES` in a row.
+
     :param hook: a hook.
     :param dataset_id: the dataset.
     :param poll_interval: seconds between polls.
     :param timeout: seconds before giving up (the job keeps running remotely; a retry resumes polling).
     :raises BriaUploadTimeoutError: on timeout.
     """
+    from airflow_provider_bria.waiting.policy import PollFailed, PollPolicy, PollTimeout
+    from airflow_provider_bria.waiting.sync import wait_sync
+
     start = time.monotonic()
-    last_progress: Any = None
-    while True:
+    progress: list[Any] = [None]
+
+    def poll() -> dict[str, Any]:
         try:
             body = hook.get_bulk_upload_status(dataset_id)
         except BriaNotFoundError:
             if time.monotonic() - start > _STATUS_GRACE_SECONDS:
                 raise
-            body = {}
+            return {}  # a job submitted a moment ago may not be visible yet
         status = BulkUploadStatus.from_body(body)
-        progress = body.get("progress_percentage")
-        if status is not None and (progress, status) != last_progress:
-            log.info(
-                "Bulk upload %s: %s%% (processed %s, done %s, failed %s)",
-                status.value, progress, body.get("total_processed"), body.get("done"), body.get("failed"),
-            )
-            last_progress = (progress, status)
-        if status is not None and status.is_terminal:
-            return body
-        if time.monotonic() - start + poll_interval > timeout:
-            raise BriaUploadTimeoutError(
-                f"Bulk upload of dataset {dataset_id} still {status.value if status else 'not visible'} after "
-                f"{timeout:.0f} s; it goes on remotely and a retry of this task resumes waiting (it never "
-                "submits again)"
-            )
-        time.sleep(poll_interval)
+        if status is not None and (body.get("progress_percentage"), status) != progress[0]:
+            log.info("Bulk upload %s: %s%% (processed %s, done %s, failed %s)", status.value,
+                     body.get("progress_percentage"), body.get("total_processed"), body.get("done"), body.get("failed"))
+            progress[0] = (body.get("progress_percentage"), status)
+        return body
+
+    def finished(body: dict[str, Any]) -> bool:
+        status = BulkUploadStatus.from_body(body)
+        return status is not None and status.is_terminal
+
+    policy = PollPolicy.within(poll_interval, timeout, start)
+    try:
+        return wait_sync(policy, poll, finished, what=f"the bulk upload of dataset {dataset_id}", log=log)
+    except PollFailed as err:
+        raise err.error from err
+    except PollTimeout as err:
+        status = BulkUploadStatus.from_body(err.last) if isinstance(err.last, dict) else None
+        raise BriaUploadTimeoutError(
+            f"Bulk upload of dataset {dataset_id} still {status.value if status else 'not visible'} after "
+            f"{timeout:.0f} s; it goes on remotely and a retry of this task resumes waiting (it never "
+            "submits again)"
+        ) from None
 
 
 def failed_images(body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -120,7 +120,8 @@ def read_image_input(image: Any) -> tuple[str, str]:
     :param image: the image input.
     :returns: ``(value_to_send, identity)``; the identity is the URL or the SHA-256 of the image bytes.
     """
-    from airflow_provider_bria.operators._image_inputs import encode_image, is_url, sniff_image_format
+    from airflow_provider_bria.hooks._inputs import sniff_image_format
+    from airflow_provider_bria.operators._image_inputs import encode_image, is_url
 
     if isinstance(image, str):
         text = image.strip()

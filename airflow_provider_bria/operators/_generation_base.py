@@ -122,6 +122,41 @@ def download_output(hook: BriaHook, folder: OutputFolder, name: str, url: str | 
     raise ItemFailed("download", f"download of {name} failed: {last}", request_id=request_id)
 
 
+def event_state(event: Any) -> dict[str, Any]:
+    """Validate a trigger event and return the resume state it carries."""
+    from airflow_provider_bria.triggers.job import EVENT_STATUSES
+
+    if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
+        raise BriaTriggerEventError(f"Unexpected trigger event: {event!r}")
+    state = event.get("context")
+    state = load(JOB_RESUME_STATE, state) if isinstance(state, dict) else state
+    if not isinstance(state, dict) or not isinstance(state.get("pending"), list):
+        raise BriaTriggerEventError(f"Trigger event without the task's resume state: {event!r}")
+    return state
+
+def resumed_jobs(event: Any, pending: Sequence[dict[str, Any]]) -> tuple[list[Submitted], list[Any]]:
+    """Split a (validated) event's jobs: finished ones, and (item, ItemFailed) for unfinished ones."""
+    from airflow_provider_bria.responses import V2Response
+
+    outcomes = event.get("outcomes") or {}
+    done: list[Submitted] = []
+    unfinished: list[Any] = []
+    for entry in pending:
+        item = WorkItem.from_json(entry["item"])
+        previous = V2Response.from_json(entry["response"])
+        job = Submitted(item, previous)
+        outcome = outcomes.get(job.handle)
+        if outcome is None:
+            kind = "timeout" if event["status"] == "timeout" else "polling"
+            unfinished.append((item, ItemFailed(kind, f"job did not end: {event.get('message')} (a retry "
+                                                "resumes it)", request_id=previous.request_id)))
+            continue
+        response = V2Response.from_json(outcome)
+        response.request_id = response.request_id or previous.request_id
+        done.append(Submitted(item, response))
+    return done, unfinished
+
+
 @dataclass
 class Batch:
     """One task's generation batch, from plan to conclusion.
@@ -329,10 +364,10 @@ class GenerationBase(BriaBaseOperator):
         """Resume after :class:`~airflow_provider_bria.triggers.job.BriaJobTrigger`: finish the ended jobs."""
         from airflow_provider_bria.operators._outputs import OutputFolder
 
-        state = self._event_state(event)
+        state = event_state(event)
         folder = OutputFolder(str(state["folder"]), conn_id=self.output_conn_id)
         batch = Batch(as_model_id(self.model_id), [], folder, records=dict(state.get("records") or {}))
-        done_jobs, unfinished = self._resumed_jobs(event, state["pending"])
+        done_jobs, unfinished = resumed_jobs(event, state["pending"])
         failures = list(state.get("failures") or [])
         failures += [failure_entry(item, err, name=self._failure_name(item)) for item, err in unfinished]
         done, more = self._batch_runner(batch).finish_all(done_jobs)
@@ -439,42 +474,6 @@ class GenerationBase(BriaBaseOperator):
             method_name="execute_complete",
             timeout=None,
         )
-
-    @staticmethod
-    def _event_state(event: Any) -> dict[str, Any]:
-        """Validate a trigger event and return the resume state it carries."""
-        from airflow_provider_bria.triggers.job import EVENT_STATUSES
-
-        if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
-            raise BriaTriggerEventError(f"Unexpected trigger event: {event!r}")
-        state = event.get("context")
-        state = load(JOB_RESUME_STATE, state) if isinstance(state, dict) else state
-        if not isinstance(state, dict) or not isinstance(state.get("pending"), list):
-            raise BriaTriggerEventError(f"Trigger event without the task's resume state: {event!r}")
-        return state
-
-    @staticmethod
-    def _resumed_jobs(event: Any, pending: Sequence[dict[str, Any]]) -> tuple[list[Submitted], list[Any]]:
-        """Split a (validated) event's jobs: finished ones, and (item, ItemFailed) for unfinished ones."""
-        from airflow_provider_bria.responses import V2Response
-
-        outcomes = event.get("outcomes") or {}
-        done: list[Submitted] = []
-        unfinished: list[Any] = []
-        for entry in pending:
-            item = WorkItem.from_json(entry["item"])
-            previous = V2Response.from_json(entry["response"])
-            job = Submitted(item, previous)
-            outcome = outcomes.get(job.handle)
-            if outcome is None:
-                kind = "timeout" if event["status"] == "timeout" else "polling"
-                unfinished.append((item, ItemFailed(kind, f"job did not end: {event.get('message')} (a retry "
-                                                    "resumes it)", request_id=previous.request_id)))
-                continue
-            response = V2Response.from_json(outcome)
-            response.request_id = response.request_id or previous.request_id
-            done.append(Submitted(item, response))
-        return done, unfinished
 
     def on_kill(self) -> None:
         """Stop submitting and polling (Bria has no endpoint to cancel a v2 job already submitted)."""

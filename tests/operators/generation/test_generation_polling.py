@@ -114,7 +114,8 @@ def test_the_deadline_and_cancellation_end_the_wait() -> None:
     with pytest.raises(ItemFailed) as err:
         wait_for_job(_Hook(busy=10**6), _submitted("r-9"), cadence=PollCadence(1.0), timeout=1e-9,
                      cancelled=_Clock())  # type: ignore[arg-type]
-    assert err.value.kind == "timeout" and err.value.request_id == "r-9"
+    assert err.value.kind == "timeout"
+    assert err.value.request_id == "r-9"
     clock = _Clock()
     clock.set()
     hook = _Hook(busy=0)

@@ -36,7 +36,8 @@ def test_shared_helpers_are_defined_once(function: str) -> None:
     assert places == ["hooks/_inputs.py"]
 
 
-@pytest.mark.parametrize("header", ["data:image/png;base64,", "DATA:image/png;BASE64,", "data:image/png;charset=x;base64,"])
+@pytest.mark.parametrize("header", ["data:image/png;base64,", "DATA:image/png;BASE64,",
+                                    "data:image/png;charset=x;base64,"])
 def test_data_uris_are_stripped_the_same_way_by_hook_and_operators(header: str) -> None:
     from airflow_provider_bria.hooks._inputs import image_ref
     from airflow_provider_bria.operators._image_inputs import encode_image

@@ -56,7 +56,7 @@ class PollCadence:
         return min(max(shortest, 0.0), self.interval)
 
     def record(self, seconds: float) -> None:
-        """Remember how long a job took from its submission to the check that saw it end.
+        """Remember when, after its submission, the check that saw a job ended was sent (an upper bound of its run).
 
         :param seconds: the duration.
         """
@@ -90,6 +90,7 @@ def wait_for_job(hook: BriaHook, response: V2Response, *, cadence: PollCadence, 
         if cancelled.wait(delay):
             raise Aborted(f"stopped while waiting for request {response.request_id}")
         delay = cadence.interval
+        sent = time.monotonic()
         try:
             status = hook.get_status(handle)
         except TRANSIENT_POLL_ERRORS as err:
@@ -102,7 +103,7 @@ def wait_for_job(hook: BriaHook, response: V2Response, *, cadence: PollCadence, 
             errors = 0
             warn_unexpected_status(status, seen, log)
             if status.is_terminal:
-                cadence.record(time.monotonic() - started)
+                cadence.record(sent - started)  # the job had ended when this check was sent
                 status.request_id = status.request_id or response.request_id
                 return status
         if time.monotonic() >= deadline:

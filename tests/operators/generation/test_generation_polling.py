@@ -93,11 +93,11 @@ def test_polls_per_job_are_at_most_one_more_than_a_fixed_cadence() -> None:
 
 
 def test_the_wait_records_the_duration_for_the_next_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
-    ticks = iter([100.0, 100.0, 107.0, 107.0])
+    ticks = iter([100.0, 100.0, 100.0, 107.0, 109.0])  # start, 1st send, deadline check, 2nd send, (answer)
     monkeypatch.setattr("airflow_provider_bria.operators._generation_polling.time.monotonic", lambda: next(ticks))
     cadence = PollCadence(10.0)
     wait_for_job(_Hook(busy=1), _submitted(), cadence=cadence, timeout=600, cancelled=_Clock())  # type: ignore[arg-type]
-    assert cadence.first_delay() == 7.0
+    assert cadence.first_delay() == 7.0  # when the check that saw it end was sent, not when it answered
 
 
 def test_transient_errors_are_tolerated_up_to_the_bound() -> None:

@@ -11,6 +11,7 @@ request path only, never from headers.
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -264,6 +265,57 @@ class BriaUploadTimeoutError(BriaUploadError, TimeoutError):
 
 class BriaTriggerEventError(BriaError):
     """A deferred task resumed with a missing or malformed trigger event."""
+
+
+# --------------------------------------------------------------------------------------------
+# Error taxonomy: the one classification every caller uses
+# --------------------------------------------------------------------------------------------
+
+
+class ErrorKind(str, enum.Enum):
+    """What a failed call means for the caller, whatever the call was.
+
+    * ``TRANSIENT``: nothing was applied and the same call may succeed later (429 rate limit).
+    * ``AMBIGUOUS``: the call may or may not have been applied (5xx, timeout, dropped connection). A read may
+      simply be repeated; a write must look the object up before it is sent again (apply-then-check).
+    * ``PERMANENT``: repeating the same call cannot succeed (4xx other than 429, input and lifecycle errors,
+      and anything that is not a :class:`BriaAPIError`).
+    """
+
+    TRANSIENT = "transient"
+    AMBIGUOUS = "ambiguous"
+    PERMANENT = "permanent"
+
+
+#: Errors of kind ``TRANSIENT``: not applied, may succeed later.
+TRANSIENT_ERRORS: tuple[type[BriaAPIError], ...] = (BriaRateLimitError,)
+#: Errors of kind ``AMBIGUOUS``: the call may have been applied on the server.
+AMBIGUOUS_ERRORS: tuple[type[BriaAPIError], ...] = (BriaServerError, BriaTransportError)
+#: ``TRANSIENT`` + ``AMBIGUOUS``: the errors a read (a status poll, a lookup) retries.
+RETRYABLE_ERRORS: tuple[type[BriaAPIError], ...] = TRANSIENT_ERRORS + AMBIGUOUS_ERRORS
+#: ``PERMANENT`` errors about the target or the account rather than one item (bad token, the dataset is gone
+#: or in a state that forbids the call): a batch stops at the first one instead of failing every item alike.
+TARGET_ERRORS: tuple[type[BriaAPIError], ...] = (BriaAuthError, BriaNotFoundError, BriaConflictError)
+
+
+def classify_error(err: BaseException) -> ErrorKind:
+    """Return the :class:`ErrorKind` of ``err``.
+
+    :param err: any exception raised by a hook call.
+    """
+    if isinstance(err, TRANSIENT_ERRORS):
+        return ErrorKind.TRANSIENT
+    if isinstance(err, AMBIGUOUS_ERRORS):
+        return ErrorKind.AMBIGUOUS
+    return ErrorKind.PERMANENT
+
+
+def is_retryable_read(err: BaseException) -> bool:
+    """Return whether a read (a poll) that failed with ``err`` may simply be repeated.
+
+    :param err: the exception the read raised.
+    """
+    return classify_error(err) is not ErrorKind.PERMANENT
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,13 +16,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_bria._compat import conf
-from airflow_provider_bria._state import JOB_RESUME_STATE, load, stamp
+from airflow_provider_bria._state import JOB_RESUME_STATE, stamp
 from airflow_provider_bria.exceptions import (
     BriaAPIError,
     BriaGenerationError,
     BriaGenerationRejectedError,
     BriaInputError,
-    BriaTriggerEventError,
 )
 from airflow_provider_bria.operators._generation_engine import JobRunner, Submitted
 from airflow_provider_bria.operators._generation_failures import (
@@ -124,15 +123,10 @@ def download_output(hook: BriaHook, folder: OutputFolder, name: str, url: str | 
 
 def event_state(event: Any) -> dict[str, Any]:
     """Validate a trigger event and return the resume state it carries."""
-    from airflow_provider_bria.triggers.job import EVENT_STATUSES
+    from airflow_provider_bria.waiting.events import JOB_EVENTS, validate_event
 
-    if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
-        raise BriaTriggerEventError(f"Unexpected trigger event: {event!r}")
-    state = event.get("context")
-    state = load(JOB_RESUME_STATE, state) if isinstance(state, dict) else state
-    if not isinstance(state, dict) or not isinstance(state.get("pending"), list):
-        raise BriaTriggerEventError(f"Trigger event without the task's resume state: {event!r}")
-    return state
+    return validate_event(event, JOB_EVENTS)["context"]  # type: ignore[no-any-return]
+
 
 def resumed_jobs(event: Any, pending: Sequence[dict[str, Any]]) -> tuple[list[Submitted], list[Any]]:
     """Split a (validated) event's jobs: finished ones, and (item, ItemFailed) for unfinished ones."""

@@ -28,16 +28,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from airflow_provider_bria.exceptions import (  # AMBIGUOUS_ERRORS: re-exported, the taxonomy lives there
+    AMBIGUOUS_ERRORS as AMBIGUOUS_ERRORS,
+)
 from airflow_provider_bria.exceptions import (
     BriaConflictError,
     BriaInputError,
     BriaNotFoundError,
-    BriaServerError,
-    BriaTransportError,
 )
-
-#: Failures after which the create may or may not have happened on the server.
-AMBIGUOUS_ERRORS: tuple[type[Exception], ...] = (BriaServerError, BriaTransportError)
 
 IF_EXISTS_REUSE = "reuse"
 IF_EXISTS_FAIL = "fail"

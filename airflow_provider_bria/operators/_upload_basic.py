@@ -25,14 +25,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_bria.exceptions import (
-    BriaAPIError,
-    BriaAuthError,
-    BriaConflictError,
-    BriaNotFoundError,
-    BriaServerError,
-    BriaTransportError,
-)
+from airflow_provider_bria.exceptions import AMBIGUOUS_ERRORS, TARGET_ERRORS, BriaAPIError
 from airflow_provider_bria.operators._quality_gate import CheckedImage, key_from_image_name
 
 if TYPE_CHECKING:
@@ -40,8 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_AMBIGUOUS = (BriaServerError, BriaTransportError)
-_FATAL = (BriaAuthError, BriaNotFoundError, BriaConflictError)
 
 
 @dataclass
@@ -162,7 +153,7 @@ class BasicUploader:
                 try:
                     body = self._send(hook, img, data)
                     return _image_id(body), False
-                except _AMBIGUOUS as err:
+                except AMBIGUOUS_ERRORS as err:
                     attempt += 1
                     log.warning(
                         "Upload of %s failed ambiguously (%s); checking the dataset before retrying",
@@ -175,7 +166,7 @@ class BasicUploader:
                         return image_id, True
                     if attempt > self.image_retries or self._stop.is_set():
                         raise
-                except _FATAL as err:
+                except TARGET_ERRORS as err:
                     self._set_fatal(err)
                     raise
             finally:

@@ -26,12 +26,14 @@ from airflow_provider_bria._compat import (
 )
 from airflow_provider_bria.contract import ModelStatus, validate_training_parameters
 from airflow_provider_bria.exceptions import (
+    AMBIGUOUS_ERRORS,
+    RETRYABLE_ERRORS,
     BriaConflictError,
     BriaInputError,
     BriaTrainingTimeoutError,
 )
 from airflow_provider_bria.links.bria import BriaModelLink, model_console_url, push_console_xcoms
-from airflow_provider_bria.operators._reconcile import AMBIGUOUS_ERRORS, coerce_id
+from airflow_provider_bria.operators._reconcile import coerce_id
 from airflow_provider_bria.operators.base import BriaBaseOperator
 from airflow_provider_bria.triggers._training_events import (
     EVENT_ERROR,
@@ -39,7 +41,6 @@ from airflow_provider_bria.triggers._training_events import (
     EVENT_TIMEOUT,
     LOG_EVERY_N_POLLS,
     REASON_EXECUTION_TIMEOUT,
-    TRANSIENT_ERRORS,
     check_trigger_kwargs,
     event_status_for_model,
     model_summary,
@@ -434,7 +435,7 @@ class BriaStartTrainingOperator(BriaBaseOperator):
                 time.sleep(max(0.0, min(poll_interval, deadline - time.monotonic())))
                 try:
                     model = self.hook.get_model(model_id)
-                except TRANSIENT_ERRORS as err:
+                except RETRYABLE_ERRORS as err:
                     failures += 1
                     if failures > self.max_consecutive_failures:
                         raise
@@ -638,7 +639,7 @@ class BriaStopTrainingOperator(BriaBaseOperator):
             time.sleep(max(0.0, min(self.poll_interval, deadline - time.monotonic())))
             try:
                 status = parse_model_status(self.hook.get_model(model_id))
-            except TRANSIENT_ERRORS as err:
+            except RETRYABLE_ERRORS as err:
                 self.log.warning("Polling model %s failed: %s", model_id, err)
             else:
                 if status not in (ModelStatus.IN_PROGRESS, ModelStatus.STOPPING):

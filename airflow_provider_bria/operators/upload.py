@@ -31,7 +31,6 @@ from airflow_provider_bria.exceptions import (
     BriaConflictError,
     BriaError,
     BriaInputError,
-    BriaTriggerEventError,
     BriaUploadError,
     BriaUploadTimeoutError,
 )
@@ -628,14 +627,11 @@ class BriaUploadImagesOperator(BriaBaseOperator):
             ``message`` and ``state`` (counts and the staged zip name gathered before deferring).
         """
         from airflow_provider_bria.operators._upload_bulk import redact_signed_urls
-        from airflow_provider_bria.triggers.upload import BULK_EVENT_STATUSES, EVENT_DONE, EVENT_TIMEOUT
+        from airflow_provider_bria.triggers.upload import EVENT_DONE, EVENT_TIMEOUT
+        from airflow_provider_bria.waiting.events import BULK_UPLOAD_EVENTS, validate_event
 
-        if not isinstance(event, dict) or event.get("status") not in BULK_EVENT_STATUSES:
-            raise BriaTriggerEventError(f"Unexpected bulk upload trigger event: {event!r}")
-        try:
-            dataset_id = int(event["dataset_id"])
-        except (KeyError, TypeError, ValueError):
-            raise BriaTriggerEventError(f"Bulk upload trigger event without a dataset_id: {event!r}") from None
+        event = validate_event(event, BULK_UPLOAD_EVENTS)
+        dataset_id = event["dataset_id"]
         if event["status"] != EVENT_DONE:
             message = (
                 f"{redact_signed_urls(event.get('message') or event['status'])}; the job goes on remotely and a retry "

@@ -23,34 +23,31 @@ from typing import Any
 
 from airflow_provider_bria.contract import ModelStatus
 from airflow_provider_bria.exceptions import (
+    RETRYABLE_ERRORS,
     BriaInputError,
     BriaModelDeletedError,
-    BriaRateLimitError,
-    BriaServerError,
     BriaTrainingError,
     BriaTrainingFailedError,
     BriaTrainingStoppedError,
     BriaTrainingTimeoutError,
-    BriaTransportError,
-    BriaTriggerEventError,
 )
+from airflow_provider_bria.waiting.events import TRAINING_EVENTS, EventStatus, check_hook_params, validate_event
 
-EVENT_SUCCESS = "success"
-EVENT_FAILED = "failed"
-EVENT_STOPPED = "stopped"
-EVENT_DELETED = "deleted"
-EVENT_TIMEOUT = "timeout"
-EVENT_ERROR = "error"
+EVENT_SUCCESS = EventStatus.SUCCESS.value
+EVENT_FAILED = EventStatus.FAILED.value
+EVENT_STOPPED = EventStatus.STOPPED.value
+EVENT_DELETED = EventStatus.DELETED.value
+EVENT_TIMEOUT = EventStatus.TIMEOUT.value
+EVENT_ERROR = EventStatus.ERROR.value
 #: Every status a training event can carry.
-TRAINING_EVENT_STATUSES = frozenset(
-    {EVENT_SUCCESS, EVENT_FAILED, EVENT_STOPPED, EVENT_DELETED, EVENT_TIMEOUT, EVENT_ERROR}
-)
+TRAINING_EVENT_STATUSES = TRAINING_EVENTS.status_values
 
 REASON_TIMEOUT = "timeout"
 REASON_EXECUTION_TIMEOUT = "execution_timeout"
 
-#: Errors of one poll that may go away on their own (after the hook's own retries were used up).
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (BriaServerError, BriaTransportError, BriaRateLimitError)
+#: Errors of one poll that may go away on their own (after the hook's own retries were used up): the taxonomy's
+#: retryable reads, kept under this name for import compatibility.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = RETRYABLE_ERRORS
 
 #: Model fields copied into events and operator return values (all small and JSON-safe).
 MODEL_SUMMARY_FIELDS = (
@@ -109,20 +106,6 @@ def deleted_model_message(model_id: int | str) -> str:
     return f"Model {model_id} was deleted; create a new model"
 
 
-def _check_json(name: str, value: Any) -> None:
-    """Fail fast when a trigger argument would not survive Airflow's serde round trip."""
-    from airflow_provider_bria._compat import serde_round_trip
-
-    try:
-        json.dumps(value)
-        if serde_round_trip(value) != value:
-            raise TypeError("value changed in a serde round trip")
-    except (TypeError, ValueError) as err:
-        raise BriaInputError(
-            f"{name} must hold only JSON values (str, int, float, bool, None, lists, dicts): {err}"
-        ) from err
-
-
 def _is_number(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float))
 
@@ -165,14 +148,6 @@ def _check_max_consecutive_failures(value: Any) -> int:
     return value
 
 
-def _check_hook_params(value: Any) -> dict[str, Any]:
-    if value is not None and not isinstance(value, Mapping):
-        raise BriaInputError(f"hook_params must be a dict, got {type(value).__name__}")
-    params = dict(value or {})
-    _check_json("hook_params", params)
-    return params
-
-
 _TRIGGER_ARG_CHECKS: dict[str, Any] = {
     "model_id": _check_model_id,
     "bria_conn_id": _check_conn_id,
@@ -182,7 +157,7 @@ _TRIGGER_ARG_CHECKS: dict[str, Any] = {
     "stop_on_timeout": bool,
     "stop_on_kill": bool,
     "max_consecutive_failures": _check_max_consecutive_failures,
-    "hook_params": _check_hook_params,
+    "hook_params": check_hook_params,
 }
 
 
@@ -217,19 +192,7 @@ def validate_training_event(event: Any) -> dict[str, Any]:
     :raises BriaTriggerEventError: when the event is missing, not a dict, lacks ``status``/``model_id`` or
         carries an unknown status.
     """
-    if event is None:
-        raise BriaTriggerEventError("The task resumed without a trigger event")
-    if not isinstance(event, Mapping):
-        raise BriaTriggerEventError(f"Trigger event must be a dict, got {type(event).__name__}")
-    status = event.get("status")
-    if status not in TRAINING_EVENT_STATUSES:
-        raise BriaTriggerEventError(
-            f"Unknown trigger event status {status!r}; expected one of {sorted(TRAINING_EVENT_STATUSES)}"
-        )
-    model_id = event.get("model_id")
-    if isinstance(model_id, bool) or not isinstance(model_id, int):
-        raise BriaTriggerEventError(f"Trigger event has no integer model_id: {model_id!r}")
-    return dict(event)
+    return validate_event(event, TRAINING_EVENTS)
 
 
 def training_error_for_event(event: Mapping[str, Any]) -> BriaTrainingError | None:

@@ -4,33 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
-import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
-from airflow_provider_bria._state import JOB_TRIGGER, STATE_VERSION_KEY, STATE_VERSIONS, check_version
-from airflow_provider_bria.exceptions import (
-    BriaInputError,
-    BriaRateLimitError,
-    BriaServerError,
-    BriaTransportError,
-)
+from airflow_provider_bria._state import JOB_TRIGGER, check_version
+from airflow_provider_bria.exceptions import BriaInputError, is_retryable_read
 from airflow_provider_bria.responses import warn_unexpected_status
+from airflow_provider_bria.waiting.events import JOB_EVENTS, check_hook_params
+from airflow_provider_bria.waiting.policy import TRIGGER_FIRST_WAIT_JITTER, Deadline, PollFailed, PollTimeout
+from airflow_provider_bria.waiting.trigger import BriaPollingTrigger
 
 #: Event statuses: every job ended (``success``; per-job outcomes may still be failures), the absolute
 #: deadline passed (``timeout``), or polling failed for good (``error``).
-EVENT_STATUSES = frozenset({"success", "timeout", "error"})
-_JSON_SCALARS = (str, int, float, bool, type(None))
+EVENT_STATUSES = JOB_EVENTS.status_values
 #: The first wait (after the immediate first poll) is ``poll_interval`` times a random factor in this range, so
 #: triggers started together (a triggerer restart, a backfill) spread their later polls over half an interval
 #: instead of polling in lock-step forever; later waits are the plain ``poll_interval``.
-FIRST_WAIT_JITTER = (0.5, 1.0)
+FIRST_WAIT_JITTER = TRIGGER_FIRST_WAIT_JITTER
 
 
-class BriaJobTrigger(BaseTrigger):
+class BriaJobTrigger(BriaPollingTrigger):
     """Poll v2 jobs with the async hook until all of them end, then fire one event with every outcome.
 
     The event payload is ``{"status": "success" | "timeout" | "error", "message": str, "outcomes":
@@ -51,14 +44,18 @@ class BriaJobTrigger(BaseTrigger):
     :param poll_interval: seconds between polling rounds. The first round is immediate; the wait after it is a
         random 50-100 % of ``poll_interval`` (so triggers started together do not poll in lock-step), every later
         wait the full interval; no wait goes past ``end_time``.
-    :param hook_params: JSON-safe keyword arguments for the hook (``timeout``, ``retry_limit``...).
-    :param max_consecutive_failures: failed polling rounds in a row tolerated before an ``error`` event.
+    :param hook_params: JSON-safe keyword arguments for the hook (``timeout``, ``retry_limit``...); a value that
+        cannot travel to the triggerer fails at construction.
+    :param max_consecutive_failures: failed polling rounds in a row that end the wait with an ``error`` event
+        (the round that reaches it included: 3 means two failed rounds are tolerated).
     :param max_parallel_polls: status requests in flight at once.
     :param context: opaque JSON-safe data echoed back in the event as ``context`` (the operator's resume state;
         carried by the trigger because ``dag.test()`` drops ``defer(kwargs=...)`` when an event arrives).
     :param state_version: layout version of these kwargs (:mod:`airflow_provider_bria._state`); ``None`` for
         kwargs stored by release 0.1.0.
     """
+
+    state_kind = JOB_TRIGGER
 
     def __init__(
         self,
@@ -78,10 +75,7 @@ class BriaJobTrigger(BaseTrigger):
         handles = [requests] if isinstance(requests, str) else list(requests)
         if not handles or not all(isinstance(h, str) and h.strip() for h in handles):
             raise BriaInputError(f"requests must be one or more non-empty request ids or status URLs, got {requests!r}")
-        params = dict(hook_params or {})
-        bad = {k: type(v).__name__ for k, v in params.items() if not isinstance(v, _JSON_SCALARS)}
-        if bad:
-            raise BriaInputError(f"hook_params of a deferred task must be JSON scalars; not serialisable: {bad}")
+        params = check_hook_params(hook_params)
         if float(poll_interval) <= 0:
             raise BriaInputError(f"poll_interval must be > 0, got {poll_interval!r}")
         try:
@@ -96,82 +90,68 @@ class BriaJobTrigger(BaseTrigger):
         self.hook_params = params
         self.max_consecutive_failures = max(1, int(max_consecutive_failures))
         self.max_parallel_polls = max(1, int(max_parallel_polls))
+        self._outcomes: dict[str, Any] = {}
+        self._pending = list(self.requests)
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Return the classpath and the keyword arguments that rebuild this trigger."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "requests": list(self.requests),
-                "end_time": self.end_time,
-                "bria_conn_id": self.bria_conn_id,
-                "poll_interval": self.poll_interval,
-                "hook_params": dict(self.hook_params),
-                "max_consecutive_failures": self.max_consecutive_failures,
-                "max_parallel_polls": self.max_parallel_polls,
-                "context": self.context,
-                STATE_VERSION_KEY: STATE_VERSIONS[JOB_TRIGGER],
-            },
-        )
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild this trigger."""
+        return {
+            "requests": list(self.requests),
+            "end_time": self.end_time,
+            "bria_conn_id": self.bria_conn_id,
+            "poll_interval": self.poll_interval,
+            "hook_params": dict(self.hook_params),
+            "max_consecutive_failures": self.max_consecutive_failures,
+            "max_parallel_polls": self.max_parallel_polls,
+            "context": self.context,
+        }
 
-    def _event(self, status: str, message: str, outcomes: dict[str, Any], pending: list[str]) -> TriggerEvent:
+    def _event(self, status: str, message: str) -> dict[str, Any]:
+        outcomes, pending = self._outcomes, self._pending
         self.log.info("Bria jobs: %s (%d ended, %d pending): %s", status, len(outcomes), len(pending), message)
-        return TriggerEvent({"status": status, "message": message, "outcomes": outcomes, "pending": pending,
-                             "context": self.context})
+        return {"status": status, "message": message, "outcomes": outcomes, "pending": list(pending),
+                "context": self.context}
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until every job ends, the deadline passes, or polling fails for good; yield one event."""
-        from airflow_provider_bria.hooks.bria import BriaHook
-
-        outcomes: dict[str, Any] = {}
-        pending = list(self.requests)
-        failed_rounds = 0
-        first_wait = True
+    async def wait(self) -> dict[str, Any]:
+        """Poll every pending job once per round until none is pending; return the event payload."""
         semaphore = asyncio.Semaphore(self.max_parallel_polls)
         unexpected: dict[str, set[str]] = {}
+        policy = self.policy(Deadline(self.end_time), max_consecutive_failures=self.max_consecutive_failures - 1)
+        async with self._hook() as hook:
 
-        async def poll(hook: BriaHook, handle: str) -> Any:
-            async with semaphore:
-                return await hook.aget_status(handle)
+            async def poll(handle: str) -> Any:
+                async with semaphore:
+                    return await hook.aget_status(handle)
 
-        try:
-            async with BriaHook(bria_conn_id=self.bria_conn_id, **self.hook_params) as hook:
-                while True:
-                    results = await asyncio.gather(*(poll(hook, h) for h in pending), return_exceptions=True)
-                    transient: BaseException | None = None
-                    for handle, result in zip(list(pending), results, strict=True):
-                        if isinstance(result, BaseException):
-                            if not isinstance(result, BriaServerError | BriaTransportError | BriaRateLimitError):
-                                raise result
-                            transient = result
-                            continue
-                        warn_unexpected_status(result, unexpected.setdefault(handle, set()), self.log)
-                        if result.is_terminal:
-                            outcomes[handle] = result.to_json()
-                            pending.remove(handle)
-                    if not pending:
-                        yield self._event("success", f"all {len(outcomes)} job(s) ended", outcomes, pending)
-                        return
-                    if transient is not None:
-                        failed_rounds += 1
-                        self.log.warning("Polling round %d failed: %s", failed_rounds, transient)
-                        if failed_rounds >= self.max_consecutive_failures:
-                            yield self._event("error", f"status polling failed {failed_rounds} rounds in a row: "
-                                              f"{transient}", outcomes, pending)
-                            return
-                    else:
-                        failed_rounds = 0
-                    remaining = self.end_time - time.time()
-                    if remaining <= 0:
-                        yield self._event("timeout", f"{len(pending)} job(s) still running at the deadline",
-                                          outcomes, pending)
-                        return
-                    interval = self.poll_interval
-                    if first_wait:  # de-synchronise triggers started together
-                        interval *= random.uniform(*FIRST_WAIT_JITTER)
-                        first_wait = False
-                    await asyncio.sleep(min(interval, remaining))
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:  # noqa: BLE001 - every other failure becomes an error event, never a dead trigger
-            yield self._event("error", f"{type(err).__name__}: {err}", outcomes, pending)
+            async def one_round() -> list[str]:
+                pending = self._pending
+                results = await asyncio.gather(*(poll(h) for h in pending), return_exceptions=True)
+                transient: BaseException | None = None
+                for handle, result in zip(list(pending), results, strict=True):
+                    if isinstance(result, BaseException):
+                        if not is_retryable_read(result):
+                            raise result
+                        transient = result
+                        continue
+                    warn_unexpected_status(result, unexpected.setdefault(handle, set()), self.log)
+                    if result.is_terminal:
+                        self._outcomes[handle] = result.to_json()
+                        pending.remove(handle)
+                if transient is not None:  # the failed job is still pending: the round counts as failed
+                    raise transient
+                return pending
+
+            await self.poll_until(policy, one_round, lambda pending: not pending, "the Bria jobs")
+        return self._event("success", f"all {len(self._outcomes)} job(s) ended")
+
+    def timeout_event(self, err: PollTimeout) -> dict[str, Any]:
+        """The deadline passed with jobs still running."""
+        return self._event("timeout", f"{len(self._pending)} job(s) still running at the deadline")
+
+    def failed_event(self, err: PollFailed) -> dict[str, Any]:
+        """Polling rounds kept failing with transient errors."""
+        return self._event("error", f"status polling failed {err.failures} rounds in a row: {err.error}")
+
+    def error_event(self, err: Exception) -> dict[str, Any]:
+        """A non-transient answer (bad token...) or a bug."""
+        return self._event("error", f"{type(err).__name__}: {err}")

@@ -24,14 +24,10 @@ parsed; they are re-exported here.
 from __future__ import annotations
 
 import asyncio
-import random
-import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
-from airflow_provider_bria._state import STATE_VERSION_KEY, STATE_VERSIONS, TRAINING_TRIGGER, check_version
+from airflow_provider_bria._state import TRAINING_TRIGGER, check_version
 from airflow_provider_bria.contract import ModelStatus
 from airflow_provider_bria.exceptions import (
     BriaAuthError,
@@ -60,17 +56,27 @@ from airflow_provider_bria.triggers._training_events import (
     training_error_for_event,
     validate_training_event,
 )
+from airflow_provider_bria.waiting.policy import TRIGGER_FIRST_WAIT_JITTER, Deadline, PollFailed, PollTimeout
+from airflow_provider_bria.waiting.trigger import BriaPollingTrigger
 
 #: The first wait (after the immediate first poll) is ``poll_interval`` times a random factor in this range, so
 #: triggers started together (a triggerer restart, a backfill) spread their later polls over half an interval
 #: instead of polling in lock-step forever; later waits are the plain ``poll_interval``.
-FIRST_WAIT_JITTER = (0.5, 1.0)
+FIRST_WAIT_JITTER = TRIGGER_FIRST_WAIT_JITTER
 
 #: Upper bound of the trigger's on_kill stop call; Airflow gives on_kill ``[triggerer] on_kill_timeout`` (30 s).
 ON_KILL_TIMEOUT_SECONDS = 20.0
 
 
-class BriaTrainingTrigger(BaseTrigger):
+class _UnknownStatus(BriaInputError):
+    """The model answered with a status this code does not know."""
+
+    def __init__(self, raw: str, err: BriaInputError) -> None:
+        self.raw = raw
+        super().__init__(str(err))
+
+
+class BriaTrainingTrigger(BriaPollingTrigger):
     """Wait asynchronously until a Bria model finishes training.
 
     :param model_id: the model whose training is awaited.
@@ -90,6 +96,8 @@ class BriaTrainingTrigger(BaseTrigger):
     :param state_version: layout version of these kwargs (see :mod:`airflow_provider_bria._state`); ``None``
         for kwargs stored by release 0.1.0.
     """
+
+    state_kind = TRAINING_TRIGGER
 
     def __init__(
         self,
@@ -118,37 +126,29 @@ class BriaTrainingTrigger(BaseTrigger):
             hook_params=hook_params,
         )
         self.model_id: int = values["model_id"]
-        self.bria_conn_id: str = values["bria_conn_id"]
-        self.poll_interval: float = values["poll_interval"]
+        self.bria_conn_id = values["bria_conn_id"]
+        self.poll_interval = values["poll_interval"]
         self.end_time: float = values["end_time"]
         self.execution_deadline: float | None = values["execution_deadline"]
         self.stop_on_timeout: bool = values["stop_on_timeout"]
         self.stop_on_kill: bool = values["stop_on_kill"]
         self.max_consecutive_failures: int = values["max_consecutive_failures"]
-        self.hook_params: dict[str, Any] = values["hook_params"]
+        self.hook_params = values["hook_params"]
+        self._last_status: str | None = None
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Return the class path and the exact keyword arguments that re-create this trigger."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "model_id": self.model_id,
-                "bria_conn_id": self.bria_conn_id,
-                "poll_interval": self.poll_interval,
-                "end_time": self.end_time,
-                "execution_deadline": self.execution_deadline,
-                "stop_on_timeout": self.stop_on_timeout,
-                "stop_on_kill": self.stop_on_kill,
-                "max_consecutive_failures": self.max_consecutive_failures,
-                "hook_params": self.hook_params,
-                STATE_VERSION_KEY: STATE_VERSIONS[TRAINING_TRIGGER],
-            },
-        )
-
-    def _hook(self) -> Any:
-        from airflow_provider_bria.hooks.bria import BriaHook
-
-        return BriaHook(bria_conn_id=self.bria_conn_id, **self.hook_params)
+    def kwargs(self) -> dict[str, Any]:
+        """The exact keyword arguments that re-create this trigger."""
+        return {
+            "model_id": self.model_id,
+            "bria_conn_id": self.bria_conn_id,
+            "poll_interval": self.poll_interval,
+            "end_time": self.end_time,
+            "execution_deadline": self.execution_deadline,
+            "stop_on_timeout": self.stop_on_timeout,
+            "stop_on_kill": self.stop_on_kill,
+            "max_consecutive_failures": self.max_consecutive_failures,
+            "hook_params": self.hook_params,
+        }
 
     def _event(
         self,
@@ -158,8 +158,8 @@ class BriaTrainingTrigger(BaseTrigger):
         reason: str,
         model_status: str | None = None,
         model: Mapping[str, Any] | None = None,
-    ) -> TriggerEvent:
-        payload = {
+    ) -> dict[str, Any]:
+        return {
             "status": status,
             "model_id": self.model_id,
             "model_status": model_status,
@@ -167,108 +167,69 @@ class BriaTrainingTrigger(BaseTrigger):
             "reason": reason,
             "model": model_summary(model) if model is not None else None,
         }
-        return TriggerEvent(payload)
 
-    def _deadline_passed(self, now: float) -> tuple[str, float] | None:
-        """Return ``(reason, deadline)`` of the earliest deadline already passed, if any."""
-        passed = []
-        if self.execution_deadline is not None and now >= self.execution_deadline:
-            passed.append((REASON_EXECUTION_TIMEOUT, self.execution_deadline))
-        if now >= self.end_time:
-            passed.append((REASON_TIMEOUT, self.end_time))
-        return min(passed, key=lambda item: item[1]) if passed else None
+    def _deadlines(self) -> tuple[Deadline, ...]:
+        # Listed so that, when both have passed at once, the earlier one (ties: execution_timeout) is reported.
+        deadlines = [Deadline(self.end_time, REASON_TIMEOUT)]
+        if self.execution_deadline is not None:
+            deadlines.insert(0, Deadline(self.execution_deadline, REASON_EXECUTION_TIMEOUT))
+        return tuple(deadlines)
 
-    def _next_deadline(self) -> float:
-        if self.execution_deadline is None:
-            return self.end_time
-        return min(self.end_time, self.execution_deadline)
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll the model until it is terminal or a deadline passes; yield exactly one event."""
-        event = await self._wait()
-        yield event
-
-    async def _wait(self) -> TriggerEvent:
-        failures = 0
+    async def wait(self) -> dict[str, Any]:
+        """Poll the model until it is terminal; return the event payload."""
         polls = 0
-        first_wait = True
-        last_status: str | None = None
-        try:
-            async with self._hook() as hook:
-                while True:
-                    try:
-                        model = await hook.aget_model(self.model_id)
-                    except TRANSIENT_ERRORS as err:
-                        failures += 1
-                        if failures > self.max_consecutive_failures:
-                            return self._event(
-                                EVENT_ERROR,
-                                f"Polling model {self.model_id} failed {failures} times in a row; last error: {err}",
-                                reason="transient",
-                                model_status=last_status,
-                            )
-                        self.log.warning(
-                            "Polling model %s failed (%d/%d consecutive failures tolerated): %s",
-                            self.model_id, failures, self.max_consecutive_failures, err,
-                        )
-                    except BriaNotFoundError as err:
-                        return self._event(
-                            EVENT_ERROR, f"Model {self.model_id} not found: {err}", reason="not_found"
-                        )
-                    except BriaAuthError as err:
-                        return self._event(
-                            EVENT_ERROR, f"Not allowed to read model {self.model_id}: {err}", reason="auth"
-                        )
-                    else:
-                        failures = 0
-                        raw_status = str(model.get("status"))
-                        try:
-                            status = ModelStatus.parse(raw_status)
-                        except BriaInputError as err:
-                            return self._event(EVENT_ERROR, str(err), reason="unexpected", model_status=raw_status)
-                        polls += 1
-                        if status.value != last_status or polls % LOG_EVERY_N_POLLS == 0:
-                            self.log.info("Model %s is %s (poll %d; next in %.1f s)", self.model_id, status.value,
-                                          polls, self.poll_interval)
-                        last_status = status.value
-                        outcome = event_status_for_model(status)
-                        if outcome is not None:
-                            return self._event(
-                                outcome,
-                                deleted_model_message(self.model_id) if outcome == EVENT_DELETED
-                                else f"Model {self.model_id} training ended with status {status.value}",
-                                reason=outcome if outcome != EVENT_SUCCESS else "completed",
-                                model_status=status.value,
-                                model=model,
-                            )
-                    now = time.time()
-                    passed = self._deadline_passed(now)
-                    if passed is not None:
-                        reason, deadline = passed
-                        what = "execution_timeout" if reason == REASON_EXECUTION_TIMEOUT else "timeout"
-                        return self._event(
-                            EVENT_TIMEOUT,
-                            f"Model {self.model_id} still {last_status or 'unknown'} when the wait's {what} "
-                            f"deadline passed ({now - deadline:.1f} s ago)",
-                            reason=reason,
-                            model_status=last_status,
-                        )
-                    interval = self.poll_interval
-                    if first_wait:  # de-synchronise triggers started together
-                        interval *= random.uniform(*FIRST_WAIT_JITTER)
-                        first_wait = False
-                    await asyncio.sleep(max(0.0, min(interval, self._next_deadline() - now)))
-        except BriaError as err:
+
+        def finished(model: Mapping[str, Any]) -> bool:
+            nonlocal polls
+            raw = str(model.get("status"))
+            try:
+                status = ModelStatus.parse(raw)
+            except BriaInputError as err:
+                raise _UnknownStatus(raw, err) from None
+            polls += 1
+            if status.value != self._last_status or polls % LOG_EVERY_N_POLLS == 0:
+                self.log.info("Model %s is %s (poll %d; next in %.1f s)", self.model_id, status.value, polls,
+                              self.poll_interval)
+            self._last_status = status.value
+            return event_status_for_model(status) is not None
+
+        policy = self.policy(*self._deadlines(), max_consecutive_failures=self.max_consecutive_failures)
+        async with self._hook() as hook:
+            model = await self.poll_until(policy, lambda: hook.aget_model(self.model_id), finished,
+                                          f"model {self.model_id}")
+        status = ModelStatus.parse(str(model.get("status")))
+        outcome = event_status_for_model(status) or EVENT_ERROR
+        message = (deleted_model_message(self.model_id) if outcome == EVENT_DELETED
+                   else f"Model {self.model_id} training ended with status {status.value}")
+        return self._event(outcome, message, reason=outcome if outcome != EVENT_SUCCESS else "completed",
+                           model_status=status.value, model=model)
+
+    def timeout_event(self, err: PollTimeout) -> dict[str, Any]:
+        """A deadline passed while the model was still training."""
+        reason = err.deadline.reason
+        return self._event(EVENT_TIMEOUT, f"Model {self.model_id} still {self._last_status or 'unknown'} when the "
+                           f"wait's {reason} deadline passed ({err.late:.1f} s ago)", reason=reason,
+                           model_status=self._last_status)
+
+    def failed_event(self, err: PollFailed) -> dict[str, Any]:
+        """Polling kept failing with transient errors."""
+        return self._event(EVENT_ERROR, f"Polling model {self.model_id} failed {err.failures} times in a row; last "
+                           f"error: {err.error}", reason="transient", model_status=self._last_status)
+
+    def error_event(self, err: Exception) -> dict[str, Any]:
+        """A non-transient answer (404, 401/403, an unknown status) or a bug."""
+        if isinstance(err, BriaNotFoundError):
+            return self._event(EVENT_ERROR, f"Model {self.model_id} not found: {err}", reason="not_found")
+        if isinstance(err, BriaAuthError):
+            return self._event(EVENT_ERROR, f"Not allowed to read model {self.model_id}: {err}", reason="auth")
+        if isinstance(err, _UnknownStatus):
+            return self._event(EVENT_ERROR, str(err), reason="unexpected", model_status=err.raw)
+        if isinstance(err, BriaError):
             return self._event(EVENT_ERROR, f"Polling model {self.model_id} failed: {err}", reason="unexpected",
-                               model_status=last_status)
-        except Exception as err:
-            self.log.exception("Unexpected error while polling model %s", self.model_id)
-            return self._event(
-                EVENT_ERROR,
-                f"Unexpected {type(err).__name__} while polling model {self.model_id}: {err}",
-                reason="unexpected",
-                model_status=last_status,
-            )
+                               model_status=self._last_status)
+        self.log.exception("Unexpected error while polling model %s", self.model_id)
+        return self._event(EVENT_ERROR, f"Unexpected {type(err).__name__} while polling model {self.model_id}: "
+                           f"{err}", reason="unexpected", model_status=self._last_status)
 
     async def on_kill(self) -> None:
         """Stop the training when the user kills the deferred task (Airflow >= 3.3); never raises."""

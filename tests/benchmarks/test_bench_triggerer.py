@@ -38,7 +38,8 @@ def _training_models(emu: Any, n: int) -> list[int]:
         for i in range(5):
             hook.upload_image(dataset["id"], file=png_bytes(1024, 1024, channels=1, base=40 * i, tag=str(i)),
                               image_name=f"img-{i}.png")
-        hook.update_dataset(dataset["id"], status="completed")
+        # a FIBO dataset needs a visual_schema before it can be completed (Bria's spec)
+        hook.update_dataset(dataset["id"], visual_schema={"style_medium": "illustration"}, status="completed")
         local = threading.local()
 
         def make(i: int) -> int:

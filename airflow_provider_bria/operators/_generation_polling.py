@@ -1,4 +1,4 @@
-"""Waiting for v2 jobs on the worker: an adaptive first status check, then one every ``poll_interval``.
+"""Waiting for v2 jobs on the worker: an adaptive first status check, then the provider's poll policy.
 
 Bria documents no polling rule beyond "poll ``/v2/status/{request_id}`` until the job ends" (its SDK polls every
 second); its rate limits count requests per minute. A fixed cadence waits one full ``poll_interval`` before the
@@ -18,7 +18,6 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from airflow_provider_bria.exceptions import BriaRateLimitError, BriaServerError, BriaTransportError
 from airflow_provider_bria.operators._generation_failures import Aborted, ItemFailed
 from airflow_provider_bria.responses import warn_unexpected_status
 
@@ -32,8 +31,6 @@ log = logging.getLogger(__name__)
 MAX_CONSECUTIVE_POLL_ERRORS = 5
 #: Job durations remembered to choose the first check (the most recent ones).
 DURATION_MEMORY = 16
-#: Errors of one status poll that are tolerated (the next poll may succeed).
-TRANSIENT_POLL_ERRORS = (BriaServerError, BriaTransportError, BriaRateLimitError)
 
 
 class PollCadence:
@@ -68,6 +65,10 @@ def wait_for_job(hook: BriaHook, response: V2Response, *, cadence: PollCadence, 
                  cancelled: threading.Event) -> V2Response:
     """Poll a submitted job until it ends; return the terminal response.
 
+    The adaptive first wait comes from ``cadence``; the rest is the provider's one poll policy
+    (:class:`~airflow_provider_bria.waiting.policy.PollPolicy`: every ``poll_interval``, an absolute deadline,
+    retryable poll errors tolerated up to :data:`MAX_CONSECUTIVE_POLL_ERRORS` in a row).
+
     :param hook: the hook (its status calls go to the configured origin only).
     :param response: the submission response.
     :param cadence: when to check.
@@ -76,36 +77,40 @@ def wait_for_job(hook: BriaHook, response: V2Response, *, cadence: PollCadence, 
     :raises ItemFailed: on timeout or :data:`MAX_CONSECUTIVE_POLL_ERRORS` failed polls in a row.
     :raises Aborted: when ``cancelled`` is set.
     """
+    from airflow_provider_bria.waiting.policy import PollFailed, PollPolicy, PollTimeout
+    from airflow_provider_bria.waiting.sync import wait_sync
+
     if response.is_terminal:
         return response
     handle = response.status_url or response.request_id
     if not handle:
         raise ItemFailed("submission_unknown", "the submission returned neither request_id nor status_url")
+    rid = response.request_id
     started = time.monotonic()
-    deadline = started + timeout
-    delay = cadence.first_delay()
-    errors = 0
+    sent = [started]
     seen: set[str] = set()
-    while True:
-        if cancelled.wait(delay):
-            raise Aborted(f"stopped while waiting for request {response.request_id}")
-        delay = cadence.interval
-        sent = time.monotonic()
-        try:
-            status = hook.get_status(handle)
-        except TRANSIENT_POLL_ERRORS as err:
-            errors += 1
-            log.warning("Status poll %d for request %s failed: %s", errors, response.request_id, err)
-            if errors >= MAX_CONSECUTIVE_POLL_ERRORS:
-                raise ItemFailed("polling", f"status polling failed {errors} times in a row: {err}",
-                                 request_id=response.request_id) from None
-        else:
-            errors = 0
-            warn_unexpected_status(status, seen, log)
-            if status.is_terminal:
-                cadence.record(sent - started)  # the job had ended when this check was sent
-                status.request_id = status.request_id or response.request_id
-                return status
-        if time.monotonic() >= deadline:
-            raise ItemFailed("timeout", f"job not finished after {timeout:g} s (request {response.request_id}; "
-                             "a retry resumes it)", request_id=response.request_id)
+
+    def sleep(seconds: float) -> None:
+        if cancelled.wait(seconds):
+            raise Aborted(f"stopped while waiting for request {rid}")
+
+    def poll() -> V2Response:
+        sent[0] = time.monotonic()
+        status = hook.get_status(handle)
+        warn_unexpected_status(status, seen, log)
+        return status
+
+    sleep(cadence.first_delay())
+    policy = PollPolicy.within(cadence.interval, timeout, started,
+                               max_consecutive_failures=MAX_CONSECUTIVE_POLL_ERRORS - 1)
+    try:
+        status = wait_sync(policy, poll, lambda s: s.is_terminal, what=f"request {rid}", log=log, sleep=sleep)
+    except PollTimeout:
+        raise ItemFailed("timeout", f"job not finished after {timeout:g} s (request {rid}; a retry resumes it)",
+                         request_id=rid) from None
+    except PollFailed as err:
+        raise ItemFailed("polling", f"status polling failed {err.failures} times in a row: {err.error}",
+                         request_id=rid) from None
+    cadence.record(sent[0] - started)  # the job had ended when this check was sent
+    status.request_id = status.request_id or rid
+    return status

@@ -143,8 +143,10 @@ def strip_data_uri(text: str) -> str:
 
     :param text: base64 text, a data URI or a URL.
     """
-    if text.startswith("data:") and ";base64," in text[:100]:
-        return text.split(",", 1)[1]
+    if text[:5].lower() == "data:":
+        header, sep, payload = text[:100].partition(",")
+        if sep and ";base64" in header.lower():
+            return text[len(header) + 1:]
     return text
 
 

@@ -1,22 +1,37 @@
-"""Shared machinery of the generation operators: common knobs, output folder, downloads, deferral, results."""
+"""The generation base: one ``execute``, deferral and ``execute_complete`` for the four generation operators.
+
+:class:`GenerationBase` runs plan -> output folder -> existing outputs -> model check -> jobs (run, or submit
+and defer) -> conclusion; each operator supplies only its plan and requests (:meth:`GenerationBase._plan`,
+:meth:`~GenerationBase._submit`, :meth:`~GenerationBase._finish`, and the few hooks documented on the class).
+File outputs and their sidecars are in :mod:`._generation_files`; the job runner in :mod:`._generation_engine`.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_bria._compat import conf
 from airflow_provider_bria._state import JOB_RESUME_STATE, stamp
 from airflow_provider_bria.exceptions import (
+    BriaAPIError,
     BriaGenerationError,
     BriaGenerationRejectedError,
     BriaInputError,
 )
-from airflow_provider_bria.operators._generation_engine import PERMANENT_KINDS, ItemFailed, JobRunner, Submitted
-from airflow_provider_bria.operators._generation_plan import WorkItem, as_int
+from airflow_provider_bria.operators._generation_engine import JobRunner, Submitted
+from airflow_provider_bria.operators._generation_failures import (
+    PERMANENT_KINDS,
+    Failure,
+    ItemFailed,
+    failure_entry,
+    summary,
+)
+from airflow_provider_bria.operators._generation_plan import WorkItem, as_int, as_model_id
 from airflow_provider_bria.operators._outputs import (
     DEFAULT_DOWNLOAD_TIMEOUT,
     DEFAULT_MAX_IMAGE_BYTES,
@@ -29,10 +44,15 @@ from airflow_provider_bria.operators._rate_limit import limiter_for, validate_re
 from airflow_provider_bria.operators.base import BriaBaseOperator, Number
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow.sdk import Context
 
+    from airflow_provider_bria.hooks.bria import BriaHook
     from airflow_provider_bria.operators._outputs import OutputFolder
     from airflow_provider_bria.responses import V2Response
+
+log = logging.getLogger(__name__)
 
 _DOWNLOAD_ATTEMPTS = 3
 #: Default of ``max_requests``: paid generation requests one task may plan.
@@ -59,31 +79,113 @@ def positive(value: Any, name: str) -> float:
     return float(value)
 
 
-def optional_bool(value: Any, name: str) -> bool | None:
-    """Check an optional flag (``None`` leaves Bria's default).
+def download_output(hook: BriaHook, folder: OutputFolder, name: str, url: str | None, request_id: str | None, *,
+                    max_bytes: int, timeout: float, check: Callable[[bytes | None], Any] | None = None,
+                    trusted: bool = True) -> tuple[int, bytes | None]:
+    """Stream ``url`` into ``folder/name`` (atomic-ish), retrying interrupted streams.
 
-    :param value: ``None`` or a bool.
-    :param name: the argument name, for the message.
+    Bounded by ``max_bytes`` and ``timeout`` (all attempts together); a file over a limit
+    (:class:`~airflow_provider_bria.operators._outputs.OutputLimitError`: too large, too many pixels, too slow)
+    is not downloaded again.
+
+    :param trusted: ``False`` for a URL read back from a file: it never gets the api_token.
     """
-    if value is None or isinstance(value, bool):
-        return value
-    raise BriaInputError(f"{name} must be True, False or None, got {value!r}")
+    if not url:
+        raise ItemFailed("job_failed", "the job completed without an output URL", request_id=request_id)
+    last: BaseException | None = None
+    deadline = time.monotonic() + timeout
+    for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):
+        try:
+            response = hook.open_download(url, trusted=trusted)
+            try:
+                chunks = bounded_chunks(response, name=name, max_bytes=max_bytes, deadline=deadline)
+                return folder.write(name, chunks, check=check, keep_bytes=check is not None)
+            finally:
+                response.close()
+        except ItemFailed:
+            raise
+        except OutputLimitError as err:  # a bomb, an oversized or too slow file: it would be the same again
+            raise ItemFailed("output", f"download of {name} rejected: {err}", request_id=request_id) from None
+        except BriaInputError as err:  # a malformed URL (or redirect): retrying cannot help
+            raise ItemFailed("download", f"download of {name} refused: {err}", request_id=request_id) from None
+        except Exception as err:  # noqa: BLE001 - interrupted stream, HTTP error, store error: retried below
+            last = err
+            code = getattr(err, "status_code", None)
+            if isinstance(err, BriaAPIError) and code is not None and 400 <= code < 500 and code != 429:
+                # the URL itself is unusable (expired pre-signed URL, 403, 404): retrying it cannot help
+                raise ItemFailed("download", f"download of {name} failed: {err}", request_id=request_id,
+                                 status_code=code) from None
+            log.warning("Download of %s failed (attempt %d/%d): %s", name, attempt, _DOWNLOAD_ATTEMPTS, err)
+            if attempt < _DOWNLOAD_ATTEMPTS and not isinstance(err, OutputValidationError):
+                time.sleep(min(DOWNLOAD_RETRY_DELAY * attempt, 5.0))
+    raise ItemFailed("download", f"download of {name} failed: {last}", request_id=request_id)
 
 
-def _summary(failures: Sequence[dict[str, Any]], total: int, kept: int, what: str, where: str | None) -> str:
-    kinds = ", ".join(f"{n} {k}" for k, n in Counter(f["kind"] for f in failures).most_common())
-    lines = [f"{len(failures)} of {total} {what} failed ({kinds}); {kept} kept" + (f" in {where}" if where else "")]
-    for f in failures[:20]:
-        label = repr(f.get("prompt")) if f.get("prompt") else "<structured prompt>"
-        rid = f" [request_id={f['request_id']}]" if f.get("request_id") else ""
-        lines.append(f"  - {label} #{f.get('index')} seed={f.get('seed')}: {f['kind']}: {f['reason']}{rid}")
-    if len(failures) > 20:
-        lines.append(f"  ... and {len(failures) - 20} more (XCom key 'failures')")
-    return "\n".join(lines)
+def event_state(event: Any) -> dict[str, Any]:
+    """Validate a trigger event and return the resume state it carries."""
+    from airflow_provider_bria.waiting.events import JOB_EVENTS, validate_event
+
+    return validate_event(event, JOB_EVENTS)["context"]  # type: ignore[no-any-return]
+
+
+def resumed_jobs(event: Any, pending: Sequence[dict[str, Any]]) -> tuple[list[Submitted], list[Any]]:
+    """Split a (validated) event's jobs: finished ones, and (item, ItemFailed) for unfinished ones."""
+    from airflow_provider_bria.responses import V2Response
+
+    outcomes = event.get("outcomes") or {}
+    done: list[Submitted] = []
+    unfinished: list[Any] = []
+    for entry in pending:
+        item = WorkItem.from_json(entry["item"])
+        previous = V2Response.from_json(entry["response"])
+        job = Submitted(item, previous)
+        outcome = outcomes.get(job.handle)
+        if outcome is None:
+            kind = "timeout" if event["status"] == "timeout" else "polling"
+            unfinished.append((item, ItemFailed(kind, f"job did not end: {event.get('message')} (a retry "
+                                                "resumes it)", request_id=previous.request_id)))
+            continue
+        response = V2Response.from_json(outcome)
+        response.request_id = response.request_id or previous.request_id
+        done.append(Submitted(item, response))
+    return done, unfinished
+
+
+@dataclass
+class Batch:
+    """One task's generation batch, from plan to conclusion.
+
+    :param model_id: the model.
+    :param items: the planned work items, in output order.
+    :param folder: the output folder (``None``: nothing is stored, structured prompts without ``output_path``).
+    :param names: the folder's file names when the batch started.
+    :param records: results by item stem (existing ones first, then produced ones).
+    """
+
+    model_id: int
+    items: list[WorkItem]
+    folder: OutputFolder | None = None
+    names: set[str] = field(default_factory=set)
+    records: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str | None:
+        """The output folder's URI, for messages."""
+        return self.folder.uri if self.folder is not None else None
 
 
 class GenerationBase(BriaBaseOperator):
-    """Shared machinery: validation of the common knobs, output folder, downloads, deferral, conclusions.
+    """What every generation operator does: knobs, ``execute`` (run or defer), ``execute_complete``, conclusion.
+
+    A subclass implements :meth:`_plan` (validate, check the spend, plan the work items), :meth:`_submit` (one
+    paid request) and :meth:`_finish` (a completed job into a record), and may override :meth:`_files`,
+    :meth:`_existing`, :meth:`_produce`, :meth:`_order`, :meth:`_flat` and :meth:`_shape`.
+
+    :param model_id: the tailored model (templated in the subclasses).
+    :param seed: base seed (``None``: derived per item).
+    :param output_path: folder path or ``ObjectStoragePath`` URI; ``None``: the default folder.
+    :param output_conn_id: Airflow connection of the output store when not in the URI.
+    :param deferrable: submit on the worker, then wait in the triggerer.
 
     :param max_concurrency: jobs in flight at once (worker threads).
     :param requests_per_minute: client-side limit of generation submissions (``None``: no limit).
@@ -115,6 +217,11 @@ class GenerationBase(BriaBaseOperator):
     def __init__(
         self,
         *,
+        model_id: int | str,
+        seed: int | str | None = None,
+        output_path: str | None = None,
+        output_conn_id: str | None = None,
+        deferrable: bool = False,
         max_concurrency: int = 4,
         requests_per_minute: float | None = None,
         poll_interval: float = 1.0,
@@ -128,6 +235,11 @@ class GenerationBase(BriaBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.model_id = model_id
+        self.seed = seed
+        self.output_path = output_path
+        self.output_conn_id = output_conn_id
+        self.deferrable = bool(deferrable)
         self.max_download_bytes = self.number_arg(
             "max_download_bytes", self._default_max_bytes if max_download_bytes is None else max_download_bytes)
         self.download_timeout = self.number_arg("download_timeout", download_timeout)
@@ -141,7 +253,130 @@ class GenerationBase(BriaBaseOperator):
         self.check_model = bool(check_model)
         self._runner: JobRunner | None = None
 
+    # ------------------------------------------------------------------ what a subclass supplies
+
+    def _plan(self, model_id: int) -> list[WorkItem]:
+        """Validate the inputs, check the spend (:meth:`_check_spend`) and plan the work items; no request."""
+        raise NotImplementedError
+
+    def _submit(self, model_id: int, item: WorkItem) -> V2Response:
+        """Send the one paid request of ``item``."""
+        raise NotImplementedError
+
+    def _finish(self, folder: OutputFolder | None, model_id: int, item: WorkItem, response: V2Response) -> Any:
+        """Turn a completed job into the item's record (e.g. download its output)."""
+        raise NotImplementedError
+
+    def _stores(self) -> bool:
+        """Whether the batch has an output folder (always, but for structured prompts without ``output_path``)."""
+        return True
+
+    def _files(self, item: WorkItem) -> list[str]:
+        """The output files of ``item`` (besides its sidecar)."""
+        return []
+
+    def _failure_name(self, item: WorkItem) -> str | None:
+        """The name a failure entry of ``item`` shows (its main output file)."""
+        files = self._files(item)
+        return files[0] if files else None
+
+    def _existing(self, batch: Batch) -> dict[str, Any]:
+        """Records of the items an earlier try already produced, by stem."""
+        return {}
+
+    def _order(self, items: Sequence[WorkItem]) -> list[str]:
+        """The keys of the results, in output order."""
+        return [i.stem for i in items]
+
+    def _flat(self, records: dict[str, Any]) -> dict[str, Any]:
+        """The records by the keys of :meth:`_order`."""
+        return records
+
+    def _shape(self, results: list[Any]) -> Any:
+        """What ``execute`` returns, from the results in order."""
+        return results
+
+    # ------------------------------------------------------------------ execute, deferral, execute_complete
+
+    def execute(self, context: Context) -> Any:
+        """Plan, skip existing outputs, check the model, then produce the rest (or defer)."""
+        model_id = as_model_id(self.model_id)
+        batch = self._open(context, Batch(model_id, self._plan(model_id)))
+        todo = [i for i in batch.items if i.stem not in batch.records]
+        self.log.info("%d %s planned for model %s: %d already exist, %d to generate", len(batch.items),
+                      self._what, model_id, len(batch.records), len(todo))
+        failures: list[Failure] = []
+        if todo:
+            self._check_model(model_id)
+            failures = self._produce(batch, todo)
+        order, records = self._order(batch.items), self._flat(batch.records)
+        return self._shape(self._conclude(context, order, records, failures, batch.where))
+
+    def _open(self, context: Context, batch: Batch) -> Batch:
+        """Open the output folder (probed before any paid request) and read what an earlier try left."""
+        from airflow_provider_bria.operators._sidecar import name_of
+
+        if not self._stores():
+            return batch
+        batch.folder = self._folder(context, self.output_path, self.output_conn_id)
+        context["ti"].xcom_push(key="output_path", value=batch.folder.uri)
+        batch.names = batch.folder.names(clean=[n for i in batch.items for n in (*self._files(i), name_of(i.stem))])
+        batch.records = self._existing(batch)
+        return batch
+
+    def _batch_runner(self, batch: Batch) -> JobRunner:
+        """The job runner of a batch: this operator's requests, resuming and recording jobs in its folder."""
+        from airflow_provider_bria.operators._generation_files import save_submitted, saved_request_id
+
+        folder, model_id = batch.folder, batch.model_id
+        extra: dict[str, Any] = {}
+        if folder is not None:
+            extra = {"resume": lambda it: saved_request_id(folder, batch.names, it),
+                     "on_submitted": lambda it, resp: save_submitted(folder, it, resp, model_id)}
+        return self._runner_for(submit=lambda it: self._submit(model_id, it), name_of=self._failure_name,
+                                finish=lambda it, resp: self._finish(folder, model_id, it, resp), **extra)
+
+    def _produce(self, batch: Batch, todo: list[WorkItem]) -> list[Failure]:
+        """Produce ``todo`` into ``batch.records``; deferrable: submit, finish what ended at once, defer the rest."""
+        runner = self._batch_runner(batch)
+        if not self.deferrable:
+            done, failures = runner.run(todo)
+            batch.records.update(done)
+            return failures
+        jobs, failures = runner.submit_all(todo)
+        jobs = runner.poll_once(jobs) if runner.fatal is None else jobs
+        done, more = runner.finish_all([j for j in jobs if j.response.is_terminal])
+        batch.records.update(done)
+        failures += more
+        pending = [j for j in jobs if not j.response.is_terminal]
+        if pending and runner.fatal is None and batch.folder is not None:
+            self._defer_jobs(pending, records=batch.records, failures=failures, order=self._order(batch.items),
+                             folder=batch.folder.uri)
+        return failures
+
+    def execute_complete(self, context: Context, event: Any = None, **_: Any) -> Any:
+        """Resume after :class:`~airflow_provider_bria.triggers.job.BriaJobTrigger`: finish the ended jobs."""
+        from airflow_provider_bria.operators._outputs import OutputFolder
+
+        state = event_state(event)
+        folder = OutputFolder(str(state["folder"]), conn_id=self.output_conn_id)
+        batch = Batch(as_model_id(self.model_id), [], folder, records=dict(state.get("records") or {}))
+        done_jobs, unfinished = resumed_jobs(event, state["pending"])
+        failures = list(state.get("failures") or [])
+        failures += [failure_entry(item, err, name=self._failure_name(item)) for item, err in unfinished]
+        done, more = self._batch_runner(batch).finish_all(done_jobs)
+        batch.records.update(done)
+        order = state.get("order") or [WorkItem.from_json(p["item"]).stem for p in state["pending"]]
+        return self._shape(self._conclude(context, order, batch.records, failures + more, folder.uri))
+
     # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _required(folder: OutputFolder | None) -> OutputFolder:
+        """The batch's output folder, for operators whose outputs are files (they always have one)."""
+        if folder is None:  # pragma: no cover - _stores() is True for every file-output operator
+            raise BriaInputError("this operator needs an output folder")
+        return folder
 
     def _check_spend(self, planned: int, detail: str) -> None:
         """Refuse a plan of more paid requests than ``max_requests`` (before any request is sent).
@@ -186,51 +421,14 @@ class GenerationBase(BriaBaseOperator):
         return self._runner
 
     def _download(self, folder: OutputFolder, name: str, url: str | None, request_id: str | None,
-                  check: Any = None, *, trusted: bool = True) -> tuple[int, bytes | None]:
-        """Stream ``url`` into ``folder/name`` (atomic-ish), retrying interrupted streams.
-
-        Bounded by ``max_download_bytes`` and ``download_timeout`` (all attempts together); a file over a
-        limit (:class:`~airflow_provider_bria.operators._outputs.OutputLimitError`: too large, too many pixels,
-        too slow) is not downloaded again.
-
-        :param trusted: ``False`` for a URL read back from a file: it never gets the api_token.
-        """
-        if not url:
-            raise ItemFailed("job_failed", "the job completed without an output URL", request_id=request_id)
-        last: BaseException | None = None
-        deadline = time.monotonic() + self.download_timeout
-        for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):
-            try:
-                response = self.hook.open_download(url, trusted=trusted)
-                try:
-                    chunks = bounded_chunks(response, name=name, max_bytes=self.max_download_bytes,
-                                            deadline=deadline)
-                    return folder.write(name, chunks, check=check, keep_bytes=check is not None)
-                finally:
-                    response.close()
-            except ItemFailed:
-                raise
-            except OutputLimitError as err:  # a bomb, an oversized or too slow file: it would be the same again
-                raise ItemFailed("output", f"download of {name} rejected: {err}", request_id=request_id) from None
-            except BriaInputError as err:  # a malformed URL (or redirect): retrying cannot help
-                raise ItemFailed("download", f"download of {name} refused: {err}", request_id=request_id) from None
-            except Exception as err:  # noqa: BLE001 - interrupted stream, HTTP error, store error: retried below
-                from airflow_provider_bria.exceptions import BriaAPIError
-
-                last = err
-                code = getattr(err, "status_code", None)
-                if isinstance(err, BriaAPIError) and code is not None and 400 <= code < 500 and code != 429:
-                    # the URL itself is unusable (expired pre-signed URL, 403, 404): retrying it cannot help
-                    raise ItemFailed("download", f"download of {name} failed: {err}", request_id=request_id,
-                                     status_code=code) from None
-                self.log.warning("Download of %s failed (attempt %d/%d): %s", name, attempt, _DOWNLOAD_ATTEMPTS,
-                                 err)
-                if attempt < _DOWNLOAD_ATTEMPTS and not isinstance(err, OutputValidationError):
-                    time.sleep(min(DOWNLOAD_RETRY_DELAY * attempt, 5.0))
-        raise ItemFailed("download", f"download of {name} failed: {last}", request_id=request_id)
+                  check: Callable[[bytes | None], Any] | None = None, *,
+                  trusted: bool = True) -> tuple[int, bytes | None]:
+        """:func:`download_output` with this operator's hook and limits."""
+        return download_output(self.hook, folder, name, url, request_id, max_bytes=self.max_download_bytes,
+                               timeout=self.download_timeout, check=check, trusted=trusted)
 
     def _conclude(self, context: Context, order: Sequence[str], records: dict[str, Any],
-                  failures: list[dict[str, Any]], where: str | None) -> list[dict[str, Any]]:
+                  failures: list[dict[str, Any]], where: str | None) -> list[Any]:
         results = [records[s] for s in order if s in records]
         fatal = self._runner.fatal if self._runner is not None else None
         if failures or fatal is not None:
@@ -242,7 +440,7 @@ class GenerationBase(BriaBaseOperator):
                            len(order) - len(results))
             raise fatal
         if failures:
-            message = _summary(failures, len(order), len(results), self._what, where)
+            message = summary(failures, len(order), len(results), self._what, where)
             if self.fail_on_error:
                 permanent = all(f.get("kind") in PERMANENT_KINDS for f in failures)
                 cls = BriaGenerationRejectedError if permanent else BriaGenerationError
@@ -271,111 +469,7 @@ class GenerationBase(BriaBaseOperator):
             timeout=None,
         )
 
-    @staticmethod
-    def _event_state(event: Any) -> dict[str, Any]:
-        """Validate a trigger event and return the resume state it carries."""
-        from airflow_provider_bria.waiting.events import JOB_EVENTS, validate_event
-
-        return validate_event(event, JOB_EVENTS)["context"]  # type: ignore[no-any-return]
-
-    @staticmethod
-    def _resumed_jobs(event: Any, pending: Sequence[dict[str, Any]]) -> tuple[list[Submitted], list[Any]]:
-        """Split a (validated) event's jobs: finished ones, and (item, ItemFailed) for unfinished ones."""
-        from airflow_provider_bria.responses import V2Response
-
-        outcomes = event.get("outcomes") or {}
-        done: list[Submitted] = []
-        unfinished: list[Any] = []
-        for entry in pending:
-            item = WorkItem.from_json(entry["item"])
-            previous = V2Response.from_json(entry["response"])
-            job = Submitted(item, previous)
-            outcome = outcomes.get(job.handle)
-            if outcome is None:
-                kind = "timeout" if event["status"] == "timeout" else "polling"
-                unfinished.append((item, ItemFailed(kind, f"job did not end: {event.get('message')} (a retry "
-                                                    "resumes it)", request_id=previous.request_id)))
-                continue
-            response = V2Response.from_json(outcome)
-            response.request_id = response.request_id or previous.request_id
-            done.append(Submitted(item, response))
-        return done, unfinished
-
     def on_kill(self) -> None:
         """Stop submitting and polling (Bria has no endpoint to cancel a v2 job already submitted)."""
         if self._runner is not None:
             self._runner.cancelled.set()
-
-
-class OutputsMixin:
-    """Records and sidecars of file outputs (``<stem><ext>`` + ``<stem>.json``)."""
-
-    _ext = ".png"
-
-    def _existing_record(self, folder: OutputFolder, item: WorkItem) -> dict[str, Any]:
-        side = folder.read_json(f"{item.stem}.json") or {}
-        if side.get("status") != "completed":
-            side = {}
-        return {
-            "uri": folder.uri_of(item.stem + self._ext),
-            "seed": side.get("seed", item.seed),
-            "structured_prompt": side.get("structured_prompt"),
-            "request_id": side.get("request_id"),
-            "prompt": item.prompt,
-            "index": item.index,
-            "existing": True,
-        }
-
-    def _existing_records(self, folder: OutputFolder, items: Sequence[WorkItem]) -> dict[str, dict[str, Any]]:
-        """Records of the items whose output exists, by stem (sidecars read in parallel: object stores are slow).
-
-        :param folder: the output folder.
-        :param items: the items whose output exists.
-        """
-        if len(items) <= 1:
-            return {i.stem: self._existing_record(folder, i) for i in items}
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=min(8, len(items)), thread_name_prefix="bria-sidecar") as pool:
-            return dict(zip([i.stem for i in items], pool.map(lambda i: self._existing_record(folder, i), items),
-                            strict=True))
-
-    @staticmethod
-    def _saved_handle(folder: OutputFolder, names: set[str], item: WorkItem) -> str | None:
-        """The request id an earlier try saved for ``item`` (``None``: none, or not a valid request id).
-
-        Only the request id is used: a sidecar is data anyone with write access to the folder can change, so
-        its ``status_url`` is never contacted (the job is polled on the configured API origin).
-        """
-        from airflow_provider_bria.hooks._api_generation import request_id_of
-
-        if f"{item.stem}.json" not in names:
-            return None
-        side = folder.read_json(f"{item.stem}.json") or {}
-        # "submitted": an earlier try submitted the job; "completed": it finished but the file was not committed
-        rid = side.get("request_id")
-        if not isinstance(rid, str) or not rid:
-            return None
-        try:
-            return request_id_of(rid)
-        except BriaInputError:
-            return None
-
-    def _download_or_forget(self, folder: OutputFolder, item: WorkItem, name: str, url: str | None,
-                            request_id: str | None, check: Any = None) -> tuple[int, bytes | None]:
-        """Download an output; if its URL is unusable (4xx), forget the request so a retry submits again."""
-        try:
-            return self._download(folder, name, url, request_id, check=check)  # type: ignore[attr-defined]
-        except ItemFailed as err:
-            if err.status_code is not None and 400 <= err.status_code < 500:
-                folder.write_json(f"{item.stem}.json", {"status": "url_unusable", "failed_request_id": request_id,
-                                                         "prompt": item.prompt, "seed": item.seed})
-            raise
-
-    @staticmethod
-    def _save_submitted(folder: OutputFolder, item: WorkItem, response: V2Response, model_id: int) -> None:
-        folder.write_json(f"{item.stem}.json", {
-            "status": "submitted", "request_id": response.request_id, "status_url": response.status_url,
-            "model_id": model_id, "prompt": item.prompt, "input_structured_prompt": item.structured_prompt,
-            "seed": item.seed, "index": item.index, "submitted_at": time.time(),
-        })

@@ -6,76 +6,63 @@
    ask the status service first and only resubmit when that job is gone or failed;
 2. **submit** — one rate-limited ``POST`` (never retried blindly: a 5xx or a dropped connection is reported
    as a failure of that item, because the job may exist and a resubmission could pay twice);
-3. **wait** — poll ``/v2/status`` every ``poll_interval`` seconds until the job ends or ``timeout`` passes
-   (transient polling errors are tolerated);
+3. **wait** — poll ``/v2/status`` until the job ends or ``timeout`` passes: first after the shortest job of
+   the batch so far, then every ``poll_interval`` seconds (:mod:`._generation_polling`; transient polling
+   errors are tolerated);
 4. **finish** — the operator's callback, e.g. download the image into the output folder.
 
-Failures of single items are collected as JSON-safe dicts, so the operator can keep every success and raise
-one :class:`~airflow_provider_bria.exceptions.BriaGenerationError` listing what failed. Errors that would make
-every item fail (bad token, unknown model, client-side input errors) stop the batch at once and are raised
-as they are.
+Failures of single items are collected as JSON-safe dicts (:mod:`._generation_failures`), so the operator can
+keep every success and raise one :class:`~airflow_provider_bria.exceptions.BriaGenerationError` listing what
+failed. Errors that would make every item fail stop the batch at once and are raised as they are.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_bria.contract import JobStatus
-from airflow_provider_bria.exceptions import (
-    BriaAPIError,
-    BriaAuthError,
-    BriaError,
-    BriaInputError,
-    BriaModerationError,
-    BriaNotFoundError,
-    BriaRateLimitError,
-    BriaServerError,
-    BriaTransportError,
-    BriaValidationError,
+from airflow_provider_bria.exceptions import BriaAPIError
+from airflow_provider_bria.operators._generation_failures import (
+    PERMANENT_KINDS,
+    Aborted,
+    Failure,
+    ItemFailed,
+    failure_entry,
+    is_fatal,
+    job_failure,
 )
 from airflow_provider_bria.operators._generation_plan import WorkItem
-from airflow_provider_bria.operators._outputs import OutputValidationError
-from airflow_provider_bria.responses import warn_unexpected_status
+from airflow_provider_bria.operators._generation_polling import (
+    MAX_CONSECUTIVE_POLL_ERRORS,
+    PollCadence,
+    wait_for_job,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_bria.hooks.bria import BriaHook
     from airflow_provider_bria.operators._rate_limit import RateLimiter
     from airflow_provider_bria.responses import V2Response
 
+__all__ = [
+    "MAX_CONSECUTIVE_POLL_ERRORS",
+    "PERMANENT_KINDS",
+    "Failure",
+    "ItemFailed",
+    "JobRunner",
+    "Record",
+    "Submitted",
+    "failure_entry",
+    "is_fatal",
+    "job_failure",
+]
+
 log = logging.getLogger(__name__)
 
-#: Consecutive failed status polls of one job tolerated before giving up on it (the hook already retries).
-MAX_CONSECUTIVE_POLL_ERRORS = 5
-
 Record = dict[str, Any]
-Failure = dict[str, Any]
-
-
-class ItemFailed(BriaError):
-    """One item could not be produced (internal: becomes an entry of ``BriaGenerationError.failures``).
-
-    :param kind: short machine-readable reason (``moderation``, ``job_failed``, ``timeout``...).
-    :param message: human-readable reason.
-    :param request_id: the Bria request id, when a job exists.
-    :param status_code: HTTP status of the failing call, if any.
-    """
-
-    def __init__(self, kind: str, message: str, *, request_id: str | None = None,
-                 status_code: int | None = None) -> None:
-        self.kind = kind
-        self.request_id = request_id
-        self.status_code = status_code
-        super().__init__(message)
-
-
-class _Aborted(Exception):
-    """The batch was stopped (a fatal error happened in another item)."""
 
 
 @dataclass
@@ -93,77 +80,6 @@ class Submitted:
     def handle(self) -> str:
         """What to poll: the status URL when given, else the request id."""
         return str(self.response.status_url or self.response.request_id or "")
-
-
-def failure_entry(item: WorkItem, err: BaseException, *, name: str | None = None) -> Failure:
-    """The JSON-safe description of a failed item.
-
-    :param item: the work item.
-    :param err: what went wrong.
-    :param name: the output file name, if the operator writes one.
-    """
-    entry: Failure = {
-        "prompt": item.prompt,
-        "seed": item.seed,
-        "index": item.index,
-        "name": name or item.stem,
-        "kind": "error",
-        "reason": str(err),
-        "request_id": None,
-        "status_code": None,
-    }
-    if item.structured_prompt and not item.prompt:
-        entry["structured_prompt"] = item.structured_prompt[:200]
-    if isinstance(err, ItemFailed):
-        entry.update(kind=err.kind, request_id=err.request_id, status_code=err.status_code)
-    elif isinstance(err, BriaModerationError):
-        entry.update(kind="moderation", status_code=err.status_code, request_id=err.request_id)
-    elif isinstance(err, BriaRateLimitError):
-        entry.update(kind="rate_limited", status_code=err.status_code, request_id=err.request_id)
-    elif isinstance(err, BriaAuthError):
-        entry.update(kind="auth", status_code=err.status_code, request_id=err.request_id)
-    elif isinstance(err, BriaValidationError):
-        entry.update(kind="rejected", status_code=err.status_code, request_id=err.request_id)
-    elif isinstance(err, BriaTransportError | BriaServerError):
-        entry.update(kind="submission_unknown", status_code=err.status_code, request_id=err.request_id)
-    elif isinstance(err, OutputValidationError | OSError):
-        entry.update(kind="output")
-    elif isinstance(err, _Aborted):
-        entry.update(kind="not_attempted")
-    elif isinstance(err, BriaAPIError):
-        entry.update(status_code=err.status_code, request_id=err.request_id)
-    return entry
-
-
-#: Failure kinds a retry cannot fix: the server refused the request or its content for good.
-PERMANENT_KINDS = frozenset({"moderation", "rejected", "auth"})
-
-
-def job_failure(response: V2Response) -> ItemFailed:
-    """The :class:`ItemFailed` for a job that ended without a result.
-
-    :param response: the terminal status response.
-    """
-    if response.status is JobStatus.NOT_FOUND:
-        return ItemFailed("expired", f"request {response.request_id} is unknown or expired (404 NOT_FOUND)",
-                          request_id=response.request_id)
-    text = response.error_message or "no error details"
-    code = (response.error or {}).get("code")
-    kind = "moderation" if str(code) == "422" or "moderation" in text.lower() else "job_failed"
-    return ItemFailed(kind, f"job ended in {response.status.value}: {text}", request_id=response.request_id,
-                      status_code=code if isinstance(code, int) else None)
-
-
-def is_fatal(err: BaseException) -> bool:
-    """Whether an error means the whole batch is pointless (every other item would fail the same way).
-
-    :param err: the error.
-    """
-    if isinstance(err, ItemFailed | _Aborted | OutputValidationError | OSError):
-        return False
-    if isinstance(err, BriaAuthError | BriaNotFoundError | BriaInputError):
-        return True
-    return not isinstance(err, BriaAPIError)
 
 
 class JobRunner:
@@ -201,6 +117,7 @@ class JobRunner:
         self._finish = finish
         self.max_concurrency = max(1, int(max_concurrency))
         self.poll_interval = float(poll_interval)
+        self.cadence = PollCadence(self.poll_interval)
         self.timeout = float(timeout)
         self._resume = resume
         self._on_submitted = on_submitted
@@ -215,7 +132,7 @@ class JobRunner:
 
     def _check_cancel(self) -> None:
         if self.cancelled.is_set():
-            raise _Aborted("not attempted: the batch was stopped by an earlier error")
+            raise Aborted("not attempted: the batch was stopped by an earlier error")
 
     def start(self, item: WorkItem) -> V2Response:
         """Resume the item's earlier job when possible, else submit it (rate-limited).
@@ -252,41 +169,14 @@ class JobRunner:
         return response
 
     def wait(self, item: WorkItem, response: V2Response) -> V2Response:
-        """Poll a job until it ends; return the terminal response.
+        """Poll a job until it ends (adaptive first check, see :class:`PollCadence`); return the terminal response.
 
         :param item: the work item (for messages).
         :param response: the submission response.
         :raises ItemFailed: on timeout or repeated polling errors.
         """
-        if response.is_terminal:
-            return response
-        handle = response.status_url or response.request_id
-        if not handle:
-            raise ItemFailed("submission_unknown", "the submission returned neither request_id nor status_url")
-        deadline = time.monotonic() + self.timeout
-        errors = 0
-        seen: set[str] = set()
-        while True:
-            if self.cancelled.wait(self.poll_interval):
-                raise _Aborted(f"stopped while waiting for request {response.request_id}")
-            try:
-                status = self.hook.get_status(handle)
-            except (BriaServerError, BriaTransportError, BriaRateLimitError) as err:
-                errors += 1
-                log.warning("Status poll %d for request %s failed: %s", errors, response.request_id, err)
-                if errors >= MAX_CONSECUTIVE_POLL_ERRORS:
-                    raise ItemFailed("polling", f"status polling failed {errors} times in a row: {err}",
-                                     request_id=response.request_id) from None
-            else:
-                errors = 0
-                warn_unexpected_status(status, seen, log)
-                if status.is_terminal:
-                    if not status.request_id:
-                        status.request_id = response.request_id
-                    return status
-            if time.monotonic() >= deadline:
-                raise ItemFailed("timeout", f"job not finished after {self.timeout:g} s (request "
-                                 f"{response.request_id}; a retry resumes it)", request_id=response.request_id)
+        return wait_for_job(self.hook, response, cadence=self.cadence, timeout=self.timeout,
+                            cancelled=self.cancelled)
 
     def finish(self, item: WorkItem, response: V2Response) -> Record:
         """Turn a terminal response into a record, or raise :class:`ItemFailed` for a failed job.
@@ -362,8 +252,12 @@ class JobRunner:
         :param func: produces an item's record(s); it calls :meth:`acquire` before each billable request.
         """
 
+        def produce(item: WorkItem) -> Any:
+            self._check_cancel()
+            return func(item)
+
         def one(item: WorkItem) -> tuple[WorkItem, Any, Failure | None]:
-            rec, fail = self._guard(item, lambda: (self._check_cancel(), func(item))[1])
+            rec, fail = self._guard(item, lambda: produce(item))
             return item, rec, fail
 
         return self._collect(self._map(one, items))

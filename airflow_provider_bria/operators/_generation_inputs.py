@@ -76,7 +76,7 @@ def check_model_ready(hook: BriaHook, model_id: int, *, api: str) -> dict[str, A
     except BriaInputError:
         log.warning("Model %s has an unrecognised training_version %r; not checking its family", model_id, version)
         return model
-    if family not in API_FAMILIES[api]:
+    if family is not None and family not in API_FAMILIES[api]:
         endpoint = {"v2": "v2 tailored generation", "v1": "legacy v1 text-to-image"}.get(api, api)
         raise BriaModelNotReadyError(
             f"Model {model_id} ({name!r}) is a {family.value} model (training_version={version!r}); the "
@@ -120,7 +120,8 @@ def read_image_input(image: Any) -> tuple[str, str]:
     :param image: the image input.
     :returns: ``(value_to_send, identity)``; the identity is the URL or the SHA-256 of the image bytes.
     """
-    from airflow_provider_bria.operators._image_inputs import encode_image, is_url, sniff_image_format
+    from airflow_provider_bria.hooks._inputs import sniff_image_format
+    from airflow_provider_bria.operators._image_inputs import encode_image, is_url
 
     if isinstance(image, str):
         text = image.strip()

@@ -28,6 +28,7 @@ from typing import Any
 
 from airflow_provider_bria.contract import validate_image_count
 from airflow_provider_bria.exceptions import BriaInputError
+from airflow_provider_bria.hooks._inputs import sniff_image_format, strip_data_uri
 
 _URL_PREFIXES = ("http://", "https://")
 
@@ -38,20 +39,6 @@ def is_url(value: Any) -> bool:
     :param value: anything.
     """
     return isinstance(value, str) and value.strip().lower().startswith(_URL_PREFIXES)
-
-
-def sniff_image_format(data: bytes) -> str | None:
-    """Return ``"png"``, ``"jpeg"`` or ``"webp"`` from an image's first bytes, else ``None``.
-
-    :param data: the image bytes (only the first 12 are read).
-    """
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
 
 
 def _describe(source: Any) -> str:
@@ -97,9 +84,9 @@ def read_image_bytes(source: Any) -> bytes:
         raise BriaInputError(f"Could not read image {_describe(source)}: {type(err).__name__}: {err}") from None
 
 
-def _strip_data_uri(text: str) -> str:
-    header, sep, payload = text.partition(",")
-    if not sep or ";base64" not in header.lower():
+def _data_uri_payload(text: str) -> str:
+    payload = strip_data_uri(text)
+    if payload is text:
         raise BriaInputError("A data: URI image must be base64-encoded (data:image/png;base64,...)")
     payload = "".join(payload.split())
     try:
@@ -120,7 +107,7 @@ def encode_image(source: Any) -> str:
     if is_url(source):
         return str(source).strip()
     if isinstance(source, str) and source.strip().lower().startswith("data:"):
-        return _strip_data_uri(source.strip())
+        return _data_uri_payload(source.strip())
     data = read_image_bytes(source)
     if not data:
         raise BriaInputError(f"Image is empty: {_describe(source)}")

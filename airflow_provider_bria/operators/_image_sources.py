@@ -54,7 +54,8 @@ class ImageSource:
 
     def open(self) -> IO[bytes]:
         """Open the file for binary reading (the caller closes it)."""
-        return self.fs.open(self.path, "rb")
+        handle: IO[bytes] = self.fs.open(self.path, "rb")
+        return handle
 
 
 @dataclass

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import os
 import time
@@ -32,7 +31,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_bria._state import SIDECAR, load, stamp
 from airflow_provider_bria.contract import ASPECT_RATIOS
 from airflow_provider_bria.exceptions import BriaError, BriaInputError
 
@@ -329,25 +327,28 @@ class OutputFolder:
             log.debug("Could not remove temporary file %s", path, exc_info=True)
 
     def write_json(self, name: str, payload: dict[str, Any]) -> None:
-        """Write a small JSON document atomically-ish.
+        """Write a sidecar (:mod:`~airflow_provider_bria.operators._sidecar` format) atomically-ish.
 
         :param name: the file name.
         :param payload: a JSON-safe dict.
         """
-        data = json.dumps(stamp(SIDECAR, payload), indent=1, sort_keys=True).encode("utf-8")
-        self.write(name, [data], keep_bytes=True)
+        from airflow_provider_bria.operators._sidecar import encode
+
+        self.write(name, [encode(payload)], keep_bytes=True)
 
     def read_json(self, name: str) -> dict[str, Any] | None:
-        """Read a JSON document, or ``None`` when it is missing or unreadable.
+        """Read a sidecar (:mod:`~airflow_provider_bria.operators._sidecar` format); ``None``: missing or unreadable.
 
         :param name: the file name.
         """
+        from airflow_provider_bria.operators._sidecar import decode
+
         try:
             with self._fs.open(self._path(name), "rb") as fh:
-                data = json.loads(fh.read().decode("utf-8"))
-        except (FileNotFoundError, ValueError, UnicodeDecodeError):
+                data = fh.read()
+        except FileNotFoundError:
             return None
-        return load(SIDECAR, data) if isinstance(data, dict) else None
+        return decode(data)
 
 
 def check_image(data: bytes | None, aspect_ratio: str | None, *, name: str = "image",

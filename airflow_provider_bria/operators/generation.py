@@ -9,23 +9,20 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_bria import contract
 from airflow_provider_bria.exceptions import BriaInputError
+from airflow_provider_bria.hooks._inputs import optional_bool
 from airflow_provider_bria.hooks._redact import without_query
-from airflow_provider_bria.operators._generation_base import (
-    GenerationBase,
-    OutputsMixin,
-    default_deferrable,
-    optional_bool,
-    positive,
-)
-from airflow_provider_bria.operators._generation_engine import ItemFailed, JobRunner, failure_entry
+from airflow_provider_bria.operators import _sidecar as sidecar
+from airflow_provider_bria.operators._generation_base import Batch, GenerationBase, default_deferrable, positive
+from airflow_provider_bria.operators._generation_failures import Failure, ItemFailed
+from airflow_provider_bria.operators._generation_files import OutputsMixin, read_parallel
 from airflow_provider_bria.operators._generation_plan import (
     WorkItem,
     as_int,
-    as_model_id,
     as_optional_seed,
     collect_prompts,
     derive_seed,
@@ -36,11 +33,11 @@ from airflow_provider_bria.operators._generation_plan import (
     slugify,
 )
 from airflow_provider_bria.operators._outputs import DEFAULT_MAX_VIDEO_BYTES
+from airflow_provider_bria.operators._sidecar import SidecarStatus
 from airflow_provider_bria.operators.base import Number
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-
+    from airflow_provider_bria.operators._generation_engine import JobRunner
     from airflow_provider_bria.operators._outputs import OutputFolder
     from airflow_provider_bria.responses import V2Response
 
@@ -56,11 +53,6 @@ def image_file_name(image: Any) -> str | None:
         return None
     name = text.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
     return name or None
-
-
-def _first(results: list[Any]) -> Any:
-    """The single result of a one-output operator (``None`` when it failed and ``fail_on_error=False``)."""
-    return results[0] if results else None
 
 
 __all__ = [
@@ -134,8 +126,8 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
         deferrable: bool = default_deferrable(),
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.model_id = model_id
+        super().__init__(model_id=model_id, seed=seed, output_path=output_path, output_conn_id=output_conn_id,
+                         deferrable=deferrable, **kwargs)
         self.prompt = prompt
         self.prompts_file = prompts_file
         self.structured_prompt = structured_prompt
@@ -145,14 +137,10 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
         self.guidance_scale = guidance_scale
         self.aspect_ratio = aspect_ratio
         self.steps_num = steps_num
-        self.seed = seed
         self.prompt_content_moderation = optional_bool(prompt_content_moderation, "prompt_content_moderation")
         self.visual_output_content_moderation = optional_bool(
             visual_output_content_moderation, "visual_output_content_moderation"
         )
-        self.output_path = output_path
-        self.output_conn_id = output_conn_id
-        self.deferrable = bool(deferrable)
         contract.validate_v2_generation(prompt="-", structured_prompt=None, numbers=self._numbers())
 
     def _numbers(self) -> dict[str, Any]:
@@ -178,7 +166,7 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
         return plan_items(model_id, pairs, kind=self._kind, per_request=self.num_images_per_prompt,
                           base_seed=seed, params=self._params())
 
-    def _submit_one(self, model_id: int, item: WorkItem) -> V2Response:
+    def _submit(self, model_id: int, item: WorkItem) -> V2Response:
         return self.hook.generate_image(
             model_id, prompt=item.prompt, structured_prompt=item.structured_prompt,
             negative_prompt=self.negative_prompt, tailored_model_influence=self.tailored_model_influence,
@@ -187,9 +175,11 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
             visual_output_content_moderation=self.visual_output_content_moderation,
         )
 
-    def _finish_one(self, folder: OutputFolder, model_id: int, item: WorkItem, response: V2Response) -> dict[str, Any]:
+    def _finish(self, folder: OutputFolder | None, model_id: int, item: WorkItem,
+                response: V2Response) -> dict[str, Any]:
         from airflow_provider_bria.operators._outputs import check_image
 
+        folder = self._required(folder)
         name = item.stem + self._ext
         info: dict[str, Any] = {}
 
@@ -202,66 +192,11 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
         record = {"uri": folder.uri_of(name), "seed": seed, "structured_prompt": response.structured_prompt,
                   "request_id": response.request_id, "prompt": item.prompt, "index": item.index, "existing": False}
         # sidecar first (the image's final name is the commit marker: a sidecar without image = not done)
-        folder.write_json(f"{item.stem}.json", {**record, "status": "completed", "model_id": model_id,
-                                                 "input_structured_prompt": item.structured_prompt,
-                                                 "image_url": without_query(response.image_url)})
+        sidecar.write(folder, item.stem, SidecarStatus.COMPLETED, **record, model_id=model_id,
+                      input_structured_prompt=item.structured_prompt, image_url=without_query(response.image_url))
         self._download_or_forget(folder, item, name, response.image_url, response.request_id, check=check)
         self.log.info("Saved %s (%sx%s) for %s", record["uri"], info.get("width"), info.get("height"), item.label())
         return record
-
-    def execute(self, context: Context) -> list[dict[str, Any]]:
-        """Plan, skip existing outputs, check the model, then generate the rest (or defer)."""
-        model_id = as_model_id(self.model_id)
-        items = self._plan(model_id)
-        folder = self._folder(context, self.output_path, self.output_conn_id)
-        context["ti"].xcom_push(key="output_path", value=folder.uri)
-        names = folder.names(clean=[n for i in items for n in (i.stem + self._ext, f"{i.stem}.json")])
-        records = self._existing_records(folder, [i for i in items if i.stem + self._ext in names])
-        todo = [i for i in items if i.stem not in records]
-        self.log.info("%d image(s) planned for model %s: %d already exist, %d to generate", len(items), model_id,
-                      len(records), len(todo))
-        if not todo:
-            return [records[i.stem] for i in items]
-        self._check_model(model_id)
-        runner = self._runner_for(
-            submit=lambda item: self._submit_one(model_id, item),
-            finish=lambda item, resp: self._finish_one(folder, model_id, item, resp),
-            resume=lambda item: self._saved_handle(folder, names, item),
-            on_submitted=lambda item, resp: self._save_submitted(folder, item, resp, model_id),
-            name_of=lambda item: item.stem + self._ext,
-        )
-        order = [i.stem for i in items]
-        if not self.deferrable:
-            done, failures = runner.run(todo)
-            return self._conclude(context, order, {**records, **done}, failures, folder.uri)
-        jobs, failures = runner.submit_all(todo)
-        jobs = runner.poll_once(jobs) if runner.fatal is None else jobs
-        ready = [j for j in jobs if j.response.is_terminal]
-        pending = [j for j in jobs if not j.response.is_terminal]
-        done, more = runner.finish_all(ready)
-        records.update(done)
-        failures += more
-        if pending and runner.fatal is None:
-            self._defer_jobs(pending, records=records, failures=failures, order=order, folder=folder.uri)
-        return self._conclude(context, order, records, failures, folder.uri)
-
-    def execute_complete(self, context: Context, event: Any = None, **_: Any) -> list[dict[str, Any]]:
-        """Resume after :class:`~airflow_provider_bria.triggers.job.BriaJobTrigger`: download the finished jobs."""
-        from airflow_provider_bria.operators._outputs import OutputFolder
-
-        state = self._event_state(event)
-        model_id = as_model_id(self.model_id)
-        out = OutputFolder(str(state["folder"]), conn_id=self.output_conn_id)
-        records = dict(state.get("records") or {})
-        failures = list(state.get("failures") or [])
-        done_jobs, unfinished = self._resumed_jobs(event, state["pending"])
-        failures += [failure_entry(item, err, name=item.stem + self._ext) for item, err in unfinished]
-        runner = self._runner_for(submit=lambda item: self._submit_one(model_id, item),
-                                  finish=lambda item, resp: self._finish_one(out, model_id, item, resp),
-                                  name_of=lambda item: item.stem + self._ext)
-        done, more = runner.finish_all(done_jobs)
-        records.update(done)
-        return self._conclude(context, state.get("order") or [], records, failures + more, out.uri)
 
 
 class BriaGenerateStructuredPromptOperator(GenerationBase):
@@ -303,44 +238,15 @@ class BriaGenerateStructuredPromptOperator(GenerationBase):
         output_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.model_id = model_id
+        super().__init__(model_id=model_id, seed=seed, output_path=output_path, output_conn_id=output_conn_id,
+                         **kwargs)
         self.prompt = prompt
         self.prompts_file = prompts_file
         self.structured_prompt = structured_prompt
-        self.seed = seed
         self.prompt_content_moderation = optional_bool(prompt_content_moderation, "prompt_content_moderation")
         self.sync = bool(sync)
-        self.output_path = output_path
-        self.output_conn_id = output_conn_id
 
-    @staticmethod
-    def _saved_results(folder: OutputFolder, names: set[str], items: Sequence[WorkItem]) -> dict[str, str]:
-        """Structured prompts an earlier try saved, by item stem (sidecars read in parallel).
-
-        :param folder: the output folder.
-        :param names: the folder's file names.
-        :param items: the planned items.
-        """
-        stored = [i for i in items if f"{i.stem}.json" in names]
-
-        def one(item: WorkItem) -> str | None:
-            side = folder.read_json(f"{item.stem}.json") or {}
-            value = side.get("structured_prompt")
-            return value if side.get("status") == "completed" and isinstance(value, str) and value else None
-
-        if len(stored) <= 1:
-            found = [one(i) for i in stored]
-        else:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=min(8, len(stored)), thread_name_prefix="bria-sidecar") as pool:
-                found = list(pool.map(one, stored))
-        return {i.stem: v for i, v in zip(stored, found, strict=True) if v is not None}
-
-    def execute(self, context: Context) -> str | list[str] | None:
-        """Generate one structured prompt per prompt."""
-        model_id = as_model_id(self.model_id)
+    def _plan(self, model_id: int) -> list[WorkItem]:
         seed = as_optional_seed(self.seed)
         prompts = collect_prompts(self.prompt, self.prompts_file)
         if not prompts:
@@ -351,57 +257,45 @@ class BriaGenerateStructuredPromptOperator(GenerationBase):
             structured = json.dumps(structured)
         for p in prompts:
             contract.validate_v2_generation(prompt=p, structured_prompt=structured, seed=seed)
-        items = plan_items(model_id, [(p, structured) for p in prompts], kind=self._kind, per_request=1,
-                           base_seed=seed)
-        folder: OutputFolder | None = None
-        saved: dict[str, str] = {}
-        names: set[str] = set()
-        if self.output_path is not None and str(self.output_path).strip():
-            folder = self._folder(context, self.output_path, self.output_conn_id)
-            context["ti"].xcom_push(key="output_path", value=folder.uri)
-            names = folder.names(clean=[f"{i.stem}.json" for i in items])
-            saved = self._saved_results(folder, names, items)
-        todo = [i for i in items if i.stem not in saved]
-        self.log.info("%d structured prompt(s) planned for model %s: %d saved by an earlier try, %d to generate",
-                      len(items), model_id, len(saved), len(todo))
-        order = [i.stem for i in items]
-        if not todo:
-            return self._shape([saved[s] for s in order])
-        self._check_model(model_id)
+        return plan_items(model_id, [(p, structured) for p in prompts], kind=self._kind, per_request=1,
+                          base_seed=seed)
 
-        def submit(item: WorkItem) -> V2Response:
-            return self.hook.generate_structured_prompt(
-                model_id, prompt=item.prompt, structured_prompt=item.structured_prompt, seed=item.seed,
-                sync=self.sync, prompt_content_moderation=self.prompt_content_moderation,
-            )
+    def _stores(self) -> bool:
+        return self.output_path is not None and bool(str(self.output_path).strip())
 
-        def finish(item: WorkItem, response: V2Response) -> str:
-            if not response.structured_prompt:
-                raise ItemFailed("job_failed", "the job completed without a structured_prompt",
-                                 request_id=response.request_id)
-            if folder is not None:
-                folder.write_json(f"{item.stem}.json", {
-                    "status": "completed", "structured_prompt": response.structured_prompt, "model_id": model_id,
-                    "prompt": item.prompt, "input_structured_prompt": item.structured_prompt,
-                    "seed": response.seed if response.seed is not None else item.seed,
-                    "request_id": response.request_id,
-                })
-            return response.structured_prompt
+    def _failure_name(self, item: WorkItem) -> str | None:
+        return sidecar.name_of(item.stem) if self._stores() else None
 
-        if folder is None:
-            runner = self._runner_for(submit=submit, finish=finish)
-        else:
-            out = folder
-            runner = self._runner_for(
-                submit=submit, finish=finish, name_of=lambda item: f"{item.stem}.json",
-                resume=lambda item: OutputsMixin._saved_handle(out, names, item),
-                on_submitted=lambda item, resp: OutputsMixin._save_submitted(out, item, resp, model_id),
-            )
-        done, failures = runner.run(todo)
-        results = self._conclude(context, order, {**saved, **done}, failures, folder.uri if folder else None)
-        return self._shape(results)
+    def _existing(self, batch: Batch) -> dict[str, Any]:
+        """Structured prompts an earlier try saved, by item stem (sidecars read in parallel)."""
+        folder = self._required(batch.folder)
+        stored = [i for i in batch.items if sidecar.name_of(i.stem) in batch.names]
 
-    def _shape(self, results: list[str]) -> str | list[str] | None:
+        def one(item: WorkItem) -> str | None:
+            value = sidecar.read_if(folder, item.stem, SidecarStatus.COMPLETED).get("structured_prompt")
+            return value if isinstance(value, str) and value else None
+
+        found = read_parallel(one, stored)
+        return {i.stem: v for i, v in zip(stored, found, strict=True) if v is not None}
+
+    def _submit(self, model_id: int, item: WorkItem) -> V2Response:
+        return self.hook.generate_structured_prompt(
+            model_id, prompt=item.prompt, structured_prompt=item.structured_prompt, seed=item.seed,
+            sync=self.sync, prompt_content_moderation=self.prompt_content_moderation,
+        )
+
+    def _finish(self, folder: OutputFolder | None, model_id: int, item: WorkItem, response: V2Response) -> str:
+        if not response.structured_prompt:
+            raise ItemFailed("job_failed", "the job completed without a structured_prompt",
+                             request_id=response.request_id)
+        if folder is not None:
+            sidecar.write(folder, item.stem, SidecarStatus.COMPLETED, structured_prompt=response.structured_prompt,
+                          model_id=model_id, prompt=item.prompt, input_structured_prompt=item.structured_prompt,
+                          seed=response.seed if response.seed is not None else item.seed,
+                          request_id=response.request_id)
+        return response.structured_prompt
+
+    def _shape(self, results: list[Any]) -> str | list[str] | None:
         """One structured prompt for a single ``prompt`` string, else the list in prompt order."""
         if isinstance(self.prompt, str) and not self.prompts_file:
             return results[0] if results else None  # one prompt in, one structured prompt out
@@ -444,13 +338,17 @@ class BriaGenerateVideoOperator(OutputsMixin, GenerationBase):
         timeout: float = 1800.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(poll_interval=poll_interval, timeout=timeout, **kwargs)
-        self.model_id = model_id
+        super().__init__(model_id=model_id, seed=seed, output_path=output_path, output_conn_id=output_conn_id,
+                         deferrable=deferrable, poll_interval=poll_interval, timeout=timeout, **kwargs)
         self.image = image
-        self.seed = seed
-        self.output_path = output_path
-        self.output_conn_id = output_conn_id
-        self.deferrable = bool(deferrable)
+        self._payload: str | None = None
+
+    def _plan(self, model_id: int) -> list[WorkItem]:
+        from airflow_provider_bria.operators._generation_inputs import read_image_input
+
+        self._check_spend(1, "one video")
+        self._payload, identity = read_image_input(self.image)
+        return [self._item(model_id, identity)]
 
     def _item(self, model_id: int, identity: str) -> WorkItem:
         seed = as_optional_seed(self.seed)
@@ -463,64 +361,33 @@ class BriaGenerateVideoOperator(OutputsMixin, GenerationBase):
         stem = f"video-{slugify(slug_src, fallback='image', max_len=24)}-{sha}"
         return WorkItem(stem=stem, index=0, seed=seed, extra={"image": identity[:300], "source": source})
 
-    def _finish(self, folder: OutputFolder, item: WorkItem, response: V2Response) -> dict[str, Any]:
-        name = f"{item.stem}.mp4"
+    def _existing_record(self, folder: OutputFolder, item: WorkItem) -> dict[str, Any]:
+        side = sidecar.read(folder, item.stem)
+        uri = folder.uri_of(item.stem + self._ext)
+        self.log.info("Video %s already exists: not generating it again", uri)
+        return {"uri": uri, "seed": side.get("seed", item.seed), "request_id": side.get("request_id"),
+                "video_url": without_query(side.get("video_url")), "existing": True}
+
+    def _submit(self, model_id: int, item: WorkItem) -> V2Response:
+        if self._payload is None:  # pragma: no cover - _plan always runs first
+            raise BriaInputError("image was not read")
+        return self.hook.image_to_video(model_id, self._payload, seed=item.seed)
+
+    def _finish(self, folder: OutputFolder | None, model_id: int, item: WorkItem,
+                response: V2Response) -> dict[str, Any]:
+        folder = self._required(folder)
+        name = item.stem + self._ext
         record = {"uri": folder.uri_of(name), "seed": response.seed if response.seed is not None else item.seed,
                   "request_id": response.request_id, "video_url": without_query(response.video_url),
                   "existing": False}
-        folder.write_json(f"{item.stem}.json", {**record, "status": "completed", "image": item.extra.get("image")})
+        sidecar.write(folder, item.stem, SidecarStatus.COMPLETED, **record, image=item.extra.get("image"))
         size, _ = self._download_or_forget(folder, item, name, response.video_url, response.request_id)
         self.log.info("Saved video %s (%d bytes)", record["uri"], size)
         return record
 
-    def execute(self, context: Context) -> dict[str, Any] | None:
-        """Submit (or resume) the video job, wait for it (or defer), and save the MP4."""
-        from airflow_provider_bria.operators._generation_inputs import read_image_input
-
-        model_id = as_model_id(self.model_id)
-        self._check_spend(1, "one video")
-        payload, identity = read_image_input(self.image)
-        item = self._item(model_id, identity)
-        folder = self._folder(context, self.output_path, self.output_conn_id)
-        context["ti"].xcom_push(key="output_path", value=folder.uri)
-        names = folder.names(clean=[f"{item.stem}.mp4", f"{item.stem}.json"])
-        if f"{item.stem}.mp4" in names:
-            side = folder.read_json(f"{item.stem}.json") or {}
-            self.log.info("Video %s already exists: not generating it again", folder.uri_of(f"{item.stem}.mp4"))
-            return {"uri": folder.uri_of(f"{item.stem}.mp4"), "seed": side.get("seed", item.seed),
-                    "request_id": side.get("request_id"), "video_url": without_query(side.get("video_url")),
-                    "existing": True}
-        self._check_model(model_id)
-        runner = self._runner_for(
-            submit=lambda it: self.hook.image_to_video(model_id, payload, seed=it.seed),
-            finish=lambda it, resp: self._finish(folder, it, resp),
-            resume=lambda it: self._saved_handle(folder, names, it),
-            on_submitted=lambda it, resp: self._save_submitted(folder, it, resp, model_id),
-            name_of=lambda it: f"{it.stem}.mp4",
-        )
-        if not self.deferrable:
-            done, failures = runner.run([item])
-            return _first(self._conclude(context, [item.stem], done, failures, folder.uri))
-        jobs, failures = runner.submit_all([item])
-        if jobs and runner.fatal is None:
-            jobs = runner.poll_once(jobs)
-            if not jobs[0].response.is_terminal:
-                self._defer_jobs(jobs, folder=folder.uri)
-        done, more = runner.finish_all(jobs)
-        return _first(self._conclude(context, [item.stem], done, failures + more, folder.uri))
-
-    def execute_complete(self, context: Context, event: Any = None, **_: Any) -> dict[str, Any] | None:
-        """Resume after the trigger: save the video."""
-        from airflow_provider_bria.operators._outputs import OutputFolder
-
-        state = self._event_state(event)
-        out = OutputFolder(str(state["folder"]), conn_id=self.output_conn_id)
-        done_jobs, unfinished = self._resumed_jobs(event, state["pending"])
-        failures = [failure_entry(item, err, name=f"{item.stem}.mp4") for item, err in unfinished]
-        runner = self._runner_for(submit=lambda it: None, finish=lambda it, resp: self._finish(out, it, resp))
-        done, more = runner.finish_all(done_jobs)
-        order = [WorkItem.from_json(p["item"]).stem for p in state["pending"]]
-        return _first(self._conclude(context, order, done, failures + more, out.uri))
+    def _shape(self, results: list[Any]) -> dict[str, Any] | None:
+        """The single video record (``None`` when it failed and ``fail_on_error=False``)."""
+        return results[0] if results else None
 
 
 class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
@@ -578,8 +445,8 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
         output_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.model_id = model_id
+        super().__init__(model_id=model_id, seed=seed, output_path=output_path, output_conn_id=output_conn_id,
+                         **kwargs)
         self.prompt = prompt
         self.prompts_file = prompts_file
         self.num_results = as_int(num_results, "num_results", minimum=1, maximum=4)
@@ -593,12 +460,9 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
             positive(model_influence, "model_influence")
         self.model_influence = model_influence
         self.negative_prompt = negative_prompt
-        self.seed = seed
         self.content_moderation = optional_bool(content_moderation, "content_moderation")
         self.prompt_enhancement = optional_bool(prompt_enhancement, "prompt_enhancement")
         self.extra_params = dict(extra_params or {})
-        self.output_path = output_path
-        self.output_conn_id = output_conn_id
 
     def _params(self) -> dict[str, Any]:
         return {"num_results": self.num_results, "aspect_ratio": self.aspect_ratio, "fast": self.fast,
@@ -606,8 +470,38 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
                 "model_influence": self.model_influence, "negative_prompt": self.negative_prompt,
                 "prompt_enhancement": self.prompt_enhancement, **self.extra_params}
 
-    def _names(self, item: WorkItem) -> list[str]:
+    def _plan(self, model_id: int) -> list[WorkItem]:
+        if self.aspect_ratio is not None and self.aspect_ratio not in contract.ASPECT_RATIOS:
+            contract.validate_v2_generation(prompt="-", structured_prompt=None, aspect_ratio=self.aspect_ratio)
+        seed = as_optional_seed(self.seed)
+        prompts = collect_prompts(self.prompt, self.prompts_file)
+        if not prompts:
+            raise BriaInputError("BriaGenerateLegacyImagesOperator needs prompt or prompts_file")
+        self._check_spend(len(prompts), f"{len(prompts)} prompt(s), one request each")
+        return plan_items(model_id, [(p, None) for p in prompts], kind=self._kind, per_request=1, base_seed=seed,
+                          params=self._params())
+
+    def _files(self, item: WorkItem) -> list[str]:
         return [f"{item.stem}-{k}{self._ext}" for k in range(self.num_results)]
+
+    def _failure_name(self, item: WorkItem) -> str | None:
+        return item.stem + self._ext
+
+    def _order(self, items: Sequence[WorkItem]) -> list[str]:
+        return [f"{i.stem}#{k}" for i in items for k in range(self.num_results)]
+
+    def _flat(self, records: dict[str, Any]) -> dict[str, Any]:
+        return {f"{stem}#{r['index']}": r for stem, recs in records.items() for r in recs}
+
+    def _produce(self, batch: Batch, todo: list[WorkItem]) -> list[Failure]:
+        """One synchronous v1 request per prompt (no job to poll or defer), with bounded concurrency."""
+        folder = self._required(batch.folder)
+        runner = self._runner_for(submit=lambda item: None, finish=lambda item, resp: {},
+                                  name_of=self._failure_name)
+        done, failures = runner.run_each(
+            todo, lambda item: self._generate(folder, batch.model_id, item, runner, batch.names))
+        batch.records.update(done)
+        return failures
 
     def _request(self, model_id: int, item: WorkItem, runner: JobRunner) -> list[tuple[str, int | None]]:
         """The one billable v1 request of a prompt: its image URLs with their seeds."""
@@ -631,17 +525,14 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
                     item: WorkItem) -> tuple[list[tuple[str, int | None]], set[str]]:
         """The image URLs an earlier try got from Bria for this prompt, if some of their files are missing, and
         those of them whose tag shows this provider saved them (only those may get the api_token)."""
-        if f"{item.stem}.json" not in names:
+        if sidecar.name_of(item.stem) not in names:
             return [], set()
-        side = folder.read_json(f"{item.stem}.json") or {}
-        urls = side.get("urls")
-        if side.get("status") not in ("generated", "completed") or not isinstance(urls, list) or not urls:
-            return [], set()
-        seeds = side.get("seeds") if isinstance(side.get("seeds"), list) else []
+        side = sidecar.read_if(folder, item.stem, *sidecar.URLS_REUSABLE)
+        urls, seeds = sidecar.saved_list(side, "urls"), sidecar.saved_list(side, "seeds")
         saved = [(str(u), seeds[k] if k < len(seeds) else None) for k, u in enumerate(urls) if u]
-        if all(n in names for n in self._names(item)[: len(saved)]):
-            return [], set()  # every saved image is there: the earlier response was short, so request again
-        tags = side.get("url_tags") if isinstance(side.get("url_tags"), list) else []
+        if not saved or all(n in names for n in self._files(item)[: len(saved)]):
+            return [], set()  # nothing saved, or every saved image is there: the earlier response was short
+        tags = sidecar.saved_list(side, "url_tags")
         return saved, {u for k, (u, _) in enumerate(saved) if k < len(tags) and self.hook.trusts_url(u, tags[k])}
 
     def _url_sidecar(self, urls: list[tuple[str, int | None]]) -> dict[str, Any]:
@@ -660,18 +551,18 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
         from airflow_provider_bria.operators._outputs import check_image
 
         records = []
-        for k, name in enumerate(self._names(item)[: len(urls)]):
+        for k, name in enumerate(self._files(item)[: len(urls)]):
             url, seed = urls[k]
             existing = name in names
             if not existing:
                 self._download(folder, name, url, None, trusted=trusted is None or url in trusted,
-                               check=lambda data, n=name: check_image(data, self.aspect_ratio, name=n,
-                                                                      max_pixels=self.max_output_pixels))
+                               check=partial(check_image, aspect_ratio=self.aspect_ratio, name=name,
+                                             max_pixels=self.max_output_pixels))
             records.append({"uri": folder.uri_of(name), "seed": seed if seed is not None else item.seed,
                             "structured_prompt": None, "request_id": None, "prompt": item.prompt, "index": k,
                             "existing": existing})
-        folder.write_json(f"{item.stem}.json", {"status": "completed", "model_id": model_id, "prompt": item.prompt,
-                                                 "seed": item.seed, **self._url_sidecar(urls), "outputs": records})
+        sidecar.write(folder, item.stem, SidecarStatus.COMPLETED, model_id=model_id, prompt=item.prompt,
+                      seed=item.seed, **self._url_sidecar(urls), **{sidecar.OUTPUTS_FIELD: records})
         if len(urls) < self.num_results:
             raise ItemFailed("job_failed", f"asked for {self.num_results} images, got {len(urls)} (kept)")
         return records
@@ -695,50 +586,18 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
                     raise  # transient: keep the saved URLs for the next try
                 self.log.warning("The saved image URLs of %s no longer work (%s): requesting it again",
                                  item.label(), err)
-                folder.write_json(f"{item.stem}.json", {"status": "url_unusable", "model_id": model_id,
-                                                         "prompt": item.prompt, "seed": item.seed})
+                sidecar.write(folder, item.stem, SidecarStatus.URL_UNUSABLE, model_id=model_id,
+                              prompt=item.prompt, seed=item.seed)
                 names = folder.names()
         urls = self._request(model_id, item, runner)
-        folder.write_json(f"{item.stem}.json", {"status": "generated", "model_id": model_id, "prompt": item.prompt,
-                                                 "seed": item.seed, **self._url_sidecar(urls),
-                                                 "generated_at": time.time()})
+        sidecar.write(folder, item.stem, SidecarStatus.GENERATED, model_id=model_id, prompt=item.prompt,
+                      seed=item.seed, **self._url_sidecar(urls), generated_at=time.time())
         return self._save_images(folder, model_id, item, urls, names)
 
-    def _existing(self, folder: OutputFolder, item: WorkItem) -> list[dict[str, Any]]:
+    def _existing_record(self, folder: OutputFolder, item: WorkItem) -> list[dict[str, Any]]:
         """Records of a prompt whose images all exist (seeds from its sidecar when it has them)."""
-        side = folder.read_json(f"{item.stem}.json") or {}
-        seeds = side.get("seeds") if side.get("status") == "completed" and isinstance(side.get("seeds"), list) else []
-        base = self._existing_record(folder, item)
+        seeds = sidecar.saved_list(sidecar.read_if(folder, item.stem, SidecarStatus.COMPLETED), "seeds")
+        base = super()._existing_record(folder, item)
         return [{**base, "uri": folder.uri_of(n), "index": k,
                  "seed": seeds[k] if k < len(seeds) and seeds[k] is not None else base["seed"]}
-                for k, n in enumerate(self._names(item))]
-
-    def execute(self, context: Context) -> list[dict[str, Any]]:
-        """Generate every prompt's images that do not exist yet."""
-        model_id = as_model_id(self.model_id)
-        if self.aspect_ratio is not None and self.aspect_ratio not in contract.ASPECT_RATIOS:
-            contract.validate_v2_generation(prompt="-", structured_prompt=None, aspect_ratio=self.aspect_ratio)
-        seed = as_optional_seed(self.seed)
-        prompts = collect_prompts(self.prompt, self.prompts_file)
-        if not prompts:
-            raise BriaInputError("BriaGenerateLegacyImagesOperator needs prompt or prompts_file")
-        self._check_spend(len(prompts), f"{len(prompts)} prompt(s), one request each")
-        items = plan_items(model_id, [(p, None) for p in prompts], kind=self._kind, per_request=1, base_seed=seed,
-                           params=self._params())
-        folder = self._folder(context, self.output_path, self.output_conn_id)
-        context["ti"].xcom_push(key="output_path", value=folder.uri)
-        names = folder.names(clean=[n for i in items for n in (*self._names(i), f"{i.stem}.json")])
-        existing = {i.stem: self._existing(folder, i) for i in items if all(n in names for n in self._names(i))}
-        todo = [i for i in items if i.stem not in existing]
-        self.log.info("%d prompt(s) for legacy model %s: %d already generated, %d to request", len(items), model_id,
-                      len(existing), len(todo))
-        done: dict[str, Any] = {}
-        failures: list[dict[str, Any]] = []
-        if todo:
-            self._check_model(model_id)
-            runner = self._runner_for(submit=lambda item: None, finish=lambda item, resp: {},
-                                      name_of=lambda item: item.stem + self._ext)
-            done, failures = runner.run_each(todo, lambda item: self._generate(folder, model_id, item, runner, names))
-        flat = {f"{stem}#{r['index']}": r for stem, recs in {**existing, **done}.items() for r in recs}
-        order = [f"{i.stem}#{k}" for i in items for k in range(self.num_results)]
-        return self._conclude(context, order, flat, failures, folder.uri)
+                for k, n in enumerate(self._files(item))]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_bria.exceptions import BriaInputError
+from airflow_provider_bria.operators import _sidecar as sidecar
 
 #: Media types shown in the gallery, by file extension.
 MEDIA_TYPES: dict[str, str] = {
@@ -145,10 +146,10 @@ def read_gallery(uri: str, *, only: set[str] | None = None) -> Gallery:
     media_set = set(media)
     by_name: dict[str, dict[str, Any]] = {}
     pending: list[Pending] = []
-    side_names = [n for n in names if n.endswith(".json")][:MAX_ITEMS]
+    side_names = [n for n in names if n.endswith(sidecar.SUFFIX)][:MAX_ITEMS]
     for side_name, side in zip(side_names, _read_sidecars(folder, side_names), strict=True):
         stem = _stem(side_name)
-        outputs = side.get("outputs")
+        outputs = side.get(sidecar.OUTPUTS_FIELD)
         if isinstance(outputs, list):  # legacy v1: one sidecar, several images
             for k, record in enumerate(outputs):
                 if isinstance(record, dict) and record.get("uri"):

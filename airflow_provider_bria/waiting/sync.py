@@ -20,6 +20,7 @@ def wait_sync(
     what: str,
     log: logging.Logger | Any,
     clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Any] | None = None,
 ) -> T:
     """Poll until ``finished(value)``; return that value.
 
@@ -29,6 +30,7 @@ def wait_sync(
     :param what: what is polled, for the log ("model 7").
     :param log: where tolerated failures are logged.
     :param clock: the clock of the deadlines (default ``time.monotonic``).
+    :param sleep: how to sleep (default ``time.sleep``); e.g. an ``Event.wait`` that raises once cancelled.
     :raises PollTimeout: when a deadline passes first.
     :raises PollFailed: after more retryable errors in a row than tolerated.
     """
@@ -45,4 +47,5 @@ def wait_sync(
             except Exception as err:  # noqa: BLE001 - the plan decides: retryable, or re-raised
                 answer = (False, err)
         else:
-            answer = time.sleep(step)  # type: ignore[arg-type]  # looked up at call time: tests patch time.sleep
+            # time.sleep is looked up at call time: tests patch it
+            answer = (sleep or time.sleep)(step)  # type: ignore[arg-type]

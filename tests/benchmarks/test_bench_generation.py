@@ -34,7 +34,7 @@ def generation_setup(start_emulator: Callable[..., Any]) -> tuple[Any, int]:
         for i in range(5):
             hook.upload_image(dataset["id"], file=png_bytes(1024, 1024, channels=1, base=50 * i, tag=str(i)),
                               image_name=f"img-{i}.png")
-        hook.update_dataset(dataset["id"], status="completed")
+        hook.update_dataset(dataset["id"], visual_schema={"style_medium": "illustration"}, status="completed")
         model = hook.create_model(dataset["id"], "gen-model")
     emu.set_model_status(model["id"], "Completed")
     return emu, int(model["id"])
@@ -75,7 +75,7 @@ def test_rate_limited_fanout(generation_setup: tuple[Any, int], tmp_path: Path) 
 
     spacing = 60 / RPM * (1 + SAFETY_MARGIN)
     record(SECTION, f"{PROMPTS} prompts at requests_per_minute={RPM}: achieved rate vs the limit", achieved / RPM,
-           "{:.3f}×", target=(">=", 0.95),
+           "{:.3f}×", target=(">=", 0.97),
            notes=f"{achieved:.1f} submissions/min from the emulator's request timestamps; {len(failures)} failed "
                  f"answers; {PROMPTS} PNGs written; the run took {times[-1] - since:.0f} s")
     record(SECTION, "Most submissions seen by the server in any 60 s window (sliding)", window, "{:.0f}",
@@ -116,7 +116,9 @@ def _bare_generate(url: str, token: str, model_id: int, prompts: list[str], out:
             assert status.get("status") == "IN_PROGRESS", status
             time.sleep(FAST_POLL)
         result = status.get("result") or status
-        image = session.get(result["image_url"], timeout=60)
+        # the emulator serves outputs on the API origin, which wants the token (as the hook sends it there)
+        image = session.get(result["image_url"], headers=headers if result["image_url"].startswith(url) else None,
+                            timeout=60)
         assert image.status_code == 200
         (out / f"bare-{index:03d}.png").write_bytes(image.content)
 
@@ -130,6 +132,11 @@ def test_unlimited_fanout_vs_capacity(generation_setup: tuple[Any, int], tmp_pat
     times: dict[str, list[float]] = {"operator": [], "bare": [], "policy": []}
     try:
         with benchlib.bria_connection(emu):
+            # warm-up: the operator's first run in a process imports fsspec, ObjectStoragePath and Pillow (~1 s,
+            # once per task process, not per image); the bare client's requests is imported already
+            warm = tmp_path / "warm-up"
+            warm.mkdir()
+            _operator(model_id, _prompts("warm")[:CONCURRENCY], warm, poll_interval=FAST_POLL)
             for n, kind in enumerate(("operator", "bare", "policy", "policy", "bare", "operator")):
                 out = tmp_path / f"run-{n}"
                 out.mkdir()
@@ -146,10 +153,12 @@ def test_unlimited_fanout_vs_capacity(generation_setup: tuple[Any, int], tmp_pat
         emu.set_timing(job_seconds=1)
     op_t, bare_t, policy_t = (median(times[k]) for k in ("operator", "bare", "policy"))
     record(SECTION, f"{PROMPTS} prompts, no limit: operator throughput vs the emulator's capacity (bare client, "
-           f"concurrency {CONCURRENCY})", bare_t / op_t, "{:.2f}×",
-           notes=f"operator {PROMPTS / op_t:.1f} img/s ({op_t:.1f} s: model check, submit, first poll after "
-                 f"{FAST_POLL} s, stream to file://, PNG check, sidecar JSON) vs bare submit + poll + download "
-                 f"{PROMPTS / bare_t:.1f} img/s ({bare_t:.1f} s); emulator jobs complete at once; medians of 2")
+           f"concurrency {CONCURRENCY})", bare_t / op_t, "{:.2f}×", target=(">=", 0.8),
+           notes=f"operator {PROMPTS / op_t:.1f} img/s ({op_t:.1f} s: model check, submit, adaptive first poll "
+                 f"(poll_interval {FAST_POLL} s), stream to file://, PNG check, sidecar JSON) vs bare submit + poll + "
+                 f"download "
+                 f"{PROMPTS / bare_t:.1f} img/s ({bare_t:.1f} s); emulator jobs complete at once; medians of 2, after a 4-prompt warm-up "
+                 "run of the operator")
     record(SECTION, "Same, against a bare client with the operator's polling policy (first poll after one interval)",
            policy_t / op_t, "{:.2f}×",
            notes=f"bare {PROMPTS / policy_t:.1f} img/s ({policy_t:.1f} s): isolates the operator's own per-image "

@@ -40,6 +40,7 @@ from airflow_provider_bria.operators._bulk_zip import (
     zip_object_name,
 )
 from airflow_provider_bria.operators._image_sources import display_uri, filesystem_for
+from airflow_provider_bria.results import loose
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -93,7 +94,7 @@ def get_job(hook: BriaHook, dataset_id: int) -> dict[str, Any] | None:
     :param dataset_id: the dataset.
     """
     try:
-        body = hook.get_bulk_upload_status(dataset_id)
+        body = loose(hook.get_bulk_upload_status(dataset_id))
     except BriaNotFoundError:
         return None
     return body if BulkUploadStatus.from_body(body) is not None else None
@@ -206,7 +207,7 @@ def wait(hook: BriaHook, dataset_id: int, *, poll_interval: float, timeout: floa
     last_progress: Any = None
     while True:
         try:
-            body = hook.get_bulk_upload_status(dataset_id)
+            body = loose(hook.get_bulk_upload_status(dataset_id))
         except BriaNotFoundError:
             if time.monotonic() - start > _STATUS_GRACE_SECONDS:
                 raise

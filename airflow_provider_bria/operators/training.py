@@ -33,6 +33,7 @@ from airflow_provider_bria.exceptions import (
 from airflow_provider_bria.links.bria import BriaModelLink, model_console_url, push_console_xcoms
 from airflow_provider_bria.operators._reconcile import AMBIGUOUS_ERRORS, coerce_id
 from airflow_provider_bria.operators.base import BriaBaseOperator
+from airflow_provider_bria.results import loose
 from airflow_provider_bria.triggers._training_events import (
     EVENT_ERROR,
     EVENT_SUCCESS,
@@ -318,7 +319,7 @@ class BriaStartTrainingOperator(BriaBaseOperator):
             self._trigger_kwargs(model_id, started)
         hook = self.hook
         try_number = getattr(context.get("ti"), "try_number", None)
-        model = hook.get_model(model_id)
+        model = loose(hook.get_model(model_id))
         status = parse_model_status(model)
         body = validate_training_parameters(model.get("training_mode"), params)
         self._active_model_id = model_id
@@ -354,7 +355,7 @@ class BriaStartTrainingOperator(BriaBaseOperator):
             try:
                 answer = hook.start_training(model_id, body or None)
             except BriaConflictError as err:
-                model = hook.get_model(model_id)
+                model = loose(hook.get_model(model_id))
                 if parse_model_status(model) is ModelStatus.CREATED:
                     raise
                 self.log.info("start_training for model %s answered 409 (%s): it was already started; "
@@ -363,7 +364,7 @@ class BriaStartTrainingOperator(BriaBaseOperator):
             except AMBIGUOUS_ERRORS as err:
                 self.log.warning("start_training for model %s failed ambiguously (%s); reading the model to see "
                                  "whether it was applied", model_id, err)
-                model = hook.get_model(model_id)
+                model = loose(hook.get_model(model_id))
                 status = parse_model_status(model)
                 if status is not ModelStatus.CREATED:
                     self.log.info("It was applied: model %s is %s; not starting again", model_id, status.value)
@@ -375,7 +376,7 @@ class BriaStartTrainingOperator(BriaBaseOperator):
             if isinstance(answer, Mapping) and answer.get("status") and answer.get("id") is not None:
                 self.log.info("Training of model %s started: %s", model_id, answer.get("status"))
                 return dict(answer)
-            return hook.get_model(model_id)
+            return loose(hook.get_model(model_id))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _warn_if_parameters_differ(self, model: Mapping[str, Any], body: Mapping[str, Any]) -> None:

@@ -514,7 +514,7 @@ def parse_enum(enum_cls: type[enum.Enum], value: Any, field: str) -> Any:
     try:
         return enum_cls(value.value if isinstance(value, enum.Enum) else value)
     except ValueError:
-        allowed = ", ".join(str(m.value) for m in enum_cls)  # type: ignore[attr-defined]
+        allowed = ", ".join(str(m.value) for m in enum_cls)
         raise BriaInputError(f"Invalid {field} {value!r}; expected one of: {allowed}") from None
 
 

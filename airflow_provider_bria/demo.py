@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,7 +223,10 @@ def _xcom_returns(dag_id: str, run_id: str) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     with create_session() as session:
-        rows = session.scalars(XComModel.get_many(run_id=run_id, dag_ids=dag_id, key="return_value")).all()
+        # The rows are XComModel objects (SQLAlchemy types scalars() of this select as one-element tuples).
+        rows: Sequence[Any] = session.scalars(
+            XComModel.get_many(run_id=run_id, dag_ids=dag_id, key="return_value")
+        ).all()
         for row in rows:
             if row.map_index < 0:
                 out[row.task_id] = XComModel.deserialize_value(row)

@@ -2,13 +2,15 @@
 
 Each class is a ``TypedDict`` whose fields are exactly the response fields of Bria's Tailored Generation
 OpenAPI (``GET`` of the object); each field carries its meaning as ``Annotated`` metadata, from which
-``docs/reference.md`` is generated (``python -m airflow_provider_bria._reference``). The hook returns plain
-dicts (the server may add fields); these types say which fields a DAG can rely on.
+``docs/reference.md`` is generated (``python -m airflow_provider_bria._reference``). The hook's read methods
+are annotated with these types; at run time they return plain dicts (the server may add fields), so a DAG can
+rely on the typed fields and still read others with :func:`loose`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from collections.abc import Mapping
+from typing import Annotated, Any, TypedDict, cast
 
 
 class ProjectResult(TypedDict, total=False):
@@ -131,3 +133,14 @@ HOOK_READ_METHODS: dict[str, type] = {
 #: Short names (the API objects users read most).
 Model = ModelResult
 Dataset = DatasetResult
+
+
+def loose(result: Mapping[str, object]) -> dict[str, Any]:
+    """The same result object, typed as a plain ``dict[str, Any]``.
+
+    For code that reads fields Bria's spec does not list (``training_version`` of legacy objects, fields a newer
+    server adds) or passes the object on untyped. Nothing is copied or checked.
+
+    :param result: a typed result of the hook (a dict at run time).
+    """
+    return cast(dict[str, Any], result)

@@ -16,7 +16,7 @@ from airflow_provider_bria import contract
 from airflow_provider_bria.contract import JobStatus, Paths
 from airflow_provider_bria.exceptions import BriaInputError, BriaJobError
 from airflow_provider_bria.hooks import _inputs as inp
-from airflow_provider_bria.hooks._api_data import as_dict
+from airflow_provider_bria.hooks._base import HookSurface, as_dict
 from airflow_provider_bria.hooks._connection import Origin, is_absolute, strict_split
 from airflow_provider_bria.responses import V2Response, warn_unexpected_status
 
@@ -95,16 +95,45 @@ def _model_ref(value: Any) -> str:
     return str(int(text)) if text.isdigit() else text
 
 
-class BriaGenerationApiMixin:
+def _bools(**flags: Any) -> dict[str, bool | None]:
+    """Check optional boolean fields (each error names its field).
+
+    :param flags: field name -> value (``None`` = not sent).
+    """
+    return {name: inp.optional_bool(value, name) for name, value in flags.items()}
+
+
+def _check_legacy_inputs(
+    *, num_results: Any, steps_num: Any, aspect_ratio: Any, seed: Any, model_influence: Any, extra: Mapping[str, Any]
+) -> None:
+    """Validate the inputs of a legacy v1 generation before anything is sent.
+
+    :param num_results: how many images.
+    :param steps_num: diffusion steps.
+    :param aspect_ratio: one of the v2 aspect ratios.
+    :param seed: integer.
+    :param model_influence: a non-negative number.
+    :param extra: further fields (``guidance_method_N`` must name a documented method).
+    :raises BriaInputError: naming the first bad argument.
+    """
+    _positive_int(num_results, "num_results")
+    _positive_int(steps_num, "steps_num")
+    if aspect_ratio is not None and aspect_ratio not in contract.ASPECT_RATIOS:
+        raise BriaInputError(
+            f"Invalid aspect_ratio {aspect_ratio!r}; expected one of: {', '.join(contract.ASPECT_RATIOS)}"
+        )
+    contract.validate_seed(seed)
+    if model_influence is not None and (
+        isinstance(model_influence, bool) or not isinstance(model_influence, int | float) or model_influence < 0
+    ):
+        raise BriaInputError(f"model_influence must be a non-negative number, got {model_influence!r}")
+    for key, value in extra.items():
+        if _GUIDANCE_METHOD_KEY.match(key) and value is not None and value not in contract.LEGACY_GUIDANCE_METHODS:
+            raise BriaInputError(f"{key} must be one of {', '.join(contract.LEGACY_GUIDANCE_METHODS)}, got {value!r}")
+
+
+class BriaGenerationApiMixin(HookSurface):
     """Generation and job-status operations. Mixed into :class:`~airflow_provider_bria.hooks.bria.BriaHook`."""
-
-    def _request_with_status(
-        self, method: str, path: str, **kwargs: Any
-    ) -> tuple[int, Any]:  # pragma: no cover - provided by the hook
-        raise NotImplementedError
-
-    def _api_origin(self) -> Origin:  # pragma: no cover - provided by the hook
-        raise NotImplementedError
 
     def _submit(self, path: str, body: dict[str, Any]) -> V2Response:
         status, resp = self._request_with_status("POST", path, json=body)
@@ -152,32 +181,17 @@ class BriaGenerationApiMixin:
         :returns: ``COMPLETED`` with ``image_url`` (sync) or ``IN_PROGRESS`` with ``request_id``/``status_url``.
         """
         sp = inp.json_string(structured_prompt, "structured_prompt") if structured_prompt is not None else None
+        numbers = {"tailored_model_influence": tailored_model_influence, "guidance_scale": guidance_scale,
+                   "steps_num": steps_num}
         contract.validate_v2_generation(
-            prompt=prompt,
-            structured_prompt=sp,
-            aspect_ratio=aspect_ratio,
-            numbers={
-                "tailored_model_influence": tailored_model_influence,
-                "guidance_scale": guidance_scale,
-                "steps_num": steps_num,
-            },
-            seed=seed,
+            prompt=prompt, structured_prompt=sp, aspect_ratio=aspect_ratio, numbers=numbers, seed=seed
         )
         body = inp.compact(
-            tailored_model_id=_model_ref(tailored_model_id),
-            prompt=prompt,
-            structured_prompt=sp,
-            negative_prompt=negative_prompt,
-            tailored_model_influence=tailored_model_influence,
-            guidance_scale=guidance_scale,
-            aspect_ratio=aspect_ratio,
-            steps_num=steps_num,
-            seed=seed,
+            tailored_model_id=_model_ref(tailored_model_id), prompt=prompt, structured_prompt=sp,
+            negative_prompt=negative_prompt, aspect_ratio=aspect_ratio, seed=seed, **numbers,
             sync=bool(inp.optional_bool(sync, "sync")),
-            prompt_content_moderation=inp.optional_bool(prompt_content_moderation, "prompt_content_moderation"),
-            visual_output_content_moderation=inp.optional_bool(
-                visual_output_content_moderation, "visual_output_content_moderation"
-            ),
+            **_bools(prompt_content_moderation=prompt_content_moderation,
+                     visual_output_content_moderation=visual_output_content_moderation),
             webhook_url=inp.http_url(webhook_url, "webhook_url") if webhook_url is not None else None,
         )
         return self._submit(Paths.V2_IMAGE, body)
@@ -273,38 +287,17 @@ class BriaGenerationApiMixin:
         """
         mid = inp.object_id(model_id, "model_id")
         inp.non_empty(prompt, "prompt")
-        _positive_int(num_results, "num_results")
-        _positive_int(steps_num, "steps_num")
-        if aspect_ratio is not None and aspect_ratio not in contract.ASPECT_RATIOS:
-            raise BriaInputError(
-                f"Invalid aspect_ratio {aspect_ratio!r}; expected one of: {', '.join(contract.ASPECT_RATIOS)}"
-            )
-        contract.validate_seed(seed)
-        if model_influence is not None and (
-            isinstance(model_influence, bool) or not isinstance(model_influence, int | float) or model_influence < 0
-        ):
-            raise BriaInputError(f"model_influence must be a non-negative number, got {model_influence!r}")
-        for key, value in extra.items():
-            if _GUIDANCE_METHOD_KEY.match(key) and value is not None and value not in contract.LEGACY_GUIDANCE_METHODS:
-                raise BriaInputError(
-                    f"{key} must be one of {', '.join(contract.LEGACY_GUIDANCE_METHODS)}, got {value!r}"
-                )
+        _check_legacy_inputs(num_results=num_results, steps_num=steps_num, aspect_ratio=aspect_ratio, seed=seed,
+                             model_influence=model_influence, extra=extra)
         body = inp.compact(
-            prompt=prompt,
-            num_results=num_results,
-            aspect_ratio=aspect_ratio,
-            sync=bool(inp.optional_bool(sync, "sync")),
-            seed=seed,
-            model_influence=model_influence,
-            negative_prompt=negative_prompt,
-            fast=fast,
-            steps_num=steps_num,
-            include_generation_prefix=inp.optional_bool(include_generation_prefix, "include_generation_prefix"),
-            prompt_enhancement=inp.optional_bool(prompt_enhancement, "prompt_enhancement"),
-            content_moderation=inp.optional_bool(content_moderation, "content_moderation"),
+            prompt=prompt, num_results=num_results, aspect_ratio=aspect_ratio,
+            sync=bool(inp.optional_bool(sync, "sync")), seed=seed, model_influence=model_influence,
+            negative_prompt=negative_prompt, fast=fast, steps_num=steps_num,
+            **_bools(include_generation_prefix=include_generation_prefix, prompt_enhancement=prompt_enhancement,
+                     content_moderation=content_moderation),
             **extra,
         )
-        status, resp = self._request_with_status("POST", Paths.v1_text_to_image(mid), json=body)
+        _, resp = self._request_with_status("POST", Paths.v1_text_to_image(mid), json=body)
         return as_dict(resp)
 
     # ------------------------------------------------------------------ status service (§8)
@@ -340,7 +333,7 @@ class BriaGenerationApiMixin:
         seen: set[str] = set()
         while True:
             response = self.get_status(request_id_or_status_url)
-            warn_unexpected_status(response, seen, self.log)  # type: ignore[attr-defined]
+            warn_unexpected_status(response, seen, self.log)
             if response.is_terminal:
                 if response.is_failure:
                     raise job_error(response)

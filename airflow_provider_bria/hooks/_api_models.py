@@ -1,159 +1,30 @@
-"""Schema/caption helpers, models, training and checkpoints (contract §5-§6) as methods of :class:`BriaHook`.
+"""Models, training and checkpoints (contract §6) as methods of :class:`BriaHook` (the schema and caption
+helpers of §5 come from :mod:`._api_schema`).
 
-The three helper endpoints are POSTs that change nothing on the server, so they are flagged ``retry=True``
-and retried like reads. ``create_model``, ``start_training``, ``stop_training`` and ``upload_model`` are
+``create_model``, ``start_training``, ``stop_training`` and ``upload_model`` are
 never blindly retried after the request may have been applied.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_bria import contract
 from airflow_provider_bria.contract import Paths
-from airflow_provider_bria.exceptions import BriaAPIError, BriaInputError
+from airflow_provider_bria.exceptions import BriaInputError
 from airflow_provider_bria.hooks import _inputs as inp
-from airflow_provider_bria.hooks._api_data import as_dict, as_list, single_match
+from airflow_provider_bria.hooks._api_schema import BriaSchemaApiMixin
+from airflow_provider_bria.hooks._base import as_dict, as_list, as_result, as_results, single_match
+from airflow_provider_bria.results import ModelResult
 
 _PROJECT_PARAMETER_KEYS = frozenset(
     {"project_name", "ip_medium", "project_description", "ip_type", "ip_name", "ip_description"}
 )
 
 
-def _text_field(body: Any, keys: tuple[str, ...], what: str) -> str:
-    """Extract a string field from a helper response (flat, ``result``-wrapped, or a bare string).
-
-    Objects are serialised back to the JSON string the API uses elsewhere.
-
-    :param body: the decoded body.
-    :param keys: candidate field names, in order of preference.
-    :param what: the call, for the message.
-    """
-    if isinstance(body, str) and body.strip():
-        return body
-    candidates: list[Any] = []
-    if isinstance(body, Mapping):
-        candidates.append(body)
-        if isinstance(body.get("result"), Mapping):
-            candidates.append(body["result"])
-    for source in candidates:
-        for key in keys:
-            value = source.get(key)
-            if isinstance(value, Mapping | list):
-                return json.dumps(value)
-            if isinstance(value, str) and value.strip():
-                return value
-    raise BriaAPIError(f"{what}: the response has no {' / '.join(keys)} field")
-
-
-class BriaModelApiMixin:
+class BriaModelApiMixin(BriaSchemaApiMixin):
     """Helper, model and training operations. Mixed into :class:`~airflow_provider_bria.hooks.bria.BriaHook`."""
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:  # pragma: no cover - provided by the hook
-        raise NotImplementedError
-
-    # ------------------------------------------------------------------ helpers (§5)
-
-    def generate_visual_schema(self, images: list[str], *, content_moderation: bool | None = None) -> str:
-        """Generate a FIBO visual schema from 5-10 sample images (read-only POST, retried).
-
-        :param images: 5-10 images as public URLs or base64 (data URIs, bytes and binary files also accepted).
-        :param content_moderation: moderate the images (server default ``False``).
-        :returns: the ``visual_schema`` JSON string, to be saved with :meth:`update_dataset`.
-        """
-        refs = inp.image_refs(images, "images")
-        contract.validate_image_count(
-            len(refs),
-            minimum=contract.VISUAL_SCHEMA_MIN_IMAGES,
-            maximum=contract.VISUAL_SCHEMA_MAX_IMAGES,
-            what="generate_visual_schema",
-        )
-        body = inp.compact(
-            images=refs, content_moderation=inp.optional_bool(content_moderation, "content_moderation")
-        )
-        resp = self.request("POST", Paths.GENERATE_VISUAL_SCHEMA, json=body, retry=True)
-        return _text_field(resp, ("visual_schema",), "generate_visual_schema")
-
-    def generate_prefix(
-        self,
-        *,
-        ip_type: str | contract.IpType,
-        ip_medium: str | contract.IpMedium,
-        images: list[str] | None = None,
-        image_urls: list[str] | None = None,
-        ip_name: str | None = None,
-        content_moderation: bool | None = None,
-    ) -> str:
-        """Generate a legacy caption prefix from 1-6 images (read-only POST, retried).
-
-        The response field is undocumented: ``prefix``, ``caption_prefix``, ``generation_prefix`` (flat or
-        under ``result``) and a bare string are all accepted.
-
-        :param ip_type: ``stylized_scene``, ``defined_character`` or ``object_variants``.
-        :param ip_medium: ``photography`` or ``illustration``.
-        :param images: 1-6 images as base64 (bytes/files accepted); exclusive with ``image_urls``.
-        :param image_urls: 1-6 public image URLs; exclusive with ``images``.
-        :param ip_name: the character name, required for ``defined_character``.
-        :param content_moderation: moderate the images.
-        :returns: the caption prefix.
-        """
-        itype = contract.parse_enum(contract.IpType, ip_type, "ip_type")
-        medium = contract.parse_enum(contract.IpMedium, ip_medium, "ip_medium")
-        if itype not in contract.PREFIX_IP_TYPES:
-            allowed = ", ".join(sorted(t.value for t in contract.PREFIX_IP_TYPES))
-            raise BriaInputError(f"generate_prefix supports ip_type {allowed}; got {itype.value!r}")
-        if (images is None) == (image_urls is None):
-            raise BriaInputError("generate_prefix needs exactly one of images (base64) or image_urls")
-        if itype in contract.IP_NAME_REQUIRED_TYPES and not (ip_name and str(ip_name).strip()):
-            raise BriaInputError(f"ip_name is required for ip_type {itype.value!r}")
-        if images is not None:
-            refs = inp.image_refs(images, "images")
-        else:
-            if image_urls is None or isinstance(image_urls, str):
-                raise BriaInputError("image_urls must be a list of URLs")
-            refs = [inp.http_url(u, f"image_urls[{i}]") for i, u in enumerate(image_urls)]
-        contract.validate_image_count(
-            len(refs), minimum=contract.PREFIX_MIN_IMAGES, maximum=contract.PREFIX_MAX_IMAGES, what="generate_prefix"
-        )
-        body = inp.compact(
-            images=refs if images is not None else None,
-            image_urls=refs if image_urls is not None else None,
-            ip_type=itype,
-            ip_medium=medium,
-            ip_name=ip_name,
-            content_moderation=inp.optional_bool(content_moderation, "content_moderation"),
-        )
-        resp = self.request("POST", Paths.GENERATE_PREFIX, json=body, retry=True)
-        return _text_field(resp, ("prefix", "caption_prefix", "generation_prefix"), "generate_prefix")
-
-    def refine_structured_prompt(
-        self,
-        dataset_id: int | str,
-        structured_prompt: str | Mapping[str, Any],
-        instruction: str,
-        *,
-        context_images: list[str] | None = None,
-    ) -> str:
-        """Refine a visual schema or caption JSON with a natural-language instruction (read-only POST, retried).
-
-        The result is not saved: pass it to :meth:`update_dataset` or :meth:`update_image_caption`.
-
-        :param dataset_id: a draft dataset of the caller (ownership check).
-        :param structured_prompt: the JSON string to refine (a dict is serialised).
-        :param instruction: what to change, in plain language.
-        :param context_images: optional images (URLs or base64) for context.
-        :returns: the refined ``structured_prompt`` JSON string.
-        """
-        body = inp.compact(
-            dataset_id=inp.object_id(dataset_id, "dataset_id"),
-            structured_prompt=inp.json_string(structured_prompt, "structured_prompt"),
-            instruction=inp.non_empty(instruction, "instruction"),
-            context_images=inp.image_refs(context_images, "context_images") if context_images is not None else None,
-        )
-        resp = self.request("POST", Paths.REFINE_STRUCTURED_PROMPT, json=body, retry=True)
-        return _text_field(resp, ("structured_prompt",), "refine_structured_prompt")
 
     # ------------------------------------------------------------------ models (§6.1-6.6)
 
@@ -165,7 +36,7 @@ class BriaModelApiMixin:
         training_mode: str | contract.TrainingMode = "fully_automated",
         training_version: str | None = None,
         description: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> ModelResult:
         """Create a model on a completed dataset (``POST``; not blindly retried: reconcile with :meth:`find_model`).
 
         :param dataset_id: the training dataset.
@@ -182,19 +53,19 @@ class BriaModelApiMixin:
             training_version=contract.model_training_version(training_version) if training_version else None,
             description=description,
         )
-        return as_dict(self.request("POST", Paths.MODELS, json=body))
+        return as_result(self.request("POST", Paths.MODELS, json=body), ModelResult)
 
-    def list_models(self, *, include_training_parameters: bool = False) -> list[dict[str, Any]]:
+    def list_models(self, *, include_training_parameters: bool = False) -> list[ModelResult]:
         """List all models of the organisation.
 
         :param include_training_parameters: include ``training_parameters`` and ``checkpoint_steps``.
         """
         params = {"include_training_parameters": "true"} if include_training_parameters else None
-        return as_list(self.request("GET", Paths.MODELS, params=params))
+        return as_results(self.request("GET", Paths.MODELS, params=params), ModelResult)
 
     def list_project_models(
         self, project_id: int | str, *, include_training_parameters: bool = False
-    ) -> list[dict[str, Any]]:
+    ) -> list[ModelResult]:
         """List a project's models.
 
         :param project_id: the project id.
@@ -202,18 +73,18 @@ class BriaModelApiMixin:
         """
         params = {"include_training_parameters": "true"} if include_training_parameters else None
         path = Paths.project_models(inp.object_id(project_id, "project_id"))
-        return as_list(self.request("GET", path, params=params))
+        return as_results(self.request("GET", path, params=params), ModelResult)
 
-    def get_model(self, model_id: int | str) -> dict[str, Any]:
+    def get_model(self, model_id: int | str) -> ModelResult:
         """Get a model (the training poll: ``status`` is ``Created``/``InProgress``/``Completed``/...).
 
         :param model_id: the model id.
         """
-        return as_dict(self.request("GET", Paths.model(inp.object_id(model_id, "model_id"))))
+        return as_result(self.request("GET", Paths.model(inp.object_id(model_id, "model_id"))), ModelResult)
 
     def update_model(
         self, model_id: int | str, *, name: str | None = None, description: str | None = None
-    ) -> dict[str, Any]:
+    ) -> ModelResult:
         """Rename or re-describe a model (``PUT``; idempotent).
 
         :param model_id: the model id.
@@ -226,7 +97,7 @@ class BriaModelApiMixin:
         body = inp.compact(name=name, description=description)
         if not body:
             raise BriaInputError("update_model needs name and/or description")
-        return as_dict(self.request("PUT", Paths.model(mid), json=body))
+        return as_result(self.request("PUT", Paths.model(mid), json=body), ModelResult)
 
     def delete_model(self, model_id: int | str) -> None:
         """Delete a model (409 while it trains).
@@ -235,7 +106,7 @@ class BriaModelApiMixin:
         """
         self.request("DELETE", Paths.model(inp.object_id(model_id, "model_id")))
 
-    def find_model(self, dataset_id: int | str, name: str) -> dict[str, Any] | None:
+    def find_model(self, dataset_id: int | str, name: str) -> ModelResult | None:
         """Return the (not deleted) model of this dataset with exactly this name, or ``None``.
 
         :param dataset_id: the dataset the model trains on.
@@ -255,7 +126,7 @@ class BriaModelApiMixin:
 
     # ------------------------------------------------------------------ training (§6.7-6.8)
 
-    def start_training(self, model_id: int | str, training_parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    def start_training(self, model_id: int | str, training_parameters: dict[str, Any] | None = None) -> ModelResult:
         """Start training (``POST .../start_training``; not blindly retried: check :meth:`get_model`).
 
         Expert parameters are type- and range-checked against the spec; unknown keys and a
@@ -271,7 +142,7 @@ class BriaModelApiMixin:
         if training_parameters is not None and not isinstance(training_parameters, Mapping):
             raise BriaInputError("training_parameters must be a dict")
         body = contract.validate_training_parameters(None, training_parameters)
-        return as_dict(self.request("POST", Paths.start_training(mid), json=body))
+        return as_result(self.request("POST", Paths.start_training(mid), json=body), ModelResult)
 
     def stop_training(self, model_id: int | str) -> dict[str, Any] | None:
         """Stop a training (irreversible; ``POST``, not blindly retried). 409 when not training.

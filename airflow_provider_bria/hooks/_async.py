@@ -22,6 +22,7 @@ from airflow_provider_bria.exceptions import (
 )
 from airflow_provider_bria.hooks import _inputs as inp
 from airflow_provider_bria.hooks._api_generation import STATUS_EXPECTED, status_target
+from airflow_provider_bria.hooks._base import HookSurface, as_result
 from airflow_provider_bria.hooks._connection import (
     BriaConnectionSettings,
     connection_not_found,
@@ -36,9 +37,9 @@ from airflow_provider_bria.hooks._retry import (
     retry_mode,
 )
 from airflow_provider_bria.responses import V2Response
+from airflow_provider_bria.results import BulkUploadStatusResult, ModelResult
 
 if TYPE_CHECKING:
-    import logging
 
     import httpx
 
@@ -89,7 +90,7 @@ def decode_body(content: bytes) -> Any:
         return content.decode("utf-8", "replace")
 
 
-class BriaAsyncMixin:
+class BriaAsyncMixin(HookSurface):
     """Async calls of :class:`~airflow_provider_bria.hooks.bria.BriaHook` (triggers use these)."""
 
     bria_conn_id: str
@@ -101,9 +102,6 @@ class BriaAsyncMixin:
     _async_transport: Any = None
 
     if TYPE_CHECKING:
-
-        @property
-        def log(self) -> logging.Logger: ...
 
         @classmethod
         async def aget_connection(cls, conn_id: str) -> Any: ...
@@ -186,7 +184,7 @@ class BriaAsyncMixin:
             use_async=True,
         )
         try:
-            response = await retrying(attempt)
+            response: httpx.Response = await retrying(attempt)
         except Exception as exc:
             if is_transport_exception(exc) or type(exc).__name__ in HEADER_ERRORS:
                 attempts = retrying.statistics.get("attempt_number", 1)
@@ -220,13 +218,13 @@ class BriaAsyncMixin:
         _, body = await self._arequest_with_status(method, path, **kwargs)
         return body
 
-    async def aget_model(self, model_id: int | str) -> dict[str, Any]:
+    async def aget_model(self, model_id: int | str) -> ModelResult:
         """Async :meth:`get_model` (the training trigger's poll).
 
         :param model_id: the model id.
         """
         body = await self.arequest("GET", Paths.model(inp.object_id(model_id, "model_id")))
-        return dict(body) if isinstance(body, Mapping) else {}
+        return as_result(body, ModelResult)
 
     async def aget_status(self, request_id_or_status_url: str) -> V2Response:
         """Async :meth:`get_status`: accepts a request id or an absolute ``status_url``; 404 -> ``NOT_FOUND``.
@@ -238,7 +236,7 @@ class BriaAsyncMixin:
         status, body = await self._arequest_with_status("GET", target, expected=STATUS_EXPECTED)
         return V2Response.from_body(body, http_status=status, request_id=rid)
 
-    async def aget_bulk_upload_status(self, dataset_id: int | str) -> dict[str, Any]:
+    async def aget_bulk_upload_status(self, dataset_id: int | str) -> BulkUploadStatusResult:
         """Async :meth:`get_bulk_upload_status` (same ``/images/bulk`` fallback on 404).
 
         :param dataset_id: the dataset id.
@@ -251,7 +249,7 @@ class BriaAsyncMixin:
                 body = await self.arequest("GET", f"{Paths.bulk_upload(did, alias=True)}/status")
             except BriaNotFoundError:
                 raise first from None
-        return dict(body) if isinstance(body, Mapping) else {}
+        return as_result(body, BulkUploadStatusResult)
 
     async def astop_training(self, model_id: int | str) -> dict[str, Any] | None:
         """Async :meth:`stop_training` (for a trigger's ``on_kill``; not blindly retried, 409 when not training).

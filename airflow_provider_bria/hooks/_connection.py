@@ -334,6 +334,28 @@ def settings_for_connection(
     )
 
 
+def _token_of(password: str | None, extra: Mapping[str, Any], conn_id: str) -> str:
+    """Return the connection's API token: the password, else the extra ``api_token``.
+
+    :param password: connection password.
+    :param extra: decoded connection extra.
+    :param conn_id: connection id, for messages.
+    :raises BriaConnectionConfigError: when there is none, or it has characters no HTTP header may carry.
+    """
+    token = (password or "").strip() or str(extra_value(extra, "api_token") or "").strip()
+    if not token:
+        raise BriaConnectionConfigError(
+            f"Connection {conn_id!r} has no API token: put the Bria api_token in the connection password "
+            "(or in the extra field 'api_token')"
+        )
+    if not _TOKEN_CHARS.match(token):
+        raise BriaConnectionConfigError(
+            f"Connection {conn_id!r} has an api_token with whitespace, control or non-ASCII characters inside: "
+            "re-enter the token exactly as Bria shows it (the value is not shown here)"
+        )
+    return token
+
+
 def settings_from_connection(
     *,
     host: str | None,
@@ -359,17 +381,7 @@ def settings_from_connection(
     :param conn_id: connection id, for messages.
     :raises BriaConnectionConfigError: when no token is configured or a field is malformed.
     """
-    token = (password or "").strip() or str(extra_value(extra, "api_token") or "").strip()
-    if not token:
-        raise BriaConnectionConfigError(
-            f"Connection {conn_id!r} has no API token: put the Bria api_token in the connection password "
-            "(or in the extra field 'api_token')"
-        )
-    if not _TOKEN_CHARS.match(token):
-        raise BriaConnectionConfigError(
-            f"Connection {conn_id!r} has an api_token with whitespace, control or non-ASCII characters inside: "
-            "re-enter the token exactly as Bria shows it (the value is not shown here)"
-        )
+    token = _token_of(password, extra, conn_id)
     if timeout is not None:
         read_timeout = parse_timeout(timeout, source="timeout")
     elif extra_value(extra, "timeout") is not None:

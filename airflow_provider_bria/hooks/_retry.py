@@ -42,7 +42,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 from tenacity import (
     AsyncRetrying,
@@ -237,7 +237,7 @@ class RetryPolicy:
 
         :param attempt_number: the attempt that just failed.
         """
-        base = min(self.retry_max_delay, self.retry_delay * (2 ** max(0, attempt_number - 1)))
+        base = min(self.retry_max_delay, self.retry_delay * 2.0 ** max(0, attempt_number - 1))
         return base / 2 + random.uniform(0, base / 2)
 
     def wait_seconds(self, attempt_number: int, retry_after: float | None) -> float:
@@ -287,6 +287,96 @@ def _last_outcome(state: RetryCallState) -> Any:
     return state.outcome.result()
 
 
+@dataclass
+class _CallRules:
+    """The retry decisions of one call (tenacity's ``retry``, ``stop``, ``wait`` and ``before_sleep``).
+
+    :param policy: the retry policy.
+    :param mode: retry mode from :func:`retry_mode`.
+    :param method: HTTP method (for log lines).
+    :param path: request path without query (for log lines).
+    :param logger: where retries are logged at WARNING.
+    :param on_discard: called with a response that is about to be retried.
+    """
+
+    policy: RetryPolicy
+    mode: str
+    method: str
+    path: str
+    logger: logging.Logger
+    on_discard: Callable[[Any], None] | None = None
+    #: idle time at the first 429 without Retry-After of this call
+    window_start: list[float] = field(default_factory=list)
+
+    def exc_retryable(self, exc: BaseException) -> bool:
+        return self.policy.should_retry(classify_exception(exc), self.mode)
+
+    def result_retryable(self, result: Any) -> bool:
+        return self.policy.should_retry(classify_status(_status_of(result)), self.mode)
+
+    def _window_left(self, state: RetryCallState) -> float:
+        return RATE_LIMIT_WINDOW - (state.idle_for - self.window_start[0]) if self.window_start else 0.0
+
+    def _extra_429_attempt(self, state: RetryCallState) -> bool:
+        limit = self.policy.retry_limit
+        return (limit > 0 and state.attempt_number == limit + 1
+                and _unhinted_429(state) and self._window_left(state) > 0)
+
+    def wait(self, state: RetryCallState) -> float:
+        if _unhinted_429(state) and not self.window_start:
+            self.window_start.append(state.idle_for)
+        if self._extra_429_attempt(state):
+            return self._window_left(state)
+        return self.policy.wait_seconds(state.attempt_number, _retry_after_of(state))
+
+    def stop(self, state: RetryCallState) -> bool:
+        if state.idle_for + state.upcoming_sleep > self.policy.budget:
+            return True
+        return state.attempt_number > self.policy.retry_limit and not self._extra_429_attempt(state)
+
+    def before_sleep(self, state: RetryCallState) -> None:
+        outcome = state.outcome
+        if outcome is not None and not outcome.failed and self.on_discard is not None:
+            self.on_discard(outcome.result())
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        limit = self.policy.retry_limit
+        self.logger.warning(
+            "Bria API %s %s %s; retry %d/%d in %.1f s%s",
+            self.method,
+            self.path,
+            _describe(state),
+            state.attempt_number,
+            limit,
+            wait,
+            " (last try after a full rate-limit minute)" if state.attempt_number > limit else "",
+        )
+
+    def tenacity_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of :class:`~tenacity.Retrying` / :class:`~tenacity.AsyncRetrying`."""
+        return {
+            "retry": retry_if_exception(self.exc_retryable) | retry_if_result(self.result_retryable),
+            "stop": self.stop,
+            "wait": self.wait,
+            "before_sleep": self.before_sleep,
+            "retry_error_callback": _last_outcome,
+            "reraise": True,
+        }
+
+
+@overload
+def build_retrying(
+    policy: RetryPolicy, *, mode: str, method: str, path: str, logger: logging.Logger,
+    use_async: Literal[False] = False, on_discard: Callable[[Any], None] | None = None,
+) -> Retrying: ...
+
+
+@overload
+def build_retrying(
+    policy: RetryPolicy, *, mode: str, method: str, path: str, logger: logging.Logger,
+    use_async: Literal[True], on_discard: Callable[[Any], None] | None = None,
+) -> AsyncRetrying: ...
+
+
 def build_retrying(
     policy: RetryPolicy,
     *,
@@ -311,58 +401,7 @@ def build_retrying(
     :param use_async: build an :class:`~tenacity.AsyncRetrying`.
     :param on_discard: called with a response that is about to be retried (e.g. to close a stream).
     """
-
-    def _exc_retryable(exc: BaseException) -> bool:
-        return policy.should_retry(classify_exception(exc), mode)
-
-    def _result_retryable(result: Any) -> bool:
-        return policy.should_retry(classify_status(_status_of(result)), mode)
-
-    window_start: list[float] = []  # idle time at the first 429 without Retry-After of this call
-
-    def _window_left(state: RetryCallState) -> float:
-        return RATE_LIMIT_WINDOW - (state.idle_for - window_start[0]) if window_start else 0.0
-
-    def _extra_429_attempt(state: RetryCallState) -> bool:
-        return (policy.retry_limit > 0 and state.attempt_number == policy.retry_limit + 1
-                and _unhinted_429(state) and _window_left(state) > 0)
-
-    def _wait(state: RetryCallState) -> float:
-        if _unhinted_429(state) and not window_start:
-            window_start.append(state.idle_for)
-        if _extra_429_attempt(state):
-            return _window_left(state)
-        return policy.wait_seconds(state.attempt_number, _retry_after_of(state))
-
-    def _stop(state: RetryCallState) -> bool:
-        if state.idle_for + state.upcoming_sleep > policy.budget:
-            return True
-        return state.attempt_number > policy.retry_limit and not _extra_429_attempt(state)
-
-    def _before_sleep(state: RetryCallState) -> None:
-        outcome = state.outcome
-        if outcome is not None and not outcome.failed and on_discard is not None:
-            on_discard(outcome.result())
-        wait = state.next_action.sleep if state.next_action is not None else 0.0
-        logger.warning(
-            "Bria API %s %s %s; retry %d/%d in %.1f s%s",
-            method,
-            path,
-            _describe(state),
-            state.attempt_number,
-            policy.retry_limit,
-            wait,
-            " (last try after a full rate-limit minute)" if state.attempt_number > policy.retry_limit else "",
-        )
-
-    kwargs: dict[str, Any] = {
-        "retry": retry_if_exception(_exc_retryable) | retry_if_result(_result_retryable),
-        "stop": _stop,
-        "wait": _wait,
-        "before_sleep": _before_sleep,
-        "retry_error_callback": _last_outcome,
-        "reraise": True,
-    }
+    kwargs = _CallRules(policy, mode, method, path, logger, on_discard).tenacity_kwargs()
     if use_async:
         return AsyncRetrying(sleep=lambda s: policy.asleep(s), **kwargs)
     return Retrying(sleep=lambda s: policy.sleep(s), **kwargs)

@@ -1,33 +1,28 @@
 """The Bria hook: one typed method per Tailored Generation API operation, sync on ``requests`` and async
 (for triggers) on ``httpx``, with a single retry policy and precise exceptions.
 
-The API methods live in mixins by area (``_api_data``, ``_api_models``, ``_api_generation``, ``_async``);
-this module holds the connection handling and the sync transport. Importing it performs no I/O and does not
+The API methods live in mixins by area (``_api_projects``, ``_api_datasets``, ``_api_images`` joined in
+``_api_data``; ``_api_schema`` and ``_api_models``; ``_api_generation``; ``_download``; ``_connection_check``;
+``_async``); this module holds the connection handling and the sync transport. Importing it performs no I/O and does not
 import ``requests``, the emulator or FastAPI.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
 
 from airflow_provider_bria import __version__
 from airflow_provider_bria._compat import BaseHook
-from airflow_provider_bria.contract import API_TOKEN_HEADER, Paths
+from airflow_provider_bria.contract import API_TOKEN_HEADER
 from airflow_provider_bria.exceptions import (
     AirflowNotFoundException,
-    BriaAuthError,
-    BriaError,
     BriaInputError,
-    BriaNotFoundError,
     BriaTransportError,
     build_api_error,
 )
 from airflow_provider_bria.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
-from airflow_provider_bria.hooks._api_data import BriaDataApiMixin, as_list
+from airflow_provider_bria.hooks._api_data import BriaDataApiMixin
 from airflow_provider_bria.hooks._api_generation import BriaGenerationApiMixin
 from airflow_provider_bria.hooks._api_models import BriaModelApiMixin
 from airflow_provider_bria.hooks._async import BriaAsyncMixin, decode_body
@@ -35,12 +30,11 @@ from airflow_provider_bria.hooks._connection import (
     BriaConnectionSettings,
     Origin,
     connection_not_found,
-    is_absolute,
     parse_timeout,
-    safe_path,
     settings_for_connection,
-    strict_split,
 )
+from airflow_provider_bria.hooks._connection_check import BriaConnectionCheckMixin
+from airflow_provider_bria.hooks._download import MAX_REDIRECTS, BriaDownloadMixin  # noqa: F401 (old import path)
 from airflow_provider_bria.hooks._redact import HEADER_ERRORS, drop_queries, transport_message
 from airflow_provider_bria.hooks._retry import (
     AMBIGUOUS,
@@ -57,7 +51,6 @@ if TYPE_CHECKING:
     import requests
 
 USER_AGENT = f"airflow-provider-bria/{__version__}"
-MAX_REDIRECTS = 5
 def mask(secret: str) -> None:
     """Register a secret with Airflow's secrets masker (guarded across Airflow versions).
 
@@ -73,7 +66,15 @@ def mask(secret: str) -> None:
     mask_secret(secret)
 
 
-class BriaHook(BriaDataApiMixin, BriaModelApiMixin, BriaGenerationApiMixin, BriaAsyncMixin, BaseHook):
+class BriaHook(
+    BriaDataApiMixin,
+    BriaModelApiMixin,
+    BriaGenerationApiMixin,
+    BriaDownloadMixin,
+    BriaConnectionCheckMixin,
+    BriaAsyncMixin,
+    BaseHook,
+):
     """Interact with Bria.ai's Tailored Generation API.
 
     Connection (type ``bria``): host = API base URL (default ``https://engine.prod.bria-api.com``; a full
@@ -326,94 +327,7 @@ class BriaHook(BriaDataApiMixin, BriaModelApiMixin, BriaGenerationApiMixin, Bria
         )
         return body
 
-    def url_tag(self, url: str) -> str:
-        """A keyed digest of a result URL, saved next to it so a later try can tell it wrote the URL itself.
-
-        A URL read back from an output folder may get the ``api_token`` (when it is on the API origin) only if
-        its tag matches: anyone who can write to a shared output prefix could otherwise pick the API path the
-        token is sent to. The tag is an HMAC keyed by the token; it does not reveal the token.
-
-        :param url: the result URL.
-        """
-        key = self.settings.token.encode("utf-8")
-        return hmac.new(key, b"bria-result-url\0" + str(url).encode("utf-8"), hashlib.sha256).hexdigest()[:32]
-
-    def trusts_url(self, url: str, tag: Any) -> bool:
-        """Whether ``tag`` is :meth:`url_tag` of ``url`` (constant-time comparison).
-
-        :param url: a URL read back from a file.
-        :param tag: the tag saved with it (anything: files are data).
-        """
-        return isinstance(tag, str) and hmac.compare_digest(tag, self.url_tag(url))
-
-    def open_download(self, url: str, *, trusted: bool = True) -> requests.Response:
-        """Open a generated file or pre-signed URL for streaming (``stream=True``; the caller closes it).
-
-        A relative URL is joined to the API base URL. The ``api_token`` header goes only to the API's own
-        origin (same scheme, host and port; the URL is rebuilt from the configured origin), never to other
-        hosts (pre-signed URLs) nor over plain HTTP to an HTTPS API host. Redirects are followed manually:
-        once a redirect has left the API origin, no later hop gets the token, even one back on the API host.
-        URLs that parsers could read differently (backslash or ``@`` in the host part, whitespace or control
-        characters) are refused before any request.
-
-        :param url: absolute URL (any host; the token only goes to the API origin) or a path under the base URL.
-        :param trusted: ``False`` for a URL read back from a file without a valid :meth:`url_tag`: it never
-            gets the token, whatever its host.
-        :raises BriaInputError: for a malformed or ambiguous URL (also in a redirect's ``Location``).
-        :raises BriaAPIError: on an error status (the response is closed first).
-        """
-        settings = self.settings
-        target = str(url or "").strip()
-        if not target:
-            raise BriaInputError("open_download needs a URL")
-        if not is_absolute(target):
-            if not trusted:
-                raise BriaInputError("open_download needs an absolute URL for an untrusted (saved) URL")
-            target = settings.base_url + safe_path(target if target.startswith("/") else "/" + target,
-                                                   what="download path")
-        authenticated = trusted
-        for _ in range(MAX_REDIRECTS + 1):
-            parts = strict_split(target, what="Download URL")
-            shown = parts.path or "/"
-            if authenticated and settings.is_api_origin(target):
-                target, shown = settings.api_url(target)
-                headers = {API_TOKEN_HEADER: settings.token}
-            else:
-                authenticated = False  # left the API origin: the rest of the chain is someone else's
-                headers = {"Accept": "*/*"}
-            response, _ = self._send("GET", target, shown, retry=None, headers=headers, stream=True)
-            if response.is_redirect and response.headers.get("Location"):
-                target = urljoin(target, response.headers["Location"])
-                response.close()
-                continue
-            if 200 <= response.status_code < 300:
-                return response
-            try:
-                body = decode_body(response.content[:4096])
-            finally:
-                response.close()
-            raise build_api_error(
-                response.status_code, body, reason=response.reason or "", method="GET", path=shown,
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            )
-        raise BriaTransportError(f"Too many redirects (> {MAX_REDIRECTS})", method="GET", path=urlsplit(target).path)
-
     # ------------------------------------------------------------------ connection UX
-
-    def test_connection(self) -> tuple[bool, str]:
-        """Check host and token with one cheap authenticated call (list projects, no retries)."""
-        try:
-            body = self.request("GET", Paths.PROJECTS, retry=False)
-        except BriaAuthError as exc:
-            return False, f"Bria rejected the API token (HTTP {exc.status_code}): {exc.message}"
-        except BriaNotFoundError as exc:
-            return False, f"{exc.path} was not found on {self.base_url}: is the host the Bria API? ({exc.message})"
-        except BriaError as exc:
-            return False, str(exc)
-        except Exception as exc:  # connection missing, etc.: report, never raise from a UI test
-            return False, self._sanitize(f"{type(exc).__name__}: {exc}")
-        count = len(as_list(body))
-        return True, f"Connected to {self.base_url}: the API token is valid ({count} project(s) visible)"
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:

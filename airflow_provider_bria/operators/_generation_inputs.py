@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bria.contract import ModelStatus, TrainingFamily, training_family
 from airflow_provider_bria.exceptions import BriaInputError, BriaModelNotReadyError
+from airflow_provider_bria.results import loose
 
 if TYPE_CHECKING:
     from airflow_provider_bria.hooks.bria import BriaHook
@@ -43,7 +44,7 @@ def check_model_ready(hook: BriaHook, model_id: int, *, api: str) -> dict[str, A
     :param api: ``v2``, ``v1`` or ``video``.
     :raises BriaModelNotReadyError: when the model cannot be used.
     """
-    model = hook.get_model(model_id)
+    model = loose(hook.get_model(model_id))
     name = model.get("name")
     raw_status = model.get("status")
     try:

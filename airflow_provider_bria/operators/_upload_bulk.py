@@ -61,6 +61,7 @@ from airflow_provider_bria.operators._upload_common import (
     optional_url,
     present_keys,
 )
+from airflow_provider_bria.results import loose
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -116,7 +117,7 @@ def get_job(hook: BriaHook, dataset_id: int) -> dict[str, Any] | None:
     :param dataset_id: the dataset.
     """
     try:
-        body = hook.get_bulk_upload_status(dataset_id)
+        body = loose(hook.get_bulk_upload_status(dataset_id))
     except BriaNotFoundError:
         return None
     return body if BulkUploadStatus.from_body(body) is not None else None
@@ -231,7 +232,7 @@ def wait(hook: BriaHook, dataset_id: int, *, poll_interval: float, timeout: floa
 
     def poll() -> dict[str, Any]:
         try:
-            body = hook.get_bulk_upload_status(dataset_id)
+            body = loose(hook.get_bulk_upload_status(dataset_id))
         except BriaNotFoundError:
             if time.monotonic() - start > _STATUS_GRACE_SECONDS:
                 raise

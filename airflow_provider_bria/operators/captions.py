@@ -35,6 +35,7 @@ from airflow_provider_bria.operators.dataset import (
     require_draft,
     same_json,
 )
+from airflow_provider_bria.results import loose
 
 #: Most context images sent to refine_structured_prompt (the API documents no limit; this keeps requests sane).
 MAX_CONTEXT_IMAGES = 10
@@ -55,7 +56,7 @@ def _read_target_dataset(operator: BriaBaseOperator, context: Any, dataset_id: i
     :raises BriaInputError: the dataset belongs to the other family.
     """
     hook = operator.hook
-    dataset = hook.get_dataset(dataset_id, max_images=1)
+    dataset = loose(hook.get_dataset(dataset_id, max_images=1))
     push_console_xcoms(context, hook.console_url, project_id=dataset_project_id(dataset), dataset_id=dataset_id)
     if dataset_family(dataset) is not expected_family:
         raise BriaInputError(

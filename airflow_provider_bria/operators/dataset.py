@@ -33,6 +33,7 @@ from airflow_provider_bria.operators._reconcile import (
     is_templated,
 )
 from airflow_provider_bria.operators.base import BriaBaseOperator
+from airflow_provider_bria.results import loose
 
 # --------------------------------------------------------------------------------------------
 # Helpers shared with operators.captions and operators.model
@@ -198,7 +199,7 @@ class BriaCreateDatasetOperator(BriaCreateOperatorBase):
         version = canonical_training_version(self.training_version) if self.training_version else None
         sent_version = version  # training_version is not in Bria's spec: sent only when the user set it
         hook = self.hook
-        project = hook.get_project(project_id)
+        project = loose(hook.get_project(project_id))
         project_version = project.get("training_version")
         if version is None and training_family(project_version) is TrainingFamily.FIBO:
             version = "fibo"  # what the project's lock gives the dataset; only used for the reuse check

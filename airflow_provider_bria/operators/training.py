@@ -34,6 +34,7 @@ from airflow_provider_bria.exceptions import (
 from airflow_provider_bria.links.bria import BriaModelLink, model_console_url, push_console_xcoms
 from airflow_provider_bria.operators._reconcile import apply_then_check, coerce_id
 from airflow_provider_bria.operators.base import BriaBaseOperator
+from airflow_provider_bria.results import loose
 from airflow_provider_bria.triggers._training_events import (
     EVENT_ERROR,
     EVENT_SUCCESS,
@@ -315,7 +316,7 @@ class BriaStartTrainingOperator(BriaBaseOperator):
             self._trigger_kwargs(model_id, started)
         hook = self.hook
         try_number = getattr(context.get("ti"), "try_number", None)
-        model = hook.get_model(model_id)
+        model = loose(hook.get_model(model_id))
         status = parse_model_status(model)
         body = validate_training_parameters(model.get("training_mode"), params)
         self._active_model_id = model_id

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from airflow_provider_bria.exceptions import (
     BriaAuthError,
@@ -19,6 +18,7 @@ from airflow_provider_bria.exceptions import (
     BriaServerError,
     BriaTransportError,
 )
+from airflow_provider_bria.results import DatasetResult, ModelResult, ProjectResult
 
 #: Seconds an overview answer is reused (knob: ``[bria] ui_cache_seconds``).
 CACHE_SECONDS = 30.0
@@ -44,9 +44,9 @@ class ProjectStatus:
     :param models: its models.
     """
 
-    project: dict[str, Any]
-    datasets: list[dict[str, Any]] = field(default_factory=list)
-    models: list[dict[str, Any]] = field(default_factory=list)
+    project: ProjectResult
+    datasets: list[DatasetResult] = field(default_factory=list)
+    models: list[ModelResult] = field(default_factory=list)
 
 
 @dataclass

@@ -44,7 +44,9 @@ def test_every_example_dag_rerun_creates_and_pays_nothing(
     runs = {}
     day = datetime(2026, 11, 30, 3, tzinfo=timezone.utc)
     runs["prep"] = run_twice(run_dag, example_dags["bria_dataset_preparation"],
-                             {"image_source": str(data / "images"), "num_demo_images": 6}, bria_conn, day)
+                             {"image_source": str(data / "images"), "num_demo_images": 6,
+                              # No human at hand: the review is off (its rounds are tested in test_dataset_review).
+                              "human_review": False}, bria_conn, day)
     runs["train"] = run_twice(run_dag, example_dags["bria_training"], {}, bria_conn, day)
     assert counts(bria_conn)["trainings_started"] == 1
     gen_conf = {"prompts": ["a lighthouse at dusk"], "images_per_prompt": 2, "batch_size": 1, "seed": 3,

@@ -11,24 +11,20 @@ Rules for the rest of the suite:
 
 from __future__ import annotations
 
-import functools
-import http.server
-import json
 import logging
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kit import TEST_TOKEN, conn_json, serve_directory
 
 REPO = Path(__file__).resolve().parent.parent
-TEST_TOKEN = "test-token-7f3c9a1e5b"  # the emulator accepts only this token in tests
 
 _HOME = Path(tempfile.mkdtemp(prefix="bria-airflow-test-"))
 (_HOME / "dags").mkdir()
@@ -149,31 +145,16 @@ def emulator(emulator_session: object) -> object:
     return emulator_session
 
 
-def bria_conn_json(url: str, token: str = TEST_TOKEN, **extra: object) -> str:
-    """The ``AIRFLOW_CONN_*`` JSON form of a bria connection."""
-    return json.dumps({"conn_type": "bria", "host": url, "password": token, "extra": extra})
-
-
 @pytest.fixture
 def bria_conn(emulator: object, monkeypatch: pytest.MonkeyPatch) -> object:
     """``bria_default`` points at the (reset) shared emulator; returns the emulator."""
-    monkeypatch.setenv("AIRFLOW_CONN_BRIA_DEFAULT", bria_conn_json(emulator.url))  # type: ignore[attr-defined]
+    monkeypatch.setenv("AIRFLOW_CONN_BRIA_DEFAULT", conn_json(emulator.url))  # type: ignore[attr-defined]
     return emulator
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib signature)
-        return
 
 
 @pytest.fixture(scope="session")
 def file_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A local HTTP server for ``zip_url``/``image_url`` tests: yields ``(base_url, directory)``."""
     root = tmp_path_factory.mktemp("served")
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", root
-    server.shutdown()
-    server.server_close()
+    with serve_directory(root) as url:
+        yield url, root

@@ -23,28 +23,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import signal
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_bria.devstack.services import (
-    Child,
-    MotoS3,
-    Postgres,
-    Redis,
-    ServiceError,
-    ensure_debian_packages,
-    free_port,
-)
+from airflow_provider_bria.devstack.deployment import ADMIN_USER, AirflowDeployment, airflow_env
+from airflow_provider_bria.devstack.services import Child, MotoS3, Postgres, Redis, ServiceError, ensure_debian_packages
 
-ADMIN_USER = "admin"
+__all__ = ["ADMIN_USER", "DATA_BUCKET", "RATE_LIMIT_CONN_ID", "CeleryStack"]
+
 S3_CONN_ID = "bria_s3"
 RATE_LIMIT_CONN_ID = "bria_rate_limit"
 DATA_BUCKET = "bria-data"
@@ -92,7 +82,6 @@ def _hook(event, args):
 sys.addaudithook(_hook)
 '''
 CORE_COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
-STOP_GRACE_SECONDS = 20.0
 
 
 def worker_name(index: int) -> str:
@@ -122,7 +111,7 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-class CeleryStack:
+class CeleryStack(AirflowDeployment):
     """A CeleryExecutor deployment on loopback.
 
     :param root: an empty folder for everything the deployment writes locally.
@@ -148,23 +137,14 @@ class CeleryStack:
         port: int = 0,
     ) -> None:
         self.root = root.resolve()
-        self.dags_folder = self.root / "dags"
-        self.log_dir = self.root / "component-logs"
+        super().__init__(log_dir=self.root / "component-logs", dags_folder=self.root / "dags",
+                         connections=connections, dag_folders=dag_folders, extra_env=extra_env, port=port)
         self.pylib = self.root / "pylib"
         self.workers = workers
         self.concurrency = concurrency
-        self.port = port or free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.password = secrets.token_urlsafe(12)
         self.postgres = Postgres(self.log_dir)
         self.redis = Redis(self.log_dir)
         self.s3 = MotoS3(self.log_dir)
-        self.procs: dict[str, Child] = {}
-        self._stopped: set[str] = set()  # workers stopped or killed on purpose
-        self.env: dict[str, str] = {}
-        self._connections = dict(connections)
-        self._dag_folders = dict(dag_folders)
-        self._extra_env = dict(extra_env or {})
         self._paused = paused_at_creation
 
     # ------------------------------------------------------------------ layout and environment
@@ -177,12 +157,8 @@ class CeleryStack:
         return self.root / "components" / name
 
     def _prepare(self) -> None:
-        for path in (self.dags_folder, self.log_dir, self.pylib):
-            path.mkdir(parents=True, exist_ok=True)
-        for name, src in self._dag_folders.items():
-            link = self.dags_folder / name
-            if not link.exists():
-                link.symlink_to(Path(src).resolve(), target_is_directory=True)
+        self._link_dag_folders()
+        self.pylib.mkdir(parents=True, exist_ok=True)
         (self.pylib / f"{HOSTNAME_MODULE}.py").write_text(
             '"""[core] hostname_callable of the devstack: each worker reports its own name."""\n\n'
             "import os\nimport socket\n\n\n"
@@ -194,61 +170,28 @@ class CeleryStack:
         (self.pylib / "workers" / "sitecustomize.py").write_text(_AUDIT_HOOK)
 
     def _base_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-        pg = self.postgres
-        db_url = pg.sqlalchemy_url
-        api_home = self.component_dir("api-server")
+        db_url = self.postgres.sqlalchemy_url
         redis_conn = {"conn_type": "redis", "host": "127.0.0.1", "port": self.redis.port,
                       "password": self.redis.password, "extra": {"db": 1}}
+        env = airflow_env(base_url=self.base_url, port=self.port, dags_folder=self.dags_folder,
+                          passwords_file=self.component_dir("api-server") / "passwords.json", paused=self._paused)
         env.update({
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
             "PYTHONPATH": os.pathsep.join(p for p in (str(self.pylib), os.environ.get("PYTHONPATH", "")) if p),
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__PARALLELISM": str(max(8, 2 * self.workers * self.concurrency)),
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": str(self._paused),
-            "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP": r"(airflow|airflow_provider_bria)\..*",
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{HOSTNAME_MODULE}.hostname",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
-            "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager."
-                                           "SimpleAuthManager",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(api_home / "passwords.json"),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
             "AIRFLOW__CELERY__BROKER_URL": self.redis.url(0),
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + db_url,
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.concurrency),
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(self.port),
-            "AIRFLOW__API__BASE_URL": self.base_url,
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(24),
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(24),
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             # Task logs in S3: the API server reads them from there, no worker serves logs over HTTP.
             "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
             "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": f"s3://{LOG_BUCKET}/airflow",
             "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": S3_CONN_ID,
-            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-            "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
-            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "60",
-            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
             f"AIRFLOW_CONN_{S3_CONN_ID.upper()}": json.dumps(self.s3.connection()),
             f"AIRFLOW_CONN_{RATE_LIMIT_CONN_ID.upper()}": json.dumps(redis_conn),
         })
-        for conn_id, value in self._connections.items():
-            env[f"AIRFLOW_CONN_{conn_id.upper()}"] = value
-        env.update(self._extra_env)
-        return env
+        return self._with_connections(env)
 
     def component_env(self, name: str) -> dict[str, str]:
         """The environment of one component: the shared settings plus its own home, temp dir and host name.
@@ -275,10 +218,7 @@ class CeleryStack:
         self.s3.create_buckets(DATA_BUCKET, LOG_BUCKET)
         self.env = self._base_env()
         self.migrate()
-        pw_file = self.component_dir("api-server") / "passwords.json"
-        pw_file.parent.mkdir(parents=True, exist_ok=True)
-        pw_file.write_text(json.dumps({ADMIN_USER: self.password}))
-        pw_file.chmod(0o600)
+        self._write_passwords(self.component_dir("api-server") / "passwords.json")
         for name in CORE_COMPONENTS:
             self._start_component(name)
         for index in range(1, self.workers + 1):
@@ -288,12 +228,7 @@ class CeleryStack:
 
     def migrate(self) -> None:
         """``airflow db migrate`` into the PostgreSQL database."""
-        env = self.component_env("migrate")
-        proc = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, cwd=env["AIRFLOW_HOME"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False, timeout=600)
-        (self.log_dir / "db-migrate.log").write_text(proc.stdout)
-        if proc.returncode != 0:
-            raise ServiceError(f"airflow db migrate failed ({proc.returncode}):\n{proc.stdout[-4000:]}")
+        self._migrate(self.component_env("migrate"), timeout=600)
 
     def _start_component(self, name: str, args: list[str] | None = None, *, worker: bool = False) -> Child:
         cmd = [sys.executable, "-m", "airflow", *(args or [name])]
@@ -346,14 +281,10 @@ class CeleryStack:
         child.kill()
         return pids
 
-    def check_alive(self) -> None:
-        """Raise :class:`ServiceError` naming any server or component that exited (unless stopped on purpose)."""
+    def _watched(self) -> list[Child]:
+        """The servers and every component not stopped on purpose."""
         servers = [s.child for s in (self.postgres, self.redis, self.s3) if s.child is not None]
-        running = [c for n, c in self.procs.items() if n not in self._stopped]
-        dead = [c for c in [*servers, *running] if not c.alive()]
-        if dead:
-            tails = "\n".join(f"--- {c.name} (exit {c.proc.returncode}):\n{c.tail()}" for c in dead)
-            raise ServiceError(f"components died: {[c.name for c in dead]}\n{tails}")
+        return [*servers, *super()._watched()]
 
     def wait_healthy(self, timeout: float) -> None:
         """Wait for the API server's health (database, scheduler, triggerer, dag-processor) and every worker.
@@ -361,21 +292,7 @@ class CeleryStack:
         :param timeout: seconds.
         """
         deadline = time.monotonic() + timeout
-        last: Any = None
-        parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/api/v2/monitor/health", timeout=5) as resp:  # noqa: S310
-                    body = json.loads(resp.read())
-                last = body
-                if all((body.get(p) or {}).get("status") == "healthy" for p in parts):
-                    break
-            except (OSError, ValueError, urllib.error.URLError) as err:
-                last = str(err)
-            time.sleep(1.0)
-        else:
-            raise ServiceError(f"Airflow did not become healthy in {timeout:g} s (last: {last})")
+        self._wait_api_healthy(deadline, timeout)
         expected = {f"{n}@127.0.0.1" for n in self.worker_names() if self.procs[n].alive()}
         while time.monotonic() < deadline:
             self.check_alive()
@@ -415,25 +332,10 @@ class CeleryStack:
 
     def stop(self) -> None:
         """Stop Airflow's components (SIGTERM by PID, then SIGKILL of each process group), then the servers."""
-        for child in self.procs.values():
-            if child.alive():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(child.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for child in self.procs.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        for child in self.procs.values():
-            child.kill()
+        self._stop_components()
         for server in (self.s3, self.redis, self.postgres):
             with contextlib.suppress(Exception):
                 server.stop()
-
-    def __enter__(self) -> CeleryStack:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ inspection
 
@@ -447,9 +349,7 @@ class CeleryStack:
 
     def log_files(self) -> Iterator[Path]:
         """Every component log and every file written under the components' folders."""
-        for base in (self.log_dir, self.root / "components"):
-            if base.exists():
-                yield from (p for p in base.rglob("*") if p.is_file())
+        return self._files_under(self.log_dir, self.root / "components")
 
     @staticmethod
     def s3_uri(*parts: str) -> str:

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from badinput_helpers import NO_RETRY, TOKEN, World, conn_json, context, png
+from badinput_helpers import NO_RETRY, World, context, png
+from kit import TEST_TOKEN as TOKEN
+from kit import conn_json
 
 from airflow_provider_bria._compat import ParamValidationError
 from airflow_provider_bria.exceptions import (

@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kit import make_context, object_counts
 
 REPO = Path(__file__).resolve().parents[2]
-TOKEN = "test-token-7f3c9a1e5b"  # tests/conftest.py TEST_TOKEN (that module cannot be imported)
 #: No hook retries: a case that reaches the server must fail at once.
 NO_RETRY = {"retry_limit": 0}
-
-
-def conn_json(url: str, token: str | None = TOKEN, **fields: Any) -> str:
-    """An ``AIRFLOW_CONN_*`` JSON value of a bria connection.
-
-    :param url: host.
-    :param token: password (``None``: none).
-    :param fields: more connection fields (``extra``, ``schema``...).
-    """
-    body: dict[str, Any] = {"conn_type": "bria", "host": url, **fields}
-    if token is not None:
-        body["password"] = token
-    return json.dumps(body)
 
 
 def png(size: int = 1024, index: int = 0, *, height: int | None = None) -> bytes:
@@ -45,29 +31,9 @@ def png(size: int = 1024, index: int = 0, *, height: int | None = None) -> bytes
     return buf.getvalue()
 
 
-class FakeTI:
-    """The parts of a task instance the operators use."""
-
-    def __init__(self) -> None:
-        self.try_number = 1
-        self.dag_id = "badinput"
-        self.task_id = "bad"
-        self.run_id = "manual__2026-01-01T00:00:00+00:00"
-        self.map_index = -1
-        self.xcoms: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        json.dumps(value)
-        self.xcoms[key] = value
-
-    def xcom_pull(self, task_ids: Any = None, key: str = "return_value", **_: Any) -> Any:
-        return self.xcoms.get(key)
-
-
 def context() -> dict[str, Any]:
     """A minimal task context."""
-    ti = FakeTI()
-    return {"ti": ti, "task_instance": ti, "run_id": ti.run_id}
+    return make_context(dag_id="badinput", task_id="bad", run_id="manual__2026-01-01T00:00:00+00:00")
 
 
 @dataclass
@@ -148,9 +114,8 @@ def object_state(state: dict[str, Any]) -> dict[str, Any]:
 
     :param state: the state report.
     """
-    counts = {k: v for k, v in state["counts"].items() if k not in ("requests", "faults_injected")}
     return {
-        "counts": counts,
+        "counts": object_counts(state),
         "duplicates": state["duplicates"],
         "trainings_per_model": state["trainings_per_model"],
         "models_by_status": state.get("models_by_status"),

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 from badinput_cases import CASES, Case
-from badinput_helpers import TOKEN, World, object_state
+from badinput_helpers import World, object_state
+from kit import TEST_TOKEN as TOKEN
 
 
 def test_the_table_is_broad() -> None:

@@ -24,7 +24,11 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-TOKEN = "test-token-7f3c9a1e5b"  # the token tests/conftest.py starts emulators with (that module is not importable)
+if str(HERE.parent) not in sys.path:  # the probe scripts run outside pytest: the shared test kit lives in tests/
+    sys.path.insert(0, str(HERE.parent))
+
+from kit import conn_json, make_context  # noqa: E402
+
 #: Where probe subprocesses keep their bytecode: the suite runs with PYTHONDONTWRITEBYTECODE=1, but a deployed
 #: provider has .pyc files, so import and parse costs are measured with a warm bytecode cache kept outside the repo.
 PYCACHE = Path(tempfile.gettempdir()) / "airflow-provider-bria-bench-pycache"
@@ -115,15 +119,6 @@ def _compare(value: float, op: str, threshold: float) -> bool:
     return {"<=": value <= threshold, "<": value < threshold, ">=": value >= threshold, ">": value > threshold}[op]
 
 
-def conn_json(url: str, token: str = TOKEN) -> str:
-    """The ``AIRFLOW_CONN_*`` JSON form of a bria connection.
-
-    :param url: the API (emulator) URL.
-    :param token: the api_token.
-    """
-    return json.dumps({"conn_type": "bria", "host": url, "password": token})
-
-
 @contextlib.contextmanager
 def bria_connection(emulator: Any) -> Iterator[None]:
     """Point ``bria_default`` at ``emulator`` (environment variable) for the ``with`` block.
@@ -141,31 +136,9 @@ def bria_connection(emulator: Any) -> Iterator[None]:
             os.environ["AIRFLOW_CONN_BRIA_DEFAULT"] = old
 
 
-class FakeTI:
-    """The parts of a task instance the operators use when ``execute`` is called directly."""
-
-    def __init__(self) -> None:
-        self.try_number = 1
-        self.map_index = -1
-        self.dag_id = "bench"
-        self.task_id = "bench"
-        self.run_id = "bench_run"
-        self.xcoms: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        """Store an XCom (checked JSON-safe, like Airflow's).
-
-        :param key: the key.
-        :param value: the value.
-        """
-        json.dumps(value)
-        self.xcoms[key] = value
-
-
 def context() -> dict[str, Any]:
     """A minimal task context for ``operator.execute(context)``."""
-    ti = FakeTI()
-    return {"ti": ti, "task_instance": ti, "run_id": ti.run_id}
+    return make_context(dag_id="bench", task_id="bench", run_id="bench_run")
 
 
 def rss_bytes() -> int:

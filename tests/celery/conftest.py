@@ -30,6 +30,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "tests" / "system"))  # the REST client and polling helpers of the system tests
 
+from kit import conn_json  # noqa: E402
+from kit.stacks import emulator_fleet, fresh_artifacts  # noqa: E402
 from system_rest import AirflowClient  # noqa: E402
 
 from airflow_provider_bria.devstack.celery_stack import (  # noqa: E402
@@ -57,36 +59,24 @@ def bria_conn(emulator: EmulatorProcess, account_limit: int | None = None) -> st
     extra: dict[str, Any] = {}
     if account_limit is not None:
         extra = {"account_requests_per_minute": account_limit, "rate_limit_conn_id": RATE_LIMIT_CONN_ID}
-    return json.dumps({"conn_type": "bria", "host": emulator.url, "password": emulator.token, "extra": extra})
+    return conn_json(emulator.url, emulator.token, extra=extra)
 
 
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     """``tests/artifacts/celery`` (git-ignored), emptied at session start."""
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
-    return ARTIFACTS
+    return fresh_artifacts(ARTIFACTS)
 
 
 @pytest.fixture(scope="session")
 def emulators(artifacts: Path) -> Iterator[dict[str, EmulatorProcess]]:
     """The three emulators by connection id; their final state is saved as an artefact."""
-    procs: dict[str, EmulatorProcess] = {}
     settings = {"bria_default": (10, 0.5), "bria_kill": (6, 1.0), "bria_rate": (1, 0.3)}
-    try:
-        for name, (training, job) in settings.items():
-            token = f"celery-secret-{name.replace('_', '-')}-{secrets.token_hex(10)}"
-            procs[name] = EmulatorProcess(api_token=token, training_seconds=training, job_seconds=job).start()
+    flags = {name: {"api_token": f"celery-secret-{name.replace('_', '-')}-{secrets.token_hex(10)}",
+                    "training_seconds": training, "job_seconds": job}
+             for name, (training, job) in settings.items()}
+    with emulator_fleet(flags, artifacts) as procs:
         yield procs
-    finally:
-        states: dict[str, Any] = {}
-        for name, proc in procs.items():
-            try:
-                states[name] = proc.state()
-            except Exception as err:  # noqa: BLE001 - artefact only
-                states[name] = {"error": str(err)}
-            proc.stop()
-        (artifacts / "emulator-states.json").write_text(json.dumps(states, indent=2, default=str))
 
 
 @pytest.fixture(scope="session")

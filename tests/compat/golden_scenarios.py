@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import kit
 
 HOST = "https://bria.test"
 CDN = "https://cdn.test"
@@ -33,26 +34,12 @@ COMPLETED_MODEL = {"id": MODEL_ID, "name": "m", "status": "Completed", "training
 
 def conn_json() -> str:
     """The ``AIRFLOW_CONN_BRIA_DEFAULT`` value of every scenario."""
-    return json.dumps({"conn_type": "bria", "host": HOST, "password": TOKEN})
-
-
-class FakeTI:
-    """The task-instance parts the operators touch."""
-
-    def __init__(self, try_number: int = 1) -> None:
-        self.try_number = try_number
-        self.dag_id, self.task_id, self.map_index = "golden_dag", "task", -1
-        self.run_id = "manual__2026-01-01T00:00:00+00:00"
-        self.xcoms: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcoms[key] = value
+    return kit.conn_json(HOST, TOKEN)
 
 
 def make_context(try_number: int = 1) -> dict[str, Any]:
     """A minimal task context."""
-    ti = FakeTI(try_number)
-    return {"ti": ti, "task_instance": ti, "run_id": ti.run_id}
+    return kit.make_context(try_number, dag_id="golden_dag", run_id="manual__2026-01-01T00:00:00+00:00")
 
 
 def png_bytes() -> bytes:

@@ -12,10 +12,10 @@ import hashlib
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from kit import KeyedFakeTI
 
 from airflow_provider_bria._compat import AirflowFailException, AirflowSkipException, has_hitl
 from airflow_provider_bria.demo_images import demo_image_png
@@ -29,16 +29,6 @@ def prep(example_dags: dict[str, Any], examples_env: Path) -> Any:
     return example_dags["bria_dataset_preparation"]
 
 
-class FakeTI(SimpleNamespace):
-    """A task instance with XComs in a dict."""
-
-    def xcom_pull(self, task_ids: str, key: str = "return_value") -> Any:
-        return self.xcoms.get((task_ids, key))
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcoms[(self.task_id, key)] = value
-
-
 def _event(option: str, instruction: str = "") -> dict[str, Any]:
     return {"chosen_options": [option], "params_input": {"instruction": instruction} if instruction else {},
             "responded_at": datetime(2026, 12, 6, tzinfo=timezone.utc),
@@ -46,7 +36,7 @@ def _event(option: str, instruction: str = "") -> dict[str, Any]:
 
 
 def _context(prep: Any, task_id: str, **params: Any) -> dict[str, Any]:
-    ti = FakeTI(task_id=task_id, dag_id=prep.dag_id, run_id="manual__1", xcoms={
+    ti = KeyedFakeTI(task_id=task_id, dag_id=prep.dag_id, run_id="manual__1", xcoms={
         ("create_dataset", "return_value"): 7,
         (task_id, "visual_schema"): '{"style": "flat"}',
     })

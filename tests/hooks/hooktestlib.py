@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import io
-import json
 import struct
 import zlib
 from typing import Any
 
+import kit
 import requests_mock as rm
 
 from airflow_provider_bria import __version__
@@ -18,11 +18,8 @@ UA_PREFIX = "airflow-provider-bria/"
 
 
 def conn_json(host: str = BASE, token: str | None = TOKEN, **extra: Any) -> str:
-    """The AIRFLOW_CONN_* JSON form of a bria connection."""
-    body: dict[str, Any] = {"conn_type": "bria", "host": host, "extra": extra}
-    if token is not None:
-        body["password"] = token
-    return json.dumps(body)
+    """The AIRFLOW_CONN_* JSON form of a bria connection (the hook tests' host and token by default)."""
+    return kit.conn_json(host, token, **extra)
 
 
 def png_bytes(width: int = 4, height: int = 4, color: tuple[int, int, int] = (128, 32, 16)) -> bytes:

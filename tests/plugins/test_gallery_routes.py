@@ -14,7 +14,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from generation_helpers import TOKEN, conn_json, run_test_dag, train_model
+from generation_helpers import run_test_dag, train_model
+from kit import TEST_TOKEN as TOKEN
+from kit import conn_json
 
 DAG_ID = "generation_deferrable"
 

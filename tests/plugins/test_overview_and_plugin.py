@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from generation_helpers import TOKEN, conn_json, run_test_dag, train_model
+from generation_helpers import run_test_dag, train_model
+from kit import TEST_TOKEN as TOKEN
+from kit import conn_json
 
 from airflow_provider_bria.plugins import bria_status
 

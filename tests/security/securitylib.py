@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from kit import make_context
+
 TOKEN = "sec-test-token-51d2c7"
 
 
@@ -126,24 +128,9 @@ def png(width: int, height: int) -> bytes:
     return buf.getvalue()
 
 
-class FakeTI:
-    """The parts of a task instance the operators use (XCom values must be JSON)."""
-
-    try_number, dag_id, task_id, map_index = 1, "sec", "gen", -1
-
-    def __init__(self, run_id: str = "manual__1") -> None:
-        self.run_id = run_id
-        self.xcoms: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        json.dumps(value)
-        self.xcoms[key] = value
-
-
 def context(run_id: str = "manual__1") -> dict[str, Any]:
     """A minimal task context."""
-    ti = FakeTI(run_id)
-    return {"ti": ti, "task_instance": ti, "run_id": run_id}
+    return make_context(dag_id="sec", task_id="gen", run_id=run_id)
 
 
 def resumed_images_op(server: Recorder, folder: Any, rid: str, file_route: Route, *,

@@ -15,7 +15,6 @@ Artefacts (screenshots, component logs, the emulators' final state) go to ``test
 
 from __future__ import annotations
 
-import json
 import secrets
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kit.stacks import emulator_fleet, fresh_artifacts
 from system_pipeline import PipelineResult, run_example_pipeline
 from system_rest import AirflowClient
 from system_stack import ADMIN_USER, FAULT_SEEDS, REPO, AirflowStack, conn_json
@@ -41,9 +41,7 @@ SYSTEM_DAGS = ("system_fault_pipeline", "system_fault_pipeline_bare", "system_ki
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     """``tests/artifacts/system`` (git-ignored), emptied at session start."""
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
-    return ARTIFACTS
+    return fresh_artifacts(ARTIFACTS)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -76,29 +74,14 @@ def tokens() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def emulators(tokens: dict[str, str], artifacts: Path) -> Iterator[dict[str, EmulatorProcess]]:
     """The five emulator processes, by connection id; their final state is saved as an artefact."""
-    procs: dict[str, EmulatorProcess] = {}
-    try:
-        procs["bria_default"] = EmulatorProcess(
-            api_token=tokens["bria_default"], training_seconds=MAIN_TRAINING_SECONDS, job_seconds=0.5
-        ).start()
-        procs["bria_kill"] = EmulatorProcess(
-            api_token=tokens["bria_kill"], training_seconds=KILL_TRAINING_SECONDS, job_seconds=0.3
-        ).start()
-        for seed in FAULT_SEEDS:
-            procs[f"bria_fault_{seed}"] = EmulatorProcess(
-                api_token=tokens[f"bria_fault_{seed}"], training_seconds=3, job_seconds=0.3, fault_rate=0.2,
-                seed=seed,
-            ).start()
+    flags: dict[str, dict[str, Any]] = {
+        "bria_default": {"training_seconds": MAIN_TRAINING_SECONDS, "job_seconds": 0.5},
+        "bria_kill": {"training_seconds": KILL_TRAINING_SECONDS, "job_seconds": 0.3},
+        **{f"bria_fault_{seed}": {"training_seconds": 3, "job_seconds": 0.3, "fault_rate": 0.2, "seed": seed}
+           for seed in FAULT_SEEDS},
+    }
+    with emulator_fleet({name: {"api_token": tokens[name], **f} for name, f in flags.items()}, artifacts) as procs:
         yield procs
-    finally:
-        states: dict[str, Any] = {}
-        for name, proc in procs.items():
-            try:
-                states[name] = proc.state()
-            except Exception as err:  # noqa: BLE001 - artefact only
-                states[name] = {"error": str(err)}
-            proc.stop()
-        (artifacts / "emulator-states.json").write_text(json.dumps(states, indent=2, default=str))
 
 
 @pytest.fixture(scope="session")

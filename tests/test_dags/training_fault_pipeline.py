@@ -14,11 +14,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG
 
-from airflow_provider_bria.operators.dataset import BriaCreateDatasetOperator, BriaUpdateDatasetOperator
-from airflow_provider_bria.operators.model import BriaCreateModelOperator
-from airflow_provider_bria.operators.project import BriaCreateProjectOperator
-from airflow_provider_bria.operators.training import BriaStartTrainingOperator
-from airflow_provider_bria.operators.upload import BriaUploadImagesOperator
+from airflow_provider_bria.devstack.pipelines import prepare_and_train
 
 #: Short hook backoff: the emulator's faults are instantaneous, so there is no reason to wait long.
 HOOK_PARAMS = {"retry_delay": 0.05, "retry_max_delay": 0.5}
@@ -40,28 +36,10 @@ for dag_id, hook_params in (
             "hook_params": hook_params,
         },
     ):
-        project = BriaCreateProjectOperator(
-            task_id="project",
-            project_name="{{ dag_run.conf['project_name'] }}",
-            ip_medium="illustration",
-            ip_type="stylized_scene",
+        prepare_and_train(
+            project_name="{{ dag_run.conf['project_name'] }}", image_source="{{ dag_run.conf['image_dir'] }}",
+            names=("fault dataset", "fault model"), project_version=None, deferrable=True, poll_interval=0.3,
+            timeout=300,
+            task_ids={"project": "project", "dataset": "dataset", "upload": "upload", "complete": "complete",
+                      "model": "model", "train": "train"},
         )
-        dataset = BriaCreateDatasetOperator(
-            task_id="dataset", project_id=project.output, name="fault dataset", training_version="fibo"
-        )
-        upload = BriaUploadImagesOperator(
-            task_id="upload", dataset_id=dataset.output, source="{{ dag_run.conf['image_dir'] }}", max_concurrency=1
-        )
-        complete = BriaUpdateDatasetOperator(  # a FIBO dataset needs a visual_schema to complete (Bria's spec)
-            task_id="complete",
-            dataset_id=dataset.output,
-            visual_schema={"style_medium": "illustration"},
-            status="completed",
-        )
-        model = BriaCreateModelOperator(
-            task_id="model", dataset_id=dataset.output, name="fault model", training_version="fibo"
-        )
-        train = BriaStartTrainingOperator(
-            task_id="train", model_id=model.output, deferrable=True, poll_interval=0.3, timeout=300
-        )
-        upload >> complete >> model

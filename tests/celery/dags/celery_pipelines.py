@@ -9,62 +9,29 @@ hold across both workers. Everything comes from the run's conf: no local path an
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from airflow.sdk import DAG
 
-from airflow_provider_bria.operators.dataset import BriaCreateDatasetOperator, BriaUpdateDatasetOperator
+from airflow_provider_bria.devstack.pipelines import kill_pipeline
 from airflow_provider_bria.operators.generation import BriaGenerateImagesOperator
-from airflow_provider_bria.operators.model import BriaCreateModelOperator
-from airflow_provider_bria.operators.project import BriaCreateProjectOperator
-from airflow_provider_bria.operators.training import BriaStartTrainingOperator
-from airflow_provider_bria.operators.upload import BriaUploadImagesOperator
 
 KILL_PROMPTS = [f"a lighthouse at dusk, variation {i}" for i in range(6)]
 #: The plan's limit given to every rate-limit task as its own requests_per_minute (the per-task knob).
 RATE_PLAN = 10
 RATE_BATCHES = [[f"a quiet lake, batch {b}, prompt {p}" for p in range(2)] for b in range(4)]
 
-with DAG(
-    dag_id="celery_kill_pipeline",
-    schedule=None,
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    tags=["celery-test"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=1), "bria_conn_id": "bria_kill"},
-):
-    project = BriaCreateProjectOperator(
-        task_id="create_project", project_name="{{ dag_run.conf['project_name'] }}", ip_medium="illustration",
-        ip_type="stylized_scene", training_version="fibo",
-    )
-    dataset = BriaCreateDatasetOperator(
-        task_id="create_dataset", project_id=project.output, name="kill-dataset", training_version="fibo"
-    )
-    upload = BriaUploadImagesOperator(
-        task_id="upload_images", dataset_id=dataset.output, source="{{ dag_run.conf['image_source'] }}",
-        max_concurrency=1,
-    )
-    complete = BriaUpdateDatasetOperator(  # a FIBO dataset needs a visual_schema to complete (Bria's spec)
-        task_id="complete_dataset",
-        dataset_id=dataset.output,
-        visual_schema={"style_medium": "illustration"},
-        status="completed",
-    )
-    model = BriaCreateModelOperator(
-        task_id="create_model", dataset_id=dataset.output, name="kill-model", training_version="fibo"
-    )
-    train = BriaStartTrainingOperator(
-        task_id="train_model", model_id=model.output, deferrable=True, poll_interval=1, timeout=600
-    )
+kill_dag, kill = kill_pipeline("celery_kill_pipeline", conn_id="bria_kill",
+                               image_source="{{ dag_run.conf['image_source'] }}", deferrable=True, poll_interval=1,
+                               tags=["celery-test"])
+with kill_dag:
     generate = BriaGenerateImagesOperator(
-        task_id="generate_images", model_id=model.output, prompt=KILL_PROMPTS,
+        task_id="generate_images", model_id=kill.model.output, prompt=KILL_PROMPTS,
         num_images_per_prompt=2, seed=3, max_concurrency=2, poll_interval=0.5,
         output_path="{{ dag_run.conf['output_path'] }}",
     )
-    upload >> complete >> model >> train >> generate
-
+    kill.train >> generate
 
 
 def fanout_dag(dag_id: str, conn_id: str, batches: list[list[str]], images: int, **generation: Any) -> DAG:

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 import requests_mock as rm
-from generation_helpers import FAST_HOOK, MOCK_BASE, MOCK_TOKEN, conn_json, make_context, train_model
+from generation_helpers import MOCK_BASE, MOCK_TOKEN, make_context, train_model
+from kit import FAST_HOOK, conn_json
 
 
 @pytest.fixture

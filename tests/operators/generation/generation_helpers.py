@@ -3,45 +3,18 @@
 from __future__ import annotations
 
 import io
-import json
 from typing import Any
 
-TOKEN = "test-token-7f3c9a1e5b"  # same as tests/conftest.py TEST_TOKEN (that module cannot be imported)
+from kit import make_context as kit_context
+
 MOCK_TOKEN = "gen-mock-token-5d1c"  # distinctive token of the requests-mock tests
 MOCK_BASE = "https://bria.test"
 CDN = "https://cdn.test"
-FAST_HOOK = {"retry_limit": 2, "retry_delay": 0.0, "retry_max_delay": 0.0}
 
 
-def conn_json(url: str, token: str = TOKEN, **extra: object) -> str:
-    """The ``AIRFLOW_CONN_*`` JSON form of a bria connection."""
-    return json.dumps({"conn_type": "bria", "host": url, "password": token, "extra": extra})
-
-
-class FakeTI:
-    """The parts of a task instance the operators use."""
-
-    def __init__(self, try_number: int = 1, dag_id: str = "gen_dag", run_id: str = "manual__2025-01-01T00:00:00+00:00",
-                 task_id: str = "generate", map_index: int = -1) -> None:
-        self.try_number = try_number
-        self.dag_id = dag_id
-        self.run_id = run_id
-        self.task_id = task_id
-        self.map_index = map_index
-        self.xcoms: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        json.dumps(value)  # XCom values must be JSON-safe
-        self.xcoms[key] = value
-
-    def xcom_pull(self, task_ids: Any = None, key: str = "return_value", **_: Any) -> Any:
-        return self.xcoms.get(key)
-
-
-def make_context(try_number: int = 1, **kwargs: Any) -> dict[str, Any]:
-    """A minimal task context."""
-    ti = FakeTI(try_number, **kwargs)
-    return {"ti": ti, "task_instance": ti, "run_id": ti.run_id}
+def make_context(try_number: int = 1, **ids: Any) -> dict[str, Any]:
+    """A minimal task context of task ``generate`` in DAG ``gen_dag`` (``ids`` override them)."""
+    return kit_context(try_number, **{"dag_id": "gen_dag", "task_id": "generate", **ids})
 
 
 def png_bytes(width: int = 64, height: int = 64, colour: tuple[int, int, int] = (200, 40, 90)) -> bytes:

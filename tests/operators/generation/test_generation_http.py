@@ -279,7 +279,7 @@ def test_deferrable_mode_defers_and_resumes(bria_conn: Any, fibo_model: int, tmp
 def test_faults_and_retries_end_with_every_output_exactly_once(start_emulator: Any, monkeypatch: pytest.MonkeyPatch,
                                                                tmp_path: Path) -> None:
     """With 30 % of API calls failing (before or after being applied), Airflow-style retries finish the batch."""
-    from generation_helpers import conn_json
+    from kit import conn_json
 
     from airflow_provider_bria.exceptions import BriaError
     from airflow_provider_bria.hooks.bria import BriaHook

@@ -6,19 +6,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import kit
 import pytest
-from lifecycle_helpers import FAST_HOOK, FakeTI, counts, fill_dataset, png_bytes
+from kit import FAST_HOOK, context_with
+from lifecycle_helpers import fill_dataset, png_bytes
 
 
 @pytest.fixture
 def make_context() -> Callable[..., dict[str, Any]]:
     """Build a minimal task context: ``make_context(try_number=1, task_state_store=None)``."""
 
-    def _make(try_number: int = 1, **extra: Any) -> dict[str, Any]:
-        ti = FakeTI(try_number)
-        return {"ti": ti, "task_instance": ti, **extra}
-
-    return _make
+    return context_with
 
 
 @pytest.fixture(scope="session")
@@ -61,4 +59,4 @@ def fill() -> Callable[..., list[dict[str, Any]]]:
 @pytest.fixture
 def object_counts() -> Callable[[Any], dict[str, int]]:
     """``object_counts(emulator)``: counts of remote objects (projects, datasets, images, models...)."""
-    return counts
+    return kit.object_counts

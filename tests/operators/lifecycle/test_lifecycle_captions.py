@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lifecycle_helpers import FAST_HOOK
+from kit import FAST_HOOK
 
 from airflow_provider_bria.exceptions import BriaConflictError, BriaInputError
 from airflow_provider_bria.operators.captions import (
@@ -217,7 +217,7 @@ def test_regenerate_captions_preconditions(
 def test_regenerate_captions_timeout_and_retry_does_not_restart(
     requests_mock: Any, make_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lifecycle_helpers import conn_json
+    from kit import conn_json
 
     from airflow_provider_bria.exceptions import BriaCaptionsTimeoutError
 

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from lifecycle_helpers import conn_json, fill_dataset
+from kit import conn_json
+from lifecycle_helpers import fill_dataset
 
 from airflow_provider_bria.exceptions import BriaError
 from airflow_provider_bria.operators.dataset import BriaCloneDatasetOperator, BriaCreateDatasetOperator

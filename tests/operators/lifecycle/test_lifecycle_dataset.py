@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from lifecycle_helpers import FAST_HOOK, conn_json
+from kit import FAST_HOOK, conn_json
 
 from airflow_provider_bria.exceptions import BriaConflictError, BriaInputError, BriaNotFoundError
 from airflow_provider_bria.operators.dataset import (

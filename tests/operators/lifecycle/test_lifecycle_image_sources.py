@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lifecycle_helpers import FAST_HOOK, png_bytes
+from kit import FAST_HOOK
+from lifecycle_helpers import png_bytes
 
 from airflow_provider_bria.exceptions import BriaInputError
 from airflow_provider_bria.operators._image_inputs import gate_images

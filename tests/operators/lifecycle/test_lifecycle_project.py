@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from lifecycle_helpers import FAST_HOOK, FakeStateStore, conn_json
+from kit import FAST_HOOK, FakeStateStore, conn_json
 
 from airflow_provider_bria.exceptions import BriaConflictError, BriaInputError, BriaNotFoundError
 from airflow_provider_bria.operators.project import BriaCreateProjectOperator, BriaDeleteProjectOperator

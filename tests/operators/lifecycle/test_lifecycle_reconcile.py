@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from lifecycle_helpers import FakeStateStore
+from kit import FakeStateStore
 
 from airflow_provider_bria.exceptions import (
     BriaConflictError,

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 import requests
-from lifecycle_helpers import FAST_HOOK, TOKEN, conn_json
+from kit import FAST_HOOK, conn_json
+from kit import TEST_TOKEN as TOKEN
 
 from airflow_provider_bria.exceptions import BriaServerError, BriaTransportError
 from airflow_provider_bria.operators.dataset import BriaCloneDatasetOperator, BriaCreateDatasetOperator

@@ -2,43 +2,15 @@
 
 from __future__ import annotations
 
-import io
-import json
 from typing import Any
 
 import pytest
-
-TOKEN = "test-token-7f3c9a1e5b"  # same as tests/conftest.py TEST_TOKEN (that module cannot be imported)
-
-
-def conn_json(url: str, token: str = TOKEN, **extra: object) -> str:
-    """The ``AIRFLOW_CONN_*`` JSON form of a bria connection."""
-    return json.dumps({"conn_type": "bria", "host": url, "password": token, "extra": extra})
-
-
-class FakeTI:
-    """The parts of a task instance the operators use: XCom push/pull and the try number."""
-
-    def __init__(self, try_number: int = 1) -> None:
-        self.try_number = try_number
-        self.xcoms: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        json.dumps(value)  # XCom values must be JSON-safe
-        self.xcoms[key] = value
-
-    def xcom_pull(self, task_ids: Any = None, key: str = "return_value", **_: Any) -> Any:
-        return self.xcoms.get(key)
+from kit import conn_json, solid_png
 
 
 def png_bytes(index: int, size: int = 1024) -> bytes:
     """A small, distinct PNG of ``size`` x ``size`` pixels (a solid colour per index)."""
-    from PIL import Image
-
-    colour = ((index * 53) % 256, (index * 97 + 40) % 256, (index * 151 + 80) % 256)
-    buf = io.BytesIO()
-    Image.new("RGB", (size, size), colour).save(buf, format="PNG")
-    return buf.getvalue()
+    return solid_png(index, size)
 
 
 def make_hook(url: str, monkeypatch: pytest.MonkeyPatch, conn_id: str = "bria_default", **hook_params: Any) -> Any:

@@ -6,18 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from bria_training_helpers import FakeTI, create_trainable_model, make_hook, png_bytes
+from bria_training_helpers import create_trainable_model, make_hook, png_bytes
+from kit import context_with
 
 
 @pytest.fixture
 def make_context() -> Callable[..., dict[str, Any]]:
     """Build a minimal task context: ``make_context(try_number=1)``."""
 
-    def _make(try_number: int = 1, **extra: Any) -> dict[str, Any]:
-        ti = FakeTI(try_number)
-        return {"ti": ti, "task_instance": ti, **extra}
-
-    return _make
+    return context_with
 
 
 @pytest.fixture(scope="session")

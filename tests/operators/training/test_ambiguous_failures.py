@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import requests
-from bria_training_helpers import conn_json
+from kit import conn_json
 
 from airflow_provider_bria.contract import ModelStatus
 from airflow_provider_bria.exceptions import BriaConflictError, BriaServerError, BriaTransportError

@@ -190,7 +190,7 @@ def test_start_without_waiting_pushes_xcoms_and_returns(
     model = model_factory()
     context = make_context()
     result = _op(model_id=str(model["id"]), wait_for_completion=False).execute(context)
-    from bria_training_helpers import TOKEN
+    from kit import TEST_TOKEN as TOKEN
 
     assert TOKEN not in json.dumps([result, context["ti"].xcoms]) + capsys.readouterr().out
     assert result["model_id"] == model["id"]
@@ -209,7 +209,7 @@ def test_start_without_waiting_pushes_xcoms_and_returns(
 def test_console_url_comes_from_the_connection(
     bria_conn: Any, model_factory: Any, make_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bria_training_helpers import conn_json
+    from kit import conn_json
 
     model = model_factory()
     monkeypatch.setenv("AIRFLOW_CONN_BRIA_CONSOLE", conn_json(bria_conn.url, console_url="https://console.example/"))
@@ -507,7 +507,7 @@ def test_on_kill_respects_stop_on_kill_false(slow_hook: Any, slow_model_factory:
 
 
 def test_on_kill_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bria_training_helpers import conn_json
+    from kit import conn_json
 
     monkeypatch.setenv("AIRFLOW_CONN_BRIA_DEAD", conn_json("http://127.0.0.1:9"))
     op = _op(model_id=5, bria_conn_id="bria_dead", hook_params={"retry_limit": 0})

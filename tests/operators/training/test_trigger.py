@@ -7,7 +7,8 @@ import time
 from typing import Any
 
 import pytest
-from bria_training_helpers import conn_json, create_trainable_model, make_hook
+from bria_training_helpers import create_trainable_model, make_hook
+from kit import conn_json
 
 from airflow_provider_bria.exceptions import BriaInputError, BriaServerError, BriaTransportError
 from airflow_provider_bria.triggers.training import BriaTrainingTrigger, check_trigger_kwargs

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from upload_helpers import FAST_HOOK, image_bytes, write_images
+from kit import FAST_HOOK
+from upload_helpers import image_bytes, write_images
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from upload_helpers import FAST_HOOK, TOKEN, context, counts, image_bytes, write_images
+from kit import FAST_HOOK
+from kit import TEST_TOKEN as TOKEN
+from kit import object_counts as counts
+from upload_helpers import context, image_bytes, write_images
 
 from airflow_provider_bria.exceptions import BriaConflictError, BriaInputError, BriaUploadError
 from airflow_provider_bria.operators.upload import BriaUploadImagesOperator
@@ -126,7 +129,7 @@ def test_rerun_skips_images_already_present(bria_conn: Any, hook: Any, make_data
 
 def test_faults_never_duplicate_or_lose_images(start_emulator: Callable[..., Any], monkeypatch: pytest.MonkeyPatch,
                                                tmp_path: Path) -> None:
-    from upload_helpers import conn_json
+    from kit import conn_json
 
     from airflow_provider_bria.hooks.bria import BriaHook
 

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from upload_helpers import FAST_HOOK, context, counts, serve_directory
+from kit import FAST_HOOK
+from kit import object_counts as counts
+from upload_helpers import context, serve_directory
 
 from airflow_provider_bria.exceptions import BriaUploadError
 from airflow_provider_bria.operators.upload import BriaUploadImagesOperator

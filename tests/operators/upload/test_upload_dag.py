@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from upload_helpers import counts
+from kit import object_counts as counts
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "test_dags" / "upload_images.py"
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 import requests_mock as rm
-from upload_helpers import FAST_HOOK, conn_json, context, serve_directory
+from kit import FAST_HOOK, conn_json
+from upload_helpers import context, serve_directory
 
 from airflow_provider_bria._compat import TaskDeferred
 from airflow_provider_bria.exceptions import BriaTriggerEventError, BriaUploadError

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from upload_helpers import FAST_HOOK, context, image_bytes
+from kit import FAST_HOOK
+from upload_helpers import context, image_bytes
 
 from airflow_provider_bria.exceptions import AirflowSkipException
 from airflow_provider_bria.operators.upload import BriaUploadImagesOperator

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 import requests_mock as rm
-from upload_helpers import FAST_HOOK, conn_json, context
+from kit import FAST_HOOK, conn_json
+from upload_helpers import context
 
 from airflow_provider_bria.contract import BulkUploadStatus
 from airflow_provider_bria.exceptions import (

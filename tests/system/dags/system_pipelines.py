@@ -21,13 +21,9 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG
 
+from airflow_provider_bria.devstack.pipelines import kill_pipeline, prepare_and_train
 from airflow_provider_bria.operators.captions import BriaGenerateVisualSchemaOperator
-from airflow_provider_bria.operators.dataset import BriaCreateDatasetOperator, BriaUpdateDatasetOperator
 from airflow_provider_bria.operators.generation import BriaGenerateImagesOperator
-from airflow_provider_bria.operators.model import BriaCreateModelOperator
-from airflow_provider_bria.operators.project import BriaCreateProjectOperator
-from airflow_provider_bria.operators.training import BriaStartTrainingOperator
-from airflow_provider_bria.operators.upload import BriaUploadImagesOperator
 
 CONN = "{{ dag_run.conf['conn_id'] }}"
 #: The hook's own retries, with a short backoff (the emulator's faults are instantaneous).
@@ -55,79 +51,28 @@ for dag_id, hook_params in (
             "hook_params": hook_params,
         },
     ):
-        project = BriaCreateProjectOperator(
-            task_id="create_project",
-            project_name="{{ dag_run.conf['project_name'] }}",
-            ip_medium="illustration",
-            ip_type="stylized_scene",
-            training_version="fibo",
-        )
-        dataset = BriaCreateDatasetOperator(
-            task_id="create_dataset", project_id=project.output, name="fault-dataset", training_version="fibo"
+        fault = prepare_and_train(
+            project_name="{{ dag_run.conf['project_name'] }}", image_source="{{ dag_run.conf['image_dir'] }}",
+            names=("fault-dataset", "fault-model"), upload_concurrency=2, visual_schema=None,
+            deferrable=True, poll_interval=0.5, timeout=600,
         )
         schema = BriaGenerateVisualSchemaOperator(
             task_id="generate_visual_schema",
             images="{{ dag_run.conf['schema_images'] }}",
-            dataset_id=dataset.output,
+            dataset_id=fault.dataset.output,
             apply_to_dataset=True,
-        )
-        upload = BriaUploadImagesOperator(
-            task_id="upload_images", dataset_id=dataset.output, source="{{ dag_run.conf['image_dir'] }}",
-            max_concurrency=2,
-        )
-        complete = BriaUpdateDatasetOperator(
-            task_id="complete_dataset", dataset_id=dataset.output, status="completed"
-        )
-        model = BriaCreateModelOperator(
-            task_id="create_model", dataset_id=dataset.output, name="fault-model", training_version="fibo"
-        )
-        train = BriaStartTrainingOperator(
-            task_id="train_model", model_id=model.output, deferrable=True, poll_interval=0.5, timeout=600
         )
         generate = BriaGenerateImagesOperator(
             task_id="generate_images",
-            model_id=model.output,
+            model_id=fault.model.output,
             prompt=PROMPTS,
             num_images_per_prompt=2,
             seed=7,
             output_path="{{ dag_run.conf['output_dir'] }}",
         )
-        schema >> upload >> complete >> model >> train >> generate
+        schema >> fault.upload
+        fault.train >> generate
 
 
-with DAG(
-    dag_id="system_kill_pipeline",
-    schedule=None,
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    tags=["system-test"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=1), "bria_conn_id": CONN},
-):
-    project = BriaCreateProjectOperator(
-        task_id="create_project",
-        project_name="{{ dag_run.conf['project_name'] }}",
-        ip_medium="illustration",
-        ip_type="stylized_scene",
-        training_version="fibo",
-    )
-    dataset = BriaCreateDatasetOperator(
-        task_id="create_dataset", project_id=project.output, name="kill-dataset", training_version="fibo"
-    )
-    upload = BriaUploadImagesOperator(
-        task_id="upload_images", dataset_id=dataset.output, source="{{ dag_run.conf['image_dir'] }}",
-        max_concurrency=1,
-    )
-    complete = BriaUpdateDatasetOperator(  # a FIBO dataset needs a visual_schema to complete (Bria's spec)
-        task_id="complete_dataset",
-        dataset_id=dataset.output,
-        visual_schema={"style_medium": "illustration"},
-        status="completed",
-    )
-    model = BriaCreateModelOperator(
-        task_id="create_model", dataset_id=dataset.output, name="kill-model", training_version="fibo"
-    )
-    train = BriaStartTrainingOperator(
-        task_id="train_model", model_id=model.output, deferrable=False, poll_interval=0.5, timeout=600
-    )
-    upload >> complete >> model >> train
+kill_dag, _ = kill_pipeline("system_kill_pipeline", conn_id=CONN, image_source="{{ dag_run.conf['image_dir'] }}",
+                            deferrable=False, poll_interval=0.5, tags=["system-test"])

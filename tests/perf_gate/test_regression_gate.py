@@ -113,7 +113,7 @@ def _rss_with(emu: Any, ids: list[int], folder: Path) -> int:
         env=benchlib.probe_env({"AIRFLOW_CONN_BRIA_DEFAULT": benchlib.conn_json(emu.url, emu.token)}),
     )
     assert out["event_count"] == 0, f"a trigger fired although every training runs for an hour: {out['events']}"
-    return max(rss for _, rss in out["rss_samples"]) - out["baseline_rss"]
+    return int(max(rss for _, rss in out["rss_samples"]) - out["baseline_rss"])
 
 
 def test_trigger_memory_slope(warm: None, start_emulator: Callable[..., Any], tmp_path: Path) -> None:

@@ -93,7 +93,21 @@ def _shape(data: dict[str, Any]) -> dict[str, Any]:
     for name, spec in data.get("params", []):
         params.append({"name": name, "default": _plain(spec.get("default")), "description": spec.get("description"),
                        "schema": _plain(spec.get("schema") or {})})
-    return {"tasks": tasks, "params": params}
+    return {"tasks": tasks, "params": params, "assets": sorted(_asset_uris(data))}
+
+
+def _asset_uris(value: Any) -> set[str]:
+    """URIs of every asset a serialised DAG names (schedule, inlets, outlets)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if isinstance(value.get("uri"), str) and "://" in value["uri"]:
+            found.add(value["uri"])
+        for item in value.values():
+            found |= _asset_uris(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _asset_uris(item)
+    return found
 
 
 def timed_parse(path: Path, bundle: Path, preimport: list[str]) -> dict[str, Any]:
@@ -119,7 +133,7 @@ HEADER = [
     "from __future__ import annotations",
     "",
     "from airflow.providers.standard.operators.empty import EmptyOperator",
-    "from airflow.sdk import DAG, Param, chain, task",
+    "from airflow.sdk import DAG, Asset, Param, chain, task",
     "",
 ]
 
@@ -137,9 +151,17 @@ def trivial_source(dags: dict[str, Any]) -> str:
 
 
 def matched_source(dags: dict[str, Any]) -> str:
-    """The same DAGs without the provider: same Params, ``@task`` functions and EmptyOperators."""
+    """The same DAGs without the provider: same Params, assets, ``@task`` functions and EmptyOperators.
+
+    The example DAGs name assets (schedules, inlets, outlets); the first ``Asset`` a process builds makes Airflow
+    discover every installed provider's asset URI handlers (with the Amazon provider installed, that imports
+    boto3), which any DAG with an asset pays, with or without this provider. The matched DAGs therefore build
+    the same assets, as outlets of their first task.
+    """
     lines = list(HEADER)
     for i, (dag_id, shape) in enumerate(sorted(dags.items())):
+        assets = ", ".join(f"Asset(uri={u!r}, name={u!r})" for u in shape["assets"])
+        lines.append(f"assets_{i} = [{assets}]")
         params = ", ".join(
             f"{p['name']!r}: Param({p['default']!r}, description={p['description']!r}, **{p['schema']!r})"
             for p in shape["params"]
@@ -148,11 +170,12 @@ def matched_source(dags: dict[str, Any]) -> str:
                      f"params={{{params}}}) as dag_{i}:")
         names = []
         for n, t in enumerate(shape["tasks"]):
+            outlets = f", outlets=assets_{i}" if n == 0 else ""
             if t["decorated"]:
-                lines += [f"    @task(task_id={t['task_id']!r})", f"    def _f{n}() -> None:", "        return None",
-                          f"    n{n} = _f{n}()"]
+                lines += [f"    @task(task_id={t['task_id']!r}{outlets})", f"    def _f{n}() -> None:",
+                          "        return None", f"    n{n} = _f{n}()"]
             else:
-                lines.append(f"    n{n} = EmptyOperator(task_id={t['task_id']!r})")
+                lines.append(f"    n{n} = EmptyOperator(task_id={t['task_id']!r}{outlets})")
             names.append(f"n{n}")
         lines += [f"    chain({', '.join(names)})" if names else "    pass", ""]
     return "\n".join(lines)

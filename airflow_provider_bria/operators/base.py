@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import cached_property
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from airflow.sdk import BaseOperator
 
@@ -25,7 +25,12 @@ from airflow_provider_bria.exceptions import (
     BriaNotFoundError,
     BriaUserIdNotFoundError,
 )
-from airflow_provider_bria.hooks.bria import BriaHook
+
+if TYPE_CHECKING:
+    from airflow_provider_bria.hooks.bria import BriaHook
+
+#: ``BriaHook.default_conn_name``, kept here so that defining a task does not import the hook's HTTP stack.
+DEFAULT_CONN_NAME = "bria_default"
 
 #: Operator arguments holding ids of Bria objects, by the path segment of the object's collection.
 _ID_ARGUMENTS: dict[str, str] = {
@@ -138,7 +143,7 @@ class BriaBaseOperator(BaseOperator):
     def __init__(
         self,
         *,
-        bria_conn_id: str = BriaHook.default_conn_name,
+        bria_conn_id: str = DEFAULT_CONN_NAME,
         hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -174,7 +179,9 @@ class BriaBaseOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> BriaHook:
-        """The hook, built on first use (no I/O at construction)."""
+        """The hook, built on first use (no I/O at construction; its module is imported here, not at parse)."""
+        from airflow_provider_bria.hooks.bria import BriaHook
+
         return BriaHook(bria_conn_id=self.bria_conn_id, **self.hook_params)
 
     def number_arg(self, name: str, value: Any) -> Any:

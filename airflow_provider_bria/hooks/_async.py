@@ -8,6 +8,7 @@ is masked with ``amask_secret``, one ``httpx.AsyncClient`` is kept per hook and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json as _json
 import ssl
@@ -256,9 +257,7 @@ class BriaAsyncMixin:
         gate = shared_client_gate(client)
 
         async def attempt() -> httpx.Response:
-            if gate is None:
-                return await client.request(method, url, json=json, params=params, headers=headers)
-            async with gate:
+            async with gate or contextlib.nullcontext():
                 return await client.request(method, url, json=json, params=params, headers=headers)
 
         retrying = build_retrying(

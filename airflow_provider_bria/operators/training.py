@@ -502,29 +502,39 @@ class BriaStartTrainingOperator(BriaBaseOperator):
 
     def _emit_asset_events(self, context: Context, model: Mapping[str, Any]) -> None:
         """Attach the model id to every ``bria://models/...`` outlet (and add one per asset alias)."""
-        from airflow.sdk import Asset, AssetAlias
+        emit_model_asset_events(self, context, model)
 
-        from airflow_provider_bria.assets import MODEL_ASSET_PREFIX, bria_model_asset, model_asset_extra
 
-        outlets = list(self.outlets or [])
-        if not outlets:
-            return
-        outlet_events = context["outlet_events"]
-        model_url = None
-        if model.get("project_id") is not None:
-            model_url = model_console_url(self.hook.console_url, model["project_id"], model["id"])
-        extra = model_asset_extra(model, model_url=model_url, model_name=model.get("name"))
-        for outlet in outlets:
-            if isinstance(outlet, Asset) and outlet.uri.startswith(MODEL_ASSET_PREFIX):
-                outlet_events[outlet].extra.update(extra)
-                self.log.info("Asset event %s carries model_id %s", outlet.uri, extra["model_id"])
-            elif isinstance(outlet, AssetAlias):
-                project = self.hook.get_project(int(model["project_id"]))
-                asset = bria_model_asset(project["project_name"], str(model.get("name")))
-                alias_extra = alias_event_extra({**extra, "project_name": project["project_name"]})
-                outlet_events[outlet].add(asset, extra=alias_extra)
-                self.log.info("Asset event %s (via alias %s) carries model_id %s", asset.uri, outlet.name,
-                              extra["model_id"])
+def emit_model_asset_events(task: BriaStartTrainingOperator, context: Context, model: Mapping[str, Any]) -> None:
+    """Attach the model id to every ``bria://models/...`` outlet of ``task`` (and add one per asset alias).
+
+    :param task: the operator whose outlets get the events.
+    :param context: the task context.
+    :param model: the finished model.
+    """
+    from airflow.sdk import Asset, AssetAlias
+
+    from airflow_provider_bria.assets import MODEL_ASSET_PREFIX, bria_model_asset, model_asset_extra
+
+    outlets = list(task.outlets or [])
+    if not outlets:
+        return
+    outlet_events = context["outlet_events"]
+    model_url = None
+    if model.get("project_id") is not None:
+        model_url = model_console_url(task.hook.console_url, model["project_id"], model["id"])
+    extra = model_asset_extra(model, model_url=model_url, model_name=model.get("name"))
+    for outlet in outlets:
+        if isinstance(outlet, Asset) and outlet.uri.startswith(MODEL_ASSET_PREFIX):
+            outlet_events[outlet].extra.update(extra)
+            task.log.info("Asset event %s carries model_id %s", outlet.uri, extra["model_id"])
+        elif isinstance(outlet, AssetAlias):
+            project = task.hook.get_project(int(model["project_id"]))
+            asset = bria_model_asset(project["project_name"], str(model.get("name")))
+            alias_extra = alias_event_extra({**extra, "project_name": project["project_name"]})
+            outlet_events[outlet].add(asset, extra=alias_extra)
+            task.log.info("Asset event %s (via alias %s) carries model_id %s", asset.uri, outlet.name,
+                          extra["model_id"])
 
 
 def _terminal_event(model_id: int, status: ModelStatus) -> dict[str, Any]:

@@ -103,6 +103,7 @@ def _run(emu: Any, ids_file: Path, duration: float, triggers: int) -> dict[str, 
     }
 
 
+@pytest.mark.timeout(1200)  # 5,000 models are created and started before the 80 s run
 @pytest.mark.parametrize(("triggers", "block_target", "rss_target"), SCALES, ids=[str(n) for n, _, _ in SCALES])
 def test_triggerer_scale(start_emulator: Callable[..., Any], tmp_path: Path, triggers: int, block_target: float,
                          rss_target: float | None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -92,18 +92,19 @@ def added_after_creation(entries: list[dict[str, Any]], dataset: Mapping[str, An
     return count
 
 
-def present_keys(listing: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def present_keys(listing: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """The dataset's images by content key (from their stable names); images of other names are left out.
 
     :param listing: the dataset's image objects.
     """
     from airflow_provider_bria.operators._quality_gate import key_from_image_name
+    from airflow_provider_bria.results import loose
 
     present: dict[str, list[dict[str, Any]]] = {}
     for item in listing:
         key = key_from_image_name(item.get("image_name"))
         if key is not None:
-            present.setdefault(key, []).append(item)
+            present.setdefault(key, []).append(loose(item))
     return present
 
 

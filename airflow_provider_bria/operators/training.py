@@ -26,27 +26,32 @@ from airflow_provider_bria._compat import (
 )
 from airflow_provider_bria.contract import ModelStatus, validate_training_parameters
 from airflow_provider_bria.exceptions import (
-    RETRYABLE_ERRORS,
     BriaConflictError,
     BriaInputError,
     BriaTrainingTimeoutError,
 )
 from airflow_provider_bria.links.bria import BriaModelLink, model_console_url, push_console_xcoms
 from airflow_provider_bria.operators._reconcile import apply_then_check, coerce_id
+from airflow_provider_bria.operators._training_wait import (
+    defer_training_wait,
+    resumed_event,
+    training_trigger_kwargs,
+    wait_for_training_sync,
+    wait_until_stopped,
+)
 from airflow_provider_bria.operators.base import BriaBaseOperator
 from airflow_provider_bria.results import loose
 from airflow_provider_bria.triggers._training_events import (
     EVENT_ERROR,
     EVENT_SUCCESS,
     EVENT_TIMEOUT,
-    LOG_EVERY_N_POLLS,
     REASON_EXECUTION_TIMEOUT,
     check_trigger_kwargs,
     event_status_for_model,
     model_summary,
     training_error_for_event,
-    validate_training_event,
 )
+from airflow_provider_bria.waiting.policy import PollTimeout
 
 if TYPE_CHECKING:
     import logging
@@ -181,7 +186,7 @@ def stop_training_if_running(
         return status, False
 
     def stopped_model() -> dict[str, Any] | None:
-        current = hook.get_model(model_id)
+        current = loose(hook.get_model(model_id))
         return None if parse_model_status(current) is ModelStatus.IN_PROGRESS else current
 
     outcome = apply_then_check(
@@ -350,7 +355,7 @@ class BriaStartTrainingOperator(BriaBaseOperator):
         hook = self.hook
 
         def started_model() -> dict[str, Any] | None:
-            model = hook.get_model(model_id)
+            model = loose(hook.get_model(model_id))
             return None if parse_model_status(model) is ModelStatus.CREATED else model
 
         outcome = apply_then_check(
@@ -369,7 +374,7 @@ class BriaStartTrainingOperator(BriaBaseOperator):
         if isinstance(answer, Mapping) and answer.get("status") and answer.get("id") is not None:
             self.log.info("Training of model %s started: %s", model_id, answer.get("status"))
             return dict(answer)
-        return hook.get_model(model_id)
+        return loose(hook.get_model(model_id))
 
     def _warn_if_parameters_differ(self, model: Mapping[str, Any], body: Mapping[str, Any]) -> None:
         current = model.get("training_parameters") or {}
@@ -381,30 +386,14 @@ class BriaStartTrainingOperator(BriaBaseOperator):
                              "training cannot change them (create a new model to train with new parameters)",
                              model.get("id"), differing)
 
-    def _execution_deadline(self, started: float) -> float | None:
-        if self.execution_timeout is None:
-            return None
-        return started + self.execution_timeout.total_seconds()
-
     def _trigger_kwargs(self, model_id: int, started: float) -> dict[str, Any]:
         """The trigger's keyword arguments, validated by ``check_trigger_kwargs``."""
-        return check_trigger_kwargs(
-            model_id=model_id,
-            bria_conn_id=self.bria_conn_id,
-            poll_interval=self.poll_interval,
-            end_time=started + float(self.timeout),
-            execution_deadline=self._execution_deadline(started),
-            stop_on_timeout=self.stop_on_timeout,
-            stop_on_kill=self.stop_on_kill,
-            max_consecutive_failures=self.max_consecutive_failures,
-            hook_params=self.hook_params,
-        )
+        return training_trigger_kwargs(self, model_id, started, poll_interval=float(self.poll_interval),
+                                       budget=float(self.timeout), stop_on_timeout=self.stop_on_timeout,
+                                       stop_on_kill=self.stop_on_kill)
 
     def _defer(self, model_id: int, started: float) -> None:
-        # Imported here: it pulls in Airflow's trigger machinery, which parsing a DAG does not need.
-        from airflow_provider_bria.triggers.training import BriaTrainingTrigger
-
-        trigger = BriaTrainingTrigger(**self._trigger_kwargs(model_id, started))
+        kwargs = self._trigger_kwargs(model_id, started)
         if self.stop_on_kill and not trigger_on_kill_supported():
             warn_once("trigger_on_kill", "Airflow %s does not call a trigger's on_kill: killing this task while it "
                       "is deferred leaves model %s training (stop it with BriaStopTrainingOperator; timeouts still "
@@ -413,40 +402,17 @@ class BriaStartTrainingOperator(BriaBaseOperator):
                       model_id, self.poll_interval, self.timeout)
         # timeout=None: a framework timeout would fail the task without execute_complete or on_kill, leaking the
         # training. The trigger enforces timeout and execution_timeout itself (absolute deadlines).
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=None)
+        defer_training_wait(self, kwargs, timeout=None)
 
     def _wait_sync(self, context: Context, model_id: int, started: float) -> TrainingSummary:
         from airflow_provider_bria._compat import AirflowTaskTimeout
 
-        timeout, poll_interval = float(self.timeout), float(self.poll_interval)  # coerced in execute()
-        deadline = time.monotonic() + timeout - (time.time() - started)
-        failures = polls = 0
-        last_status: str | None = None
         try:
-            while True:
-                time.sleep(max(0.0, min(poll_interval, deadline - time.monotonic())))
-                try:
-                    model = self.hook.get_model(model_id)
-                except RETRYABLE_ERRORS as err:
-                    failures += 1
-                    if failures > self.max_consecutive_failures:
-                        raise
-                    self.log.warning("Polling model %s failed (%d/%d consecutive failures tolerated): %s",
-                                     model_id, failures, self.max_consecutive_failures, err)
-                    model = None
-                if model is not None:
-                    failures = 0
-                    status = parse_model_status(model)
-                    if event_status_for_model(status) is not None:
-                        return self._finish(context, model)
-                    polls += 1
-                    if status.value != last_status or polls % LOG_EVERY_N_POLLS == 0:
-                        self.log.info("Model %s is %s (waited %.0f s of %.0f s)", model_id, status.value,
-                                      time.time() - started, self.timeout)
-                    last_status = status.value
-                if time.monotonic() >= deadline:
-                    self._handle_timeout(model_id, f"Model {model_id} did not finish training within the "
-                                                   f"timeout of {self.timeout:.0f} s")
+            return self._finish(context, wait_for_training_sync(self, model_id, started))
+        except PollTimeout:
+            self._handle_timeout(model_id, f"Model {model_id} did not finish training within the timeout of "
+                                           f"{self.timeout:.0f} s")
+            raise  # pragma: no cover - _handle_timeout raises
         except AirflowTaskTimeout:
             # execution_timeout fired on the worker: treat it like the wait timeout, then let Airflow fail the task.
             if self.stop_on_timeout:
@@ -503,13 +469,12 @@ class BriaStartTrainingOperator(BriaBaseOperator):
         :param event: the trigger event.
         :raises BriaTriggerEventError: when the event is missing or malformed.
         """
-        event = validate_training_event(event)
+        event, model = resumed_event(self.hook, event)
         model_id = event["model_id"]
         self._active_model_id = model_id
         status = event["status"]
-        if status == EVENT_SUCCESS:
-            model = event.get("model") or self.hook.get_model(model_id)
-            return self._finish(context, {**model, "id": model_id})
+        if model is not None:
+            return self._finish(context, model)
         if status == EVENT_TIMEOUT:
             what = "execution_timeout" if event.get("reason") == REASON_EXECUTION_TIMEOUT else "timeout"
             self.log.error("Deferred wait for model %s hit its %s", model_id, what)
@@ -529,29 +494,39 @@ class BriaStartTrainingOperator(BriaBaseOperator):
 
     def _emit_asset_events(self, context: Context, model: Mapping[str, Any]) -> None:
         """Attach the model id to every ``bria://models/...`` outlet (and add one per asset alias)."""
-        from airflow.sdk import Asset, AssetAlias
+        emit_model_asset_events(self, context, model)
 
-        from airflow_provider_bria.assets import MODEL_ASSET_PREFIX, bria_model_asset, model_asset_extra
 
-        outlets = list(self.outlets or [])
-        if not outlets:
-            return
-        outlet_events = context["outlet_events"]
-        model_url = None
-        if model.get("project_id") is not None:
-            model_url = model_console_url(self.hook.console_url, model["project_id"], model["id"])
-        extra = model_asset_extra(model, model_url=model_url, model_name=model.get("name"))
-        for outlet in outlets:
-            if isinstance(outlet, Asset) and outlet.uri.startswith(MODEL_ASSET_PREFIX):
-                outlet_events[outlet].extra.update(extra)
-                self.log.info("Asset event %s carries model_id %s", outlet.uri, extra["model_id"])
-            elif isinstance(outlet, AssetAlias):
-                project = self.hook.get_project(int(model["project_id"]))
-                asset = bria_model_asset(project["project_name"], str(model.get("name")))
-                alias_extra = alias_event_extra({**extra, "project_name": project["project_name"]})
-                outlet_events[outlet].add(asset, extra=alias_extra)
-                self.log.info("Asset event %s (via alias %s) carries model_id %s", asset.uri, outlet.name,
-                              extra["model_id"])
+def emit_model_asset_events(task: BriaStartTrainingOperator, context: Context, model: Mapping[str, Any]) -> None:
+    """Attach the model id to every ``bria://models/...`` outlet of ``task`` (and add one per asset alias).
+
+    :param task: the operator whose outlets get the events.
+    :param context: the task context.
+    :param model: the finished model.
+    """
+    from airflow.sdk import Asset, AssetAlias
+
+    from airflow_provider_bria.assets import MODEL_ASSET_PREFIX, bria_model_asset, model_asset_extra
+
+    outlets = list(task.outlets or [])
+    if not outlets:
+        return
+    outlet_events = context["outlet_events"]
+    model_url = None
+    if model.get("project_id") is not None:
+        model_url = model_console_url(task.hook.console_url, model["project_id"], model["id"])
+    extra = model_asset_extra(model, model_url=model_url, model_name=model.get("name"))
+    for outlet in outlets:
+        if isinstance(outlet, Asset) and outlet.uri.startswith(MODEL_ASSET_PREFIX):
+            outlet_events[outlet].extra.update(extra)
+            task.log.info("Asset event %s carries model_id %s", outlet.uri, extra["model_id"])
+        elif isinstance(outlet, AssetAlias):
+            project = task.hook.get_project(int(model["project_id"]))
+            asset = bria_model_asset(project["project_name"], str(model.get("name")))
+            alias_extra = alias_event_extra({**extra, "project_name": project["project_name"]})
+            outlet_events[outlet].add(asset, extra=alias_extra)
+            task.log.info("Asset event %s (via alias %s) carries model_id %s", asset.uri, outlet.name,
+                          extra["model_id"])
 
 
 def _terminal_event(model_id: int, status: ModelStatus) -> dict[str, Any]:
@@ -626,22 +601,8 @@ class BriaStopTrainingOperator(BriaBaseOperator):
         return result
 
     def _wait_stopped(self, model_id: int) -> ModelStatus:
-        deadline = time.monotonic() + self.timeout
-        while True:
-            time.sleep(max(0.0, min(self.poll_interval, deadline - time.monotonic())))
-            try:
-                status = parse_model_status(self.hook.get_model(model_id))
-            except RETRYABLE_ERRORS as err:
-                self.log.warning("Polling model %s failed: %s", model_id, err)
-            else:
-                if status not in (ModelStatus.IN_PROGRESS, ModelStatus.STOPPING):
-                    self.log.info("Model %s is %s", model_id, status.value)
-                    return status
-                self.log.info("Model %s is %s; waiting for Stopped", model_id, status.value)
-            if time.monotonic() >= deadline:
-                raise BriaTrainingTimeoutError(
-                    f"Model {model_id} did not reach Stopped within {self.timeout:.0f} s", model_id=model_id
-                )
+        return wait_until_stopped(self.hook, model_id, poll_interval=self.poll_interval, timeout=self.timeout,
+                                  log=self.log)
 
 
 __all__ = [

@@ -39,6 +39,7 @@ from airflow_provider_bria.operators._upload_common import (
     added_after_creation,
 )
 from airflow_provider_bria.operators.base import BriaBaseOperator, Number
+from airflow_provider_bria.results import loose
 
 if TYPE_CHECKING:
     from airflow_provider_bria.operators._upload_bulk import BulkResumeState, BulkStrategy
@@ -202,7 +203,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
         dataset_id = coerce_id(self.dataset_id, "dataset_id")
         self.increase_resolution = coerce_bool(self.increase_resolution, "increase_resolution")
         hook = self.hook
-        target = UploadTarget(dataset_id, hook.get_dataset(dataset_id, max_images=1))
+        target = UploadTarget(dataset_id, loose(hook.get_dataset(dataset_id, max_images=1)))
         self.log.info(
             "Dataset %s: %s upload type, status %s, %s images (try %s)", dataset_id, target.upload_type,
             target.status, target.dataset.get("images_count", "?"), getattr(context["ti"], "try_number", "?"),
@@ -302,6 +303,6 @@ class BriaUploadImagesOperator(BriaBaseOperator):
                 raise BriaUploadTimeoutError(message)
             raise BriaUploadError(message, failures=[])
         hook = self.hook
-        final = hook.get_bulk_upload_status(dataset_id)
+        final = loose(hook.get_bulk_upload_status(dataset_id))
         state = BulkResumeState.from_record(event.get("state"))
         return self._bulk_strategy().complete(context, hook, dataset_id, final, state)

@@ -21,6 +21,7 @@ from typing import Any
 from airflow_provider_bria._state import UPLOAD_TRIGGER, check_version
 from airflow_provider_bria.contract import BulkUploadStatus
 from airflow_provider_bria.exceptions import BriaError, BriaNotFoundError
+from airflow_provider_bria.results import loose
 from airflow_provider_bria.waiting.events import BULK_UPLOAD_EVENTS, EventStatus, check_hook_params
 from airflow_provider_bria.waiting.policy import TRIGGER_FIRST_WAIT_JITTER, Deadline, PollFailed, PollTimeout
 from airflow_provider_bria.waiting.trigger import BriaPollingTrigger
@@ -104,7 +105,7 @@ class BriaBulkUploadTrigger(BriaPollingTrigger):
 
             async def poll() -> dict[str, Any] | None:
                 try:
-                    return await hook.aget_bulk_upload_status(self.dataset_id)
+                    return loose(await hook.aget_bulk_upload_status(self.dataset_id))
                 except BriaNotFoundError:
                     if time.monotonic() - started > _NOT_FOUND_GRACE_SECONDS:
                         raise

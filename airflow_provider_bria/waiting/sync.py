@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from airflow_provider_bria.waiting.policy import POLL, PollPolicy, PollState, plan, uniform
 
@@ -47,5 +47,5 @@ def wait_sync(
             except Exception as err:  # noqa: BLE001 - the plan decides: retryable, or re-raised
                 answer = (False, err)
         else:
-            # time.sleep is looked up at call time: tests patch it
-            answer = (sleep or time.sleep)(step)  # type: ignore[arg-type]
+            (sleep or time.sleep)(cast("float", step))  # looked up at call time: tests patch time.sleep
+            answer = None

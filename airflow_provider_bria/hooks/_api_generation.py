@@ -19,6 +19,8 @@ from airflow_provider_bria.hooks import _inputs as inp
 from airflow_provider_bria.hooks._api_data import as_dict
 from airflow_provider_bria.hooks._connection import Origin, is_absolute, strict_split
 from airflow_provider_bria.responses import V2Response, warn_unexpected_status
+from airflow_provider_bria.waiting.policy import PollPolicy, PollTimeout
+from airflow_provider_bria.waiting.sync import wait_sync
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]+$")
 _GUIDANCE_METHOD_KEY = re.compile(r"^guidance_method_\d+$")
@@ -333,24 +335,26 @@ class BriaGenerationApiMixin:
         :raises BriaJobError: when the job ends ``ERROR``/``FAILED``/``NOT_FOUND``, or on timeout (``status``
             then is the last one seen). ``UNKNOWN`` or an unrecognised status is logged once and polled on.
         """
-        for name, value in (("poll_interval", poll_interval), ("timeout", timeout)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise BriaInputError(f"{name} must be a positive number of seconds, got {value!r}")
-        deadline = _clock() + timeout
         seen: set[str] = set()
-        while True:
-            response = self.get_status(request_id_or_status_url)
+
+        def finished(response: V2Response) -> bool:
             warn_unexpected_status(response, seen, self.log)  # type: ignore[attr-defined]
-            if response.is_terminal:
-                if response.is_failure:
-                    raise job_error(response)
-                return response
-            remaining = deadline - _clock()
-            if remaining <= 0:
-                raise BriaJobError(
-                    f"Bria job {response.request_id} did not finish within {timeout:g} s (still "
-                    f"{response.unexpected_status or response.status.value})",
-                    request_id=response.request_id,
-                    status=response.status.value,
-                )
-            _sleep(min(poll_interval, remaining))
+            return response.is_terminal
+
+        # No poll error is tolerated here: get_status already retried it (method-aware, with backoff).
+        policy = PollPolicy.within(poll_interval, timeout, _clock(), retryable=lambda err: False)
+        try:
+            response = wait_sync(policy, lambda: self.get_status(request_id_or_status_url), finished,
+                                 what=f"Bria job {request_id_or_status_url}", log=self.log,  # type: ignore[attr-defined]
+                                 clock=lambda: _clock(), sleep=lambda seconds: _sleep(seconds))
+        except PollTimeout as err:
+            last: V2Response = err.last
+            raise BriaJobError(
+                f"Bria job {last.request_id} did not finish within {timeout:g} s (still "
+                f"{last.unexpected_status or last.status.value})",
+                request_id=last.request_id,
+                status=last.status.value,
+            ) from None
+        if response.is_failure:
+            raise job_error(response)
+        return response

@@ -7,9 +7,11 @@ is masked with ``amask_secret``, one ``httpx.AsyncClient`` is kept per hook and 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json as _json
 import ssl
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +60,64 @@ def shared_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+#: Connections one shared async client keeps open at most (per process, event loop and API origin); requests
+#: beyond it wait at the client's gate. Kept small on purpose: httpcore's pool does work quadratic in its
+#: connection count on every request (1,000 polls through 100 connections cost 16 s of CPU, through 16 about 2 s).
+SHARED_CLIENT_MAX_CONNECTIONS = 16
+#: Seconds an idle connection of a shared client stays open: longer than the usual poll interval, so a trigger's
+#: next poll reuses a connection instead of opening one (a TLS handshake against the real API).
+SHARED_CLIENT_KEEPALIVE_SECONDS = 30.0
+
+_SHARED_CLIENTS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], httpx.AsyncClient]] = weakref.WeakKeyDictionary()
+#: One gate per shared client: at most ``SHARED_CLIENT_MAX_CONNECTIONS`` requests inside it at once. httpcore's pool
+#: rescans every queued request and connection whenever one frees up: with 1,000 triggers polling at once and no
+#: gate it blocked the event loop for 11 s; waiting at an ``asyncio.Semaphore`` instead is O(1).
+_SHARED_GATES: weakref.WeakKeyDictionary[httpx.AsyncClient, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def shared_async_client(settings: BriaConnectionSettings, headers: Mapping[str, str]) -> httpx.AsyncClient:
+    """The process-wide ``httpx.AsyncClient`` of the running event loop for one API origin and timeout setting.
+
+    A triggerer running thousands of Bria triggers then holds one client and one connection pool per origin
+    instead of one per trigger (each with its pool, its connections and ~50 KiB). The client carries no token:
+    every request sends it in its own headers, and the hook resolves every URL against its configured origin
+    before sending (the token still goes only there). It keeps no cookies, so nothing one connection's answers
+    set reaches another's requests. Clients are never closed by a hook; they go with their event loop.
+
+    :param settings: the hook's resolved connection.
+    :param headers: the client's default headers (the User-Agent; never the token).
+    """
+    from http.cookiejar import CookieJar, DefaultCookiePolicy
+
+    import httpx
+
+    loop = asyncio.get_running_loop()
+    key = (settings.origin, settings.read_timeout, settings.connect_timeout, tuple(sorted(headers.items())))
+    clients = _SHARED_CLIENTS.setdefault(loop, {})
+    client = clients.get(key)
+    if client is None or client.is_closed:
+        client = clients[key] = httpx.AsyncClient(
+            headers=dict(headers),
+            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+            follow_redirects=False,
+            verify=shared_ssl_context(),
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+            limits=httpx.Limits(max_connections=SHARED_CLIENT_MAX_CONNECTIONS,
+                                max_keepalive_connections=SHARED_CLIENT_MAX_CONNECTIONS,
+                                keepalive_expiry=SHARED_CLIENT_KEEPALIVE_SECONDS),
+        )
+        _SHARED_GATES[client] = asyncio.Semaphore(SHARED_CLIENT_MAX_CONNECTIONS)
+    return client
+
+
+def shared_client_gate(client: httpx.AsyncClient) -> asyncio.Semaphore | None:
+    """The in-flight gate of a shared client (``None`` for a hook's own client).
+
+    :param client: an async client.
+    """
+    return _SHARED_GATES.get(client)
+
+
 async def amask(secret: str) -> None:
     """Register a secret with Airflow's masker without blocking the event loop.
 
@@ -99,6 +159,9 @@ class BriaAsyncMixin:
     _async_client: httpx.AsyncClient | None
     #: An ``httpx`` transport to use instead of the network (tests use ``httpx.MockTransport``).
     _async_transport: Any = None
+    #: Use the process-wide client (see :meth:`use_shared_async_client`); the client in use is the shared one.
+    _share_async_client: bool = False
+    _async_client_shared: bool = False
 
     if TYPE_CHECKING:
 
@@ -125,9 +188,20 @@ class BriaAsyncMixin:
             self.retry_policy.use_connection_budget(settings.retry_budget)
         return self._settings
 
+    def use_shared_async_client(self) -> None:
+        """Send this hook's async calls through the process-wide client (:func:`shared_async_client`).
+
+        Triggers do (one client per triggerer process and origin instead of one per trigger); ``aclose`` then
+        leaves the shared client open. Ignored when a test transport is set.
+        """
+        self._share_async_client = True
+
     async def aget_conn(self) -> httpx.AsyncClient:
-        """Return the hook's ``httpx.AsyncClient`` (created on first use)."""
+        """Return the hook's ``httpx.AsyncClient`` (made on first use; see :meth:`use_shared_async_client`)."""
         settings = await self.aget_settings()
+        if self._async_client is None and self._share_async_client and self._async_transport is None:
+            self._async_client = shared_async_client(settings, self._user_agent_headers())
+            self._async_client_shared = True
         if self._async_client is None:
             import httpx
 
@@ -143,7 +217,8 @@ class BriaAsyncMixin:
     async def aclose(self) -> None:
         """Close the async client (safe to call twice)."""
         client, self._async_client = self._async_client, None
-        if client is not None:
+        shared, self._async_client_shared = self._async_client_shared, False
+        if client is not None and not shared:
             await client.aclose()
 
     async def __aenter__(self) -> BriaAsyncMixin:
@@ -178,8 +253,13 @@ class BriaAsyncMixin:
         client = await self.aget_conn()
         headers = {API_TOKEN_HEADER: settings.token}
 
+        gate = shared_client_gate(client)
+
         async def attempt() -> httpx.Response:
-            return await client.request(method, url, json=json, params=params, headers=headers)
+            if gate is None:
+                return await client.request(method, url, json=json, params=params, headers=headers)
+            async with gate:
+                return await client.request(method, url, json=json, params=params, headers=headers)
 
         retrying = build_retrying(
             self.retry_policy, mode=retry_mode(method, retry), method=method, path=shown, logger=self.log,

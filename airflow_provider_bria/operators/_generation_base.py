@@ -276,7 +276,8 @@ class GenerationBase(BriaBaseOperator):
         """Validate a trigger event and return the resume state it carries."""
         from airflow_provider_bria.waiting.events import JOB_EVENTS, validate_event
 
-        return validate_event(event, JOB_EVENTS)["context"]  # type: ignore[no-any-return]
+        state: dict[str, Any] = validate_event(event, JOB_EVENTS)["context"]
+        return state
 
     @staticmethod
     def _resumed_jobs(event: Any, pending: Sequence[dict[str, Any]]) -> tuple[list[Submitted], list[Any]]:

@@ -35,6 +35,8 @@ from airflow_provider_bria.operators.dataset import (
     require_draft,
     same_json,
 )
+from airflow_provider_bria.waiting.policy import PollFailed, PollPolicy, PollTimeout
+from airflow_provider_bria.waiting.sync import wait_sync
 
 #: Most context images sent to refine_structured_prompt (the API documents no limit; this keeps requests sane).
 MAX_CONTEXT_IMAGES = 10
@@ -232,7 +234,7 @@ class BriaGenerateCaptionPrefixOperator(BriaBaseOperator):
             self._check_ip_type()
 
     def _check_ip_type(self) -> IpType:
-        itype = parse_enum(IpType, self.ip_type, "ip_type")
+        itype: IpType = parse_enum(IpType, self.ip_type, "ip_type")
         if itype not in PREFIX_IP_TYPES:
             allowed = ", ".join(sorted(t.value for t in PREFIX_IP_TYPES))
             raise BriaInputError(f"generate_prefix supports ip_type {allowed}; got {itype.value!r}")
@@ -353,7 +355,9 @@ class BriaRegenerateCaptionsOperator(BriaBaseOperator):
     :param dataset_id: the dataset id (templated).
     :param wait: wait for completion (default ``True``).
     :param poll_interval: seconds between status reads (default 10; templated).
-    :param timeout: seconds to wait before :class:`BriaCaptionsTimeoutError` (default 3600; templated).
+    :param timeout: seconds to wait before :class:`BriaCaptionsTimeoutError` (default 3600; templated). Status
+        reads failing with a transient or ambiguous error (429, 5xx, timeouts; after the hook's own retries) are
+        tolerated up to :data:`~airflow_provider_bria.waiting.policy.DEFAULT_MAX_CONSECUTIVE_FAILURES` (5) in a row.
     """
 
     template_fields: Sequence[str] = (*BriaBaseOperator.template_fields, "dataset_id")
@@ -411,22 +415,28 @@ class BriaRegenerateCaptionsOperator(BriaBaseOperator):
         return self._summary(dataset_id, status, count, regenerated)
 
     def _wait(self, dataset_id: int) -> str:
-        deadline = time.monotonic() + float(self.timeout)
-        while True:
-            dataset = self.hook.get_dataset(dataset_id, max_images=1)
-            status = str(dataset.get("captions_update_status") or "")
+        last: dict[str, str] = {}
+
+        def finished(dataset: Mapping[str, Any]) -> bool:
+            status = last["status"] = str(dataset.get("captions_update_status") or "")
             if status == CaptionsUpdateStatus.COMPLETED.value:
                 self.log.info("Captions of dataset %s are completed", dataset_id)
-                return status
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise BriaCaptionsTimeoutError(
-                    f"Captions of dataset {dataset_id} still {status!r} after {self.timeout:g}s; they may still "
-                    "finish: a retry waits for the running regeneration instead of starting another"
-                )
-            self.log.info("Captions of dataset %s: %s; checking again in %gs", dataset_id, status,
-                          self.poll_interval)
-            time.sleep(min(float(self.poll_interval), max(remaining, 0.0)))
+                return True
+            self.log.info("Captions of dataset %s: %s; checking again in %gs", dataset_id, status, self.poll_interval)
+            return False
+
+        policy = PollPolicy.within(float(self.poll_interval), float(self.timeout), time.monotonic())
+        try:
+            wait_sync(policy, lambda: self.hook.get_dataset(dataset_id, max_images=1), finished,
+                      what=f"the captions of dataset {dataset_id}", log=self.log)
+        except PollTimeout:
+            raise BriaCaptionsTimeoutError(
+                f"Captions of dataset {dataset_id} still {last.get('status')!r} after {self.timeout:g}s; they may "
+                "still finish: a retry waits for the running regeneration instead of starting another"
+            ) from None
+        except PollFailed as err:
+            raise err.error from None
+        return last["status"]
 
     @staticmethod
     def _summary(dataset_id: int, status: str, count: int, regenerated: bool) -> dict[str, Any]:
@@ -494,7 +504,7 @@ class BriaUpdateImageCaptionOperator(BriaBaseOperator):
             self.log.info("Image %s already has this caption; nothing to send", image_id)
             return self._summary(dataset_id, image_id, image)
         try:
-            if self.regenerate:
+            if caption is None:  # regenerate=True (the constructor allows exactly one of the two)
                 result = hook.regenerate_image_caption(dataset_id, image_id)
             else:
                 result = hook.update_image_caption(dataset_id, image_id, caption)

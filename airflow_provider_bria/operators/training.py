@@ -26,26 +26,31 @@ from airflow_provider_bria._compat import (
 )
 from airflow_provider_bria.contract import ModelStatus, validate_training_parameters
 from airflow_provider_bria.exceptions import (
-    RETRYABLE_ERRORS,
     BriaConflictError,
     BriaInputError,
     BriaTrainingTimeoutError,
 )
 from airflow_provider_bria.links.bria import BriaModelLink, model_console_url, push_console_xcoms
 from airflow_provider_bria.operators._reconcile import apply_then_check, coerce_id
+from airflow_provider_bria.operators._training_wait import (
+    defer_training_wait,
+    resumed_event,
+    training_trigger_kwargs,
+    wait_for_training_sync,
+    wait_until_stopped,
+)
 from airflow_provider_bria.operators.base import BriaBaseOperator
 from airflow_provider_bria.triggers._training_events import (
     EVENT_ERROR,
     EVENT_SUCCESS,
     EVENT_TIMEOUT,
-    LOG_EVERY_N_POLLS,
     REASON_EXECUTION_TIMEOUT,
     check_trigger_kwargs,
     event_status_for_model,
     model_summary,
     training_error_for_event,
-    validate_training_event,
 )
+from airflow_provider_bria.waiting.policy import PollTimeout
 
 if TYPE_CHECKING:
     import logging
@@ -380,30 +385,14 @@ class BriaStartTrainingOperator(BriaBaseOperator):
                              "training cannot change them (create a new model to train with new parameters)",
                              model.get("id"), differing)
 
-    def _execution_deadline(self, started: float) -> float | None:
-        if self.execution_timeout is None:
-            return None
-        return started + self.execution_timeout.total_seconds()
-
     def _trigger_kwargs(self, model_id: int, started: float) -> dict[str, Any]:
         """The trigger's keyword arguments, validated by ``check_trigger_kwargs``."""
-        return check_trigger_kwargs(
-            model_id=model_id,
-            bria_conn_id=self.bria_conn_id,
-            poll_interval=self.poll_interval,
-            end_time=started + float(self.timeout),
-            execution_deadline=self._execution_deadline(started),
-            stop_on_timeout=self.stop_on_timeout,
-            stop_on_kill=self.stop_on_kill,
-            max_consecutive_failures=self.max_consecutive_failures,
-            hook_params=self.hook_params,
-        )
+        return training_trigger_kwargs(self, model_id, started, poll_interval=float(self.poll_interval),
+                                       budget=float(self.timeout), stop_on_timeout=self.stop_on_timeout,
+                                       stop_on_kill=self.stop_on_kill)
 
     def _defer(self, model_id: int, started: float) -> None:
-        # Imported here: it pulls in Airflow's trigger machinery, which parsing a DAG does not need.
-        from airflow_provider_bria.triggers.training import BriaTrainingTrigger
-
-        trigger = BriaTrainingTrigger(**self._trigger_kwargs(model_id, started))
+        kwargs = self._trigger_kwargs(model_id, started)
         if self.stop_on_kill and not trigger_on_kill_supported():
             warn_once("trigger_on_kill", "Airflow %s does not call a trigger's on_kill: killing this task while it "
                       "is deferred leaves model %s training (stop it with BriaStopTrainingOperator; timeouts still "
@@ -412,40 +401,17 @@ class BriaStartTrainingOperator(BriaBaseOperator):
                       model_id, self.poll_interval, self.timeout)
         # timeout=None: a framework timeout would fail the task without execute_complete or on_kill, leaking the
         # training. The trigger enforces timeout and execution_timeout itself (absolute deadlines).
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=None)
+        defer_training_wait(self, kwargs, timeout=None)
 
     def _wait_sync(self, context: Context, model_id: int, started: float) -> TrainingSummary:
         from airflow_provider_bria._compat import AirflowTaskTimeout
 
-        timeout, poll_interval = float(self.timeout), float(self.poll_interval)  # coerced in execute()
-        deadline = time.monotonic() + timeout - (time.time() - started)
-        failures = polls = 0
-        last_status: str | None = None
         try:
-            while True:
-                time.sleep(max(0.0, min(poll_interval, deadline - time.monotonic())))
-                try:
-                    model = self.hook.get_model(model_id)
-                except RETRYABLE_ERRORS as err:
-                    failures += 1
-                    if failures > self.max_consecutive_failures:
-                        raise
-                    self.log.warning("Polling model %s failed (%d/%d consecutive failures tolerated): %s",
-                                     model_id, failures, self.max_consecutive_failures, err)
-                    model = None
-                if model is not None:
-                    failures = 0
-                    status = parse_model_status(model)
-                    if event_status_for_model(status) is not None:
-                        return self._finish(context, model)
-                    polls += 1
-                    if status.value != last_status or polls % LOG_EVERY_N_POLLS == 0:
-                        self.log.info("Model %s is %s (waited %.0f s of %.0f s)", model_id, status.value,
-                                      time.time() - started, self.timeout)
-                    last_status = status.value
-                if time.monotonic() >= deadline:
-                    self._handle_timeout(model_id, f"Model {model_id} did not finish training within the "
-                                                   f"timeout of {self.timeout:.0f} s")
+            return self._finish(context, wait_for_training_sync(self, model_id, started))
+        except PollTimeout:
+            self._handle_timeout(model_id, f"Model {model_id} did not finish training within the timeout of "
+                                           f"{self.timeout:.0f} s")
+            raise  # pragma: no cover - _handle_timeout raises
         except AirflowTaskTimeout:
             # execution_timeout fired on the worker: treat it like the wait timeout, then let Airflow fail the task.
             if self.stop_on_timeout:
@@ -502,13 +468,12 @@ class BriaStartTrainingOperator(BriaBaseOperator):
         :param event: the trigger event.
         :raises BriaTriggerEventError: when the event is missing or malformed.
         """
-        event = validate_training_event(event)
+        event, model = resumed_event(self.hook, event)
         model_id = event["model_id"]
         self._active_model_id = model_id
         status = event["status"]
-        if status == EVENT_SUCCESS:
-            model = event.get("model") or self.hook.get_model(model_id)
-            return self._finish(context, {**model, "id": model_id})
+        if model is not None:
+            return self._finish(context, model)
         if status == EVENT_TIMEOUT:
             what = "execution_timeout" if event.get("reason") == REASON_EXECUTION_TIMEOUT else "timeout"
             self.log.error("Deferred wait for model %s hit its %s", model_id, what)
@@ -625,22 +590,8 @@ class BriaStopTrainingOperator(BriaBaseOperator):
         return result
 
     def _wait_stopped(self, model_id: int) -> ModelStatus:
-        deadline = time.monotonic() + self.timeout
-        while True:
-            time.sleep(max(0.0, min(self.poll_interval, deadline - time.monotonic())))
-            try:
-                status = parse_model_status(self.hook.get_model(model_id))
-            except RETRYABLE_ERRORS as err:
-                self.log.warning("Polling model %s failed: %s", model_id, err)
-            else:
-                if status not in (ModelStatus.IN_PROGRESS, ModelStatus.STOPPING):
-                    self.log.info("Model %s is %s", model_id, status.value)
-                    return status
-                self.log.info("Model %s is %s; waiting for Stopped", model_id, status.value)
-            if time.monotonic() >= deadline:
-                raise BriaTrainingTimeoutError(
-                    f"Model {model_id} did not reach Stopped within {self.timeout:.0f} s", model_id=model_id
-                )
+        return wait_until_stopped(self.hook, model_id, poll_interval=self.poll_interval, timeout=self.timeout,
+                                  log=self.log)
 
 
 __all__ = [

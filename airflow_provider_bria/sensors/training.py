@@ -12,6 +12,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_provider_bria._compat import AirflowSensorTimeout, AirflowTaskTimeout, conf, parsed_reschedule_dates
 from airflow_provider_bria.links.bria import BriaModelLink, push_console_xcoms
 from airflow_provider_bria.operators._reconcile import coerce_id
+from airflow_provider_bria.operators._training_wait import defer_training_wait, resumed_event, training_trigger_kwargs
 from airflow_provider_bria.operators.base import BriaBaseOperator
 from airflow_provider_bria.operators.training import parse_model_status, training_summary
 from airflow_provider_bria.triggers._training_events import (
@@ -21,7 +22,6 @@ from airflow_provider_bria.triggers._training_events import (
     check_trigger_kwargs,
     event_status_for_model,
     training_error_for_event,
-    validate_training_event,
 )
 
 if TYPE_CHECKING:
@@ -115,33 +115,16 @@ class BriaTrainingSensor(BaseSensorOperator, BriaBaseOperator):
         if not self.deferrable:
             with parsed_reschedule_dates(context["ti"]):  # Airflow 3.0 hands reschedule dates over as strings
                 return super().execute(context)
-        # Imported here: it pulls in Airflow's trigger machinery, which parsing a DAG does not need.
-        from airflow_provider_bria.triggers.training import BriaTrainingTrigger
-
         started = time.time()
         result = self.poke(context)
         if result:
             return result.xcom_value if isinstance(result, PokeReturnValue) else None
         model_id = coerce_id(self.model_id, "model_id")
-        execution_deadline = (
-            started + self.execution_timeout.total_seconds() if self.execution_timeout is not None else None
-        )
+        kwargs = training_trigger_kwargs(self, model_id, started, budget=float(self.timeout),
+                                         poll_interval=max(float(self.poke_interval), MIN_TRIGGER_POLL_INTERVAL),
+                                         stop_on_timeout=False, stop_on_kill=False)  # a sensor only watches
         self.log.info("Deferring until model %s finishes training (timeout %.0f s)", model_id, self.timeout)
-        self.defer(
-            trigger=BriaTrainingTrigger(
-                model_id=model_id,
-                bria_conn_id=self.bria_conn_id,
-                poll_interval=max(float(self.poke_interval), MIN_TRIGGER_POLL_INTERVAL),
-                end_time=started + float(self.timeout),
-                execution_deadline=execution_deadline,
-                stop_on_timeout=False,
-                stop_on_kill=False,
-                max_consecutive_failures=self.max_consecutive_failures,
-                hook_params=self.hook_params,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
-        )
+        defer_training_wait(self, kwargs, timeout=timedelta(seconds=self.timeout))
         return None  # not reached: defer() raises TaskDeferred
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> TrainingSummary:
@@ -155,10 +138,9 @@ class BriaTrainingSensor(BaseSensorOperator, BriaBaseOperator):
         :param event: the trigger event.
         :raises BriaTriggerEventError: when the event is missing or malformed.
         """
-        event = validate_training_event(event)
-        if event["status"] == EVENT_SUCCESS:
-            model = event.get("model") or self.hook.get_model(event["model_id"])
-            summary = training_summary({**model, "id": event["model_id"]}, self.hook.console_url)
+        event, model = resumed_event(self.hook, event)
+        if model is not None:
+            summary = training_summary(model, self.hook.console_url)
             self.log.info("Model %s finished training: %s", event["model_id"], summary)
             return summary
         if event["status"] == EVENT_TIMEOUT:

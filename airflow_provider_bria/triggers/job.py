@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from airflow_provider_bria._state import JOB_TRIGGER, check_version
 from airflow_provider_bria.exceptions import BriaInputError, is_retryable_read
@@ -133,7 +134,8 @@ class BriaJobTrigger(BriaPollingTrigger):
                             raise result
                         transient = result
                         continue
-                    warn_unexpected_status(result, unexpected.setdefault(handle, set()), self.log)
+                    warn_unexpected_status(result, unexpected.setdefault(handle, set()),
+                                           cast("logging.Logger", self.log))
                     if result.is_terminal:
                         self._outcomes[handle] = result.to_json()
                         pending.remove(handle)

@@ -125,7 +125,7 @@ def _carried(value: Any) -> bool:
         return False
 
 
-def check_hook_params(value: Any, *, drop_invalid: bool = False, log: logging.Logger | None = None) -> dict[str, Any]:
+def check_hook_params(value: Any, *, drop_invalid: bool = False, log: logging.Logger | Any = None) -> dict[str, Any]:
     """The one rule for ``hook_params`` a trigger carries: JSON values that survive Airflow's serialisation.
 
     A deferred task's hook is rebuilt in the triggerer from the trigger's kwargs, so every value must come back

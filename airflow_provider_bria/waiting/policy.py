@@ -179,11 +179,10 @@ class PollState:
         if self.jitter_pending:
             self.jitter_pending = False
             interval *= self.rng(*self.policy.first_wait_jitter)
-        return self._capped(interval, now)
+        return self._capped(interval)
 
-    def _capped(self, interval: float, now: float | None = None) -> float:
-        now = self.clock() if now is None else now
-        return max(0.0, min(interval, self.policy.earliest.at - now))
+    def _capped(self, interval: float) -> float:
+        return max(0.0, min(interval, self.policy.earliest.at - self.clock()))
 
 
 def uniform(low: float, high: float) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from airflow_provider_bria.waiting.policy import POLL, PollPolicy, PollState, plan, uniform
 
@@ -20,6 +20,7 @@ def wait_sync(
     what: str,
     log: logging.Logger | Any,
     clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Any] | None = None,
 ) -> T:
     """Poll until ``finished(value)``; return that value.
 
@@ -29,6 +30,7 @@ def wait_sync(
     :param what: what is polled, for the log ("model 7").
     :param log: where tolerated failures are logged.
     :param clock: the clock of the deadlines (default ``time.monotonic``).
+    :param sleep: how to sleep (default ``time.sleep``, looked up at each call).
     :raises PollTimeout: when a deadline passes first.
     :raises PollFailed: after more retryable errors in a row than tolerated.
     """
@@ -45,4 +47,5 @@ def wait_sync(
             except Exception as err:  # noqa: BLE001 - the plan decides: retryable, or re-raised
                 answer = (False, err)
         else:
-            answer = time.sleep(step)  # type: ignore[arg-type]  # looked up at call time: tests patch time.sleep
+            (sleep or time.sleep)(cast("float", step))  # looked up at call time: tests patch time.sleep
+            answer = None

@@ -39,6 +39,9 @@ class BriaPollingTrigger(BaseTrigger):
     hook_params: dict[str, Any]
     poll_interval: float
 
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger.__init__ is not annotated
+
     def kwargs(self) -> dict[str, Any]:
         """The keyword arguments that rebuild this trigger (without the version)."""
         raise NotImplementedError
@@ -51,7 +54,9 @@ class BriaPollingTrigger(BaseTrigger):
     def _hook(self) -> BriaHook:
         from airflow_provider_bria.hooks.bria import BriaHook
 
-        return BriaHook(bria_conn_id=self.bria_conn_id, **self.hook_params)
+        hook = BriaHook(bria_conn_id=self.bria_conn_id, **self.hook_params)
+        hook.use_shared_async_client()  # one client per triggerer process and origin, not one per trigger
+        return hook
 
     def policy(self, *deadlines: Deadline, max_consecutive_failures: int) -> PollPolicy:
         """The triggers' policy: immediate first poll, jittered first wait, the given absolute deadlines."""

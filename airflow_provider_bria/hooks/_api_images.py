@@ -7,7 +7,6 @@ hook's policy; uploads (POST) are not blindly retried: callers reconcile by list
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
@@ -84,13 +83,10 @@ class BriaImageApiMixin(HookSurface):
         url = inp.http_url(image_url, "image_url") if image_url is not None else None
         path = Paths.dataset_images(did)
         if encoding == "json":
-            body = inp.compact(
-                file=base64.b64encode(data).decode("ascii") if data is not None else None,
-                image_url=url,
-                image_name=image_name,
-                **flags,
-            )
-            return as_dict(self.request("POST", path, json=body))
+            body = inp.compact(image_url=url, image_name=image_name, **flags)
+            # The image as base64 under "file", first, spliced in without a pass of the JSON encoder over it.
+            payload = inp.json_with_base64("file", data, body) if data is not None else body
+            return as_dict(self.request("POST", path, json=payload))
         form, files = _multipart(data, fmt, url, image_name, flags)
         return as_dict(self.request("POST", path, data=form or None, files=files))
 

@@ -138,6 +138,29 @@ def image_bytes(file: bytes | bytearray | memoryview | BinaryIO, name: str = "fi
     return data, fmt
 
 
+class EncodedJSON(bytes):
+    """A JSON request body already encoded (UTF-8 bytes): sent as is, with ``Content-Type: application/json``."""
+
+
+def json_with_base64(field: str, data: bytes, rest: Mapping[str, Any]) -> EncodedJSON:
+    """``{field: <base64 of data>, **rest}`` as JSON bytes, without feeding the base64 text to the JSON encoder.
+
+    Base64 text needs no JSON escaping, so its bytes are spliced in: the document is the one ``json.dumps`` (as
+    ``requests`` calls it) makes, for a fraction of the CPU (the encoder walks a megabyte string character by
+    character).
+
+    :param field: the key of the base64 value (first in the document).
+    :param data: the raw bytes.
+    :param rest: the other fields (JSON-safe).
+    """
+    tail = json.dumps(dict(rest), allow_nan=False)[1:-1]
+    parts = [b"{", json.dumps(field).encode("ascii"), b': "', base64.b64encode(data), b'"']
+    if tail:
+        parts += [b", ", tail.encode("utf-8")]
+    parts.append(b"}")
+    return EncodedJSON(b"".join(parts))
+
+
 def strip_data_uri(text: str) -> str:
     """Remove a ``data:<mime>;base64,`` prefix (the API wants bare base64).
 

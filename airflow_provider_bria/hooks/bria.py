@@ -35,6 +35,7 @@ from airflow_provider_bria.hooks._connection import (
 )
 from airflow_provider_bria.hooks._connection_check import BriaConnectionCheckMixin
 from airflow_provider_bria.hooks._download import MAX_REDIRECTS, BriaDownloadMixin  # noqa: F401 (old import path)
+from airflow_provider_bria.hooks._inputs import EncodedJSON
 from airflow_provider_bria.hooks._redact import HEADER_ERRORS, drop_queries, transport_message
 from airflow_provider_bria.hooks._retry import (
     AMBIGUOUS,
@@ -274,9 +275,12 @@ class BriaHook(
         method = method.upper()
         settings = self.settings
         url, shown = self._resolve_url(settings, path)
+        headers = {API_TOKEN_HEADER: settings.token}
+        if isinstance(json, EncodedJSON):  # a body encoded by the caller: sent as is
+            headers["Content-Type"] = "application/json"
+            json, data = None, json
         response, history = self._send(
-            method, url, shown, retry=retry, headers={API_TOKEN_HEADER: settings.token},
-            json=json, params=params, data=data, files=files,
+            method, url, shown, retry=retry, headers=headers, json=json, params=params, data=data, files=files,
         )
         status = response.status_code
         body = decode_body(response.content)

@@ -258,6 +258,28 @@ def apply_then_check(
             return Applied(found, reconciled=True, attempts=attempt, after=err)
 
 
+def _reuse(
+    existing: Mapping[str, Any], what: str, *, if_exists: str, mine: Any,
+    check: Callable[[Mapping[str, Any]], None] | None, log: logging.Logger | Any,
+) -> tuple[dict[str, Any], bool]:
+    """:func:`create_or_reuse` found the object before creating: ours (an earlier try's), reused, or refused."""
+    ident = object_id(existing, what)
+    if mine is not None and str(mine) == str(ident):
+        log.info("Found %s (id=%s), created by an earlier try of this task; using it", what, ident)
+        if check is not None:
+            check(existing)
+        return dict(existing), True
+    if if_exists == IF_EXISTS_FAIL:
+        raise BriaConflictError(
+            f"{what} already exists (id={ident}) and if_exists='fail'; "
+            "use if_exists='reuse' to use it, or choose another name"
+        )
+    if check is not None:
+        check(existing)
+    log.info("Found existing %s (id=%s); reusing it (if_exists='reuse')", what, ident)
+    return dict(existing), False
+
+
 def create_or_reuse(
     *,
     find: Callable[[], Mapping[str, Any] | None],
@@ -295,23 +317,8 @@ def create_or_reuse(
 
     existing = find()
     if existing is not None:
-        ident = object_id(existing, what)
         mine = _state_get(state_store, state_key)
-        if mine is not None and str(mine) == str(ident):
-            logger.info("Found %s (id=%s), created by an earlier try of this task; using it", what, ident)
-            if check is not None:
-                check(existing)
-            return dict(existing), True
-        if if_exists == IF_EXISTS_FAIL:
-            raise BriaConflictError(
-                f"{what} already exists (id={ident}) and if_exists='fail'; "
-                "use if_exists='reuse' to use it, or choose another name"
-            )
-        if check is not None:
-            check(existing)
-        logger.info("Found existing %s (id=%s); reusing it (if_exists='reuse')", what, ident)
-        return dict(existing), False
-
+        return _reuse(existing, what, if_exists=if_exists, mine=mine, check=check, log=logger)
     outcome = apply_then_check(create, find, what=f"Creating {what}", retries=1, delay=reconcile_delay,
                                log=logger, sleep=sleep)
     ident = object_id(outcome.value, what)

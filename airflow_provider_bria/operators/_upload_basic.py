@@ -6,8 +6,8 @@ uploads the rest with :class:`BasicUploader` and removes duplicates a lost respo
 * At most ``max_concurrency`` uploads are in flight. Every in-flight upload has a hook (and therefore a
   ``requests.Session``) of its own: hooks come from a pool created, and connected, in the calling thread, so
   worker threads never look a connection up themselves.
-* Each worker reads one image into memory, checks it still has the hash the quality gate saw, and sends it
-  under its stable name ``<stem>-<sha12>.<ext>``.
+* Each worker reads one image into memory, hashing it while it reads (no second pass), checks it still has
+  the hash the quality gate saw, and sends those very bytes under its stable name ``<stem>-<sha12>.<ext>``.
 * The API has no idempotency key, so the hook never retries an upload that may have been applied (5xx, read
   timeout, dropped connection). Here such an *ambiguous* failure is reconciled: the dataset's images are
   listed, and only if the image is not there is it sent again (``image_retries`` times at most).
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bria.contract import BASIC_MAX_IMAGES, DatasetStatus, UploadType
 from airflow_provider_bria.exceptions import TARGET_ERRORS, BriaAPIError, BriaConflictError, BriaError, BriaInputError
-from airflow_provider_bria.operators._quality_gate import CheckedImage, key_from_image_name
+from airflow_provider_bria.operators._quality_gate import CHUNK_SIZE, CheckedImage, key_from_image_name
 from airflow_provider_bria.operators._reconcile import apply_then_check
 from airflow_provider_bria.operators._upload_common import (
     UploadKnobs,
@@ -225,11 +225,24 @@ class _ChangedSource(Exception):
 
 
 def _read_checked(img: CheckedImage) -> bytes:
+    """Read the bytes to upload, hashing them as they are read: one pass, and they are the bytes the gate checked.
+
+    At most the gate's size plus one chunk is read (a file that grew is refused, not read to its end).
+
+    :param img: the checked image.
+    :raises _ChangedSource: when the content is not the one the gate hashed.
+    """
+    digest = hashlib.sha256()
+    parts: list[bytes] = []
+    read = 0
     with img.source.open() as fh:
-        data = fh.read()
-    if hashlib.sha256(data).hexdigest() != img.sha256:
+        while read <= img.size and (chunk := fh.read(CHUNK_SIZE)):
+            digest.update(chunk)
+            parts.append(chunk)
+            read += len(chunk)
+    if read != img.size or digest.hexdigest() != img.sha256:
         raise _ChangedSource(f"{img.source.uri} changed since the quality gate checked it; not uploaded")
-    return data
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _image_id(body: Any) -> int | None:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from airflow_provider_bria.operators._outputs import OutputFolder
     from airflow_provider_bria.responses import V2Response
 
+
 def image_file_name(image: Any) -> str | None:
     """The file name of a video's source image (path, URI or URL), or ``None`` for base64 and data URIs.
 

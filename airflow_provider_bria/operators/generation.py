@@ -128,7 +128,8 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
         **kwargs: Any,
     ) -> None:
         super().__init__(model_id=model_id, seed=seed, output_path=output_path, output_conn_id=output_conn_id,
-                         deferrable=deferrable, **kwargs)
+                         **kwargs)
+        self.deferrable = bool(deferrable)
         self.prompt = prompt
         self.prompts_file = prompts_file
         self.structured_prompt = structured_prompt
@@ -340,7 +341,8 @@ class BriaGenerateVideoOperator(OutputsMixin, GenerationBase):
         **kwargs: Any,
     ) -> None:
         super().__init__(model_id=model_id, seed=seed, output_path=output_path, output_conn_id=output_conn_id,
-                         deferrable=deferrable, poll_interval=poll_interval, timeout=timeout, **kwargs)
+                         poll_interval=poll_interval, timeout=timeout, **kwargs)
+        self.deferrable = bool(deferrable)
         self.image = image
         self._payload: str | None = None
 

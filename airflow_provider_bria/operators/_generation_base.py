@@ -185,7 +185,6 @@ class GenerationBase(BriaBaseOperator):
     :param seed: base seed (``None``: derived per item).
     :param output_path: folder path or ``ObjectStoragePath`` URI; ``None``: the default folder.
     :param output_conn_id: Airflow connection of the output store when not in the URI.
-    :param deferrable: submit on the worker, then wait in the triggerer.
 
     :param max_concurrency: jobs in flight at once (worker threads).
     :param requests_per_minute: client-side limit of generation submissions (``None``: no limit).
@@ -213,6 +212,8 @@ class GenerationBase(BriaBaseOperator):
     _api = "v2"
     _what = "outputs"
     _default_max_bytes = DEFAULT_MAX_IMAGE_BYTES
+    #: Submit, then wait in the triggerer (an argument of the operators that support it).
+    deferrable: bool = False
 
     def __init__(
         self,
@@ -221,7 +222,6 @@ class GenerationBase(BriaBaseOperator):
         seed: int | str | None = None,
         output_path: str | None = None,
         output_conn_id: str | None = None,
-        deferrable: bool = False,
         max_concurrency: int = 4,
         requests_per_minute: float | None = None,
         poll_interval: float = 1.0,
@@ -239,7 +239,6 @@ class GenerationBase(BriaBaseOperator):
         self.seed = seed
         self.output_path = output_path
         self.output_conn_id = output_conn_id
-        self.deferrable = bool(deferrable)
         self.max_download_bytes = self.number_arg(
             "max_download_bytes", self._default_max_bytes if max_download_bytes is None else max_download_bytes)
         self.download_timeout = self.number_arg("download_timeout", download_timeout)

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from airflow_provider_bria.operators._outputs import OutputFolder
     from airflow_provider_bria.responses import V2Response
 
+
 def image_file_name(image: Any) -> str | None:
     """The file name of a video's source image (path, URI or URL), or ``None`` for base64 and data URIs.
 
@@ -127,7 +128,8 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
         **kwargs: Any,
     ) -> None:
         super().__init__(model_id=model_id, seed=seed, output_path=output_path, output_conn_id=output_conn_id,
-                         deferrable=deferrable, **kwargs)
+                         **kwargs)
+        self.deferrable = bool(deferrable)
         self.prompt = prompt
         self.prompts_file = prompts_file
         self.structured_prompt = structured_prompt
@@ -339,7 +341,8 @@ class BriaGenerateVideoOperator(OutputsMixin, GenerationBase):
         **kwargs: Any,
     ) -> None:
         super().__init__(model_id=model_id, seed=seed, output_path=output_path, output_conn_id=output_conn_id,
-                         deferrable=deferrable, poll_interval=poll_interval, timeout=timeout, **kwargs)
+                         poll_interval=poll_interval, timeout=timeout, **kwargs)
+        self.deferrable = bool(deferrable)
         self.image = image
         self._payload: str | None = None
 

@@ -156,9 +156,8 @@ def test_unlimited_fanout_vs_capacity(generation_setup: tuple[Any, int], tmp_pat
            f"concurrency {CONCURRENCY})", bare_t / op_t, "{:.2f}×", target=(">=", 0.8),
            notes=f"operator {PROMPTS / op_t:.1f} img/s ({op_t:.1f} s: model check, submit, adaptive first poll "
                  f"(poll_interval {FAST_POLL} s), stream to file://, PNG check, sidecar JSON) vs bare submit + poll + "
-                 f"download "
-                 f"{PROMPTS / bare_t:.1f} img/s ({bare_t:.1f} s); emulator jobs complete at once; medians of 2, after a 4-prompt warm-up "
-                 "run of the operator")
+                 f"download {PROMPTS / bare_t:.1f} img/s ({bare_t:.1f} s); emulator jobs complete at once; medians "
+                 "of 2, after a 4-prompt warm-up run of the operator")
     record(SECTION, "Same, against a bare client with the operator's polling policy (first poll after one interval)",
            policy_t / op_t, "{:.2f}×",
            notes=f"bare {PROMPTS / policy_t:.1f} img/s ({policy_t:.1f} s): isolates the operator's own per-image "

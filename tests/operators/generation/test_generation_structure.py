@@ -61,3 +61,12 @@ def test_generation_flags_are_checked_by_the_shared_optional_bool() -> None:
 
     with pytest.raises(BriaInputError, match="fast must be True, False or None"):
         BriaGenerateLegacyImagesOperator(task_id="t", model_id=1, prompt="p", fast="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["BriaGenerateStructuredPromptOperator", "BriaGenerateLegacyImagesOperator"])
+def test_operators_without_deferral_still_refuse_deferrable(name: str) -> None:
+    from airflow_provider_bria.operators import generation
+
+    with pytest.raises(TypeError, match="deferrable"):
+        getattr(generation, name)(task_id="t", model_id=1, prompt="p", deferrable=True)
+    assert getattr(generation, name)(task_id="t", model_id=1, prompt="p").deferrable is False

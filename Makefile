@@ -104,9 +104,10 @@ compat-venvs: $(foreach line,$(COMPAT_LINES),$(COMPAT_DIR)/$(line)/.installed)
 test-compat: venv compat-venvs
 	@mkdir -p $(COMPAT_RESULTS); status=0; \
 	for line in $(COMPAT_LINES); do \
-		echo "== Airflow $$line: unit, emulator and DAG suites"; \
+		echo "== Airflow $$line: unit, emulator and DAG suites"; started=$$SECONDS; \
 		$(COMPAT_DIR)/$$line/bin/python -m pytest $(COMPAT_PYTEST) --junitxml=$(COMPAT_RESULTS)/$$line.xml \
 			$(PYTEST_ARGS) || status=1; \
+		echo "== Airflow $$line: $$((SECONDS - started)) s"; \
 	done; \
 	oldest=$(firstword $(COMPAT_LINES)); \
 	echo "== Airflow $$oldest: real triggerer deferral"; \

@@ -16,6 +16,9 @@ from PIL import Image
 
 from airflow_provider_bria.hooks.bria import BriaHook
 
+#: Whole example DAGs end to end: minutes on a loaded 2-core machine (they hit 300 s on Airflow 3.0 under load).
+pytestmark = pytest.mark.timeout(900)
+
 MODEL_ASSET_URI = "bria://models/bria-demo/demo-model"
 DATASET_ASSET_URI = "bria://datasets/bria-demo/demo-dataset"
 PROMPTS = ["a sunrise over rolling hills", "a lighthouse at dusk"]

@@ -36,6 +36,8 @@ def run_twice(run_dag: Any, dag: Any, conf: dict[str, Any], emulator: Any, when:
     return first, second
 
 
+# Eight full DAG runs: minutes on a loaded 2-core machine; a hang still ends (pyproject timeout_method).
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("order", ["examples in demo order"])
 def test_every_example_dag_rerun_creates_and_pays_nothing(
     order: str, bria_conn: Any, examples_env: Path, example_dags: dict[str, Any], run_dag: Any

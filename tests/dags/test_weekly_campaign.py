@@ -41,6 +41,8 @@ def last_week(bria_conn: Any) -> dict[str, Any]:
     return {"project": project, "dataset": dataset}
 
 
+# Two full DAG runs: minutes on a loaded 2-core machine; a hang still ends (pyproject timeout_method).
+@pytest.mark.timeout(900)
 def test_weekly_campaign_runs_twice_and_pays_once(
     last_week: dict[str, Any], bria_conn: Any, run_dag: Any, tmp_path: Path
 ) -> None:

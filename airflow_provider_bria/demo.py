@@ -463,14 +463,11 @@ class DemoStopper:
         return _Listener()
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    """The ``make demo`` flow; returns the process exit code.
-
-    SIGTERM, SIGHUP and Ctrl-C stop it cleanly: the emulator never outlives it (see :class:`DemoStopper`).
+def _demo_environment(args: argparse.Namespace) -> tuple[Path, Path]:
+    """Point this process at the demo's Airflow home (environment, migrated database); return ``(root, data)``.
 
     :param args: parsed command-line arguments.
     """
-    total_start = time.monotonic()
     root = repo_root()
     home = Path(args.home).resolve() if args.home else root / ".airflow" / "demo"
     data = Path(args.data).resolve() if args.data else root / ".demo"
@@ -480,7 +477,55 @@ def run_demo(args: argparse.Namespace) -> int:
     os.environ.update(env)
     os.environ.pop("AIRFLOW_CONN_BRIA_DEFAULT", None)
     ensure_db(home, dict(os.environ))
+    return root, data
 
+
+def _run_example_dags(root: Path, data: Path, backend: Backend, stopper: DemoStopper,
+                      results: list[RunResult]) -> bool:
+    """``dag.test()`` every DAG of :data:`DAG_ORDER` in turn, appending to ``results``; stop at the first failure.
+
+    :param root: the repository (its ``dags/`` folder).
+    :param data: the examples' data folder.
+    :param backend: the Bria API (emulator or real).
+    :param stopper: the demo's signal handling (re-armed after each task).
+    :param results: receives each run's result.
+    :returns: ``False`` when a DAG file does not import.
+    """
+    from airflow_provider_bria._compat import DagBag
+
+    bag = DagBag(dag_folder=str(root / "dags"))
+    if bag.import_errors:
+        for path, err in bag.import_errors.items():
+            print(f"Import error in {path}:\n{err}", file=sys.stderr)
+        return False
+    confs = demo_run_conf(data, real_api=backend.real_api)
+    for index, dag_id in enumerate(DAG_ORDER, start=1):
+        _say(f"[{index}/{len(DAG_ORDER)}] dag.test() {dag_id} ...")
+        stopper.in_dag_test = True
+        try:
+            result = run_dag(bag.dags[dag_id], confs[dag_id])
+        finally:
+            stopper.in_dag_test = False
+            stopper.reinstall()  # the last task's runner left its SIGTERM handler installed
+            stopper.task_done()
+        results.append(result)
+        _say(f"[{index}/{len(DAG_ORDER)}] {dag_id}: {result.state} in {result.seconds:.1f} s")
+        if not result.ok:
+            _say(f"{dag_id} did not succeed; task states: {result.tasks}")
+            _say("Re-run with --verbose for Airflow's task logs.")
+            break
+    return True
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """The ``make demo`` flow; returns the process exit code.
+
+    SIGTERM, SIGHUP and Ctrl-C stop it cleanly: the emulator never outlives it (see :class:`DemoStopper`).
+
+    :param args: parsed command-line arguments.
+    """
+    total_start = time.monotonic()
+    root, data = _demo_environment(args)
     stopper = DemoStopper()
     stopper.install()
     backend: Backend | None = None
@@ -500,41 +545,19 @@ def run_demo(args: argparse.Namespace) -> int:
                 shutil.rmtree(data / sub, ignore_errors=True)
         os.environ["AIRFLOW_CONN_BRIA_DEFAULT"] = conn_json(backend.url, backend.token)
         _say("Loading the example DAGs...")
-        from airflow_provider_bria._compat import DagBag, get_listener_manager
+        from airflow_provider_bria._compat import get_listener_manager
 
         _quiet_airflow(args.verbose)  # after importing Airflow, which configures logging
         listener = stopper.listener()
         get_listener_manager().add_listener(listener)
-
-        bag = DagBag(dag_folder=str(root / "dags"))
-        if bag.import_errors:
-            for path, err in bag.import_errors.items():
-                print(f"Import error in {path}:\n{err}", file=sys.stderr)
+        if not _run_example_dags(root, data, backend, stopper, results):
             return 1
-        confs = demo_run_conf(data, real_api=backend.real_api)
-        for index, dag_id in enumerate(DAG_ORDER, start=1):
-            _say(f"[{index}/{len(DAG_ORDER)}] dag.test() {dag_id} ...")
-            stopper.in_dag_test = True
-            try:
-                result = run_dag(bag.dags[dag_id], confs[dag_id])
-            finally:
-                stopper.in_dag_test = False
-                stopper.reinstall()  # the last task's runner left its SIGTERM handler installed
-                stopper.task_done()
-            results.append(result)
-            _say(f"[{index}/{len(DAG_ORDER)}] {dag_id}: {result.state} in {result.seconds:.1f} s")
-            if not result.ok:
-                _say(f"{dag_id} did not succeed; task states: {result.tasks}")
-                _say("Re-run with --verbose for Airflow's task logs.")
-                break
     finally:
         images: list[Path] = []
         if backend is not None:
             images = print_summary(results, backend, time.monotonic() - total_start)
             backend.stop()
         if listener is not None:
-            from airflow_provider_bria._compat import get_listener_manager
-
             with contextlib.suppress(Exception):
                 get_listener_manager().pm.unregister(listener)
         stopper.uninstall()
@@ -678,16 +701,16 @@ def write_env_file(home: Path, env: dict[str, str]) -> Path:
     return path
 
 
-def serve(args: argparse.Namespace) -> int:
-    """The ``make airflow`` flow; returns the process exit code.
+def _serve_env(args: argparse.Namespace, root: Path, home: Path, data: Path, port: int) -> tuple[dict[str, str], Path]:
+    """The environment of the served Airflow and its DAGs folder (``--dags``, else the examples).
 
     :param args: parsed command-line arguments.
+    :param root: the repository.
+    :param home: the ``AIRFLOW_HOME``.
+    :param data: the examples' data folder.
+    :param port: the API server's port.
+    :raises SystemExit: when ``--dags`` names no folder.
     """
-    root = repo_root()
-    home = Path(args.home).resolve() if args.home else root / ".airflow" / "serve"
-    data = Path(args.data).resolve() if args.data else root / ".demo" / "serve"
-    home.mkdir(parents=True, exist_ok=True)
-    port = _free_port(args.port)
     base_url = f"http://127.0.0.1:{port}"
     env = dict(os.environ)
     dags = Path(args.dags).expanduser().resolve() if args.dags else root / "dags"
@@ -713,6 +736,73 @@ def serve(args: argparse.Namespace) -> int:
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         }
     )
+    return env, dags
+
+
+def _start_components(env: dict[str, str], logs: Path, port: int, procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Start Airflow's components (:data:`COMPONENTS`) into ``procs``, each leading its own process group.
+
+    :param env: their environment.
+    :param logs: folder of their logs.
+    :param port: the API server's port.
+    :param procs: receives each process as it starts (so a failure part-way still stops the others).
+    """
+    for name in COMPONENTS:
+        cmd = [sys.executable, "-m", "airflow", name]
+        if name == "api-server":
+            cmd += ["--host", "127.0.0.1", "--port", str(port)]
+        elif name in ("scheduler", "triggerer"):
+            # Their log servers would listen on every interface at fixed ports (8793/8794); task and
+            # trigger logs are local files the API server reads directly.
+            cmd.append("--skip-serve-logs")
+        with open(logs / f"{name}.log", "ab") as log_file:
+            procs[name] = subprocess.Popen(  # noqa: S603 - fixed argv
+                cmd, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        _say(f"Started {name} (pid {procs[name].pid}); log: {logs / (name + '.log')}")
+
+
+def _print_banner(base_url: str, password: str, backend: Backend, data: Path) -> None:
+    print()
+    print("=" * 78)
+    print(f"  Airflow UI:     {base_url}")
+    print(f"  Login:          admin / {password}")
+    print(f"  Bria API:       {backend.url}" + ("" if backend.real_api else "  (emulator)"))
+    print(f"  Outputs:        {data}")
+    print("  Trigger 'bria_dataset_preparation': training and generation follow through assets.")
+    print("  Press Ctrl-C to stop everything.")
+    print("=" * 78, flush=True)
+
+
+def _watch(procs: dict[str, subprocess.Popen[bytes]], stopping: dict[str, bool], logs: Path) -> int:
+    """Wait until asked to stop or a component exits; 0 when every component was still running.
+
+    :param procs: the components.
+    :param stopping: ``{"flag": bool}``, set by the signal handler.
+    :param logs: folder of their logs (named when one exits).
+    """
+    while not stopping["flag"]:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                _say(f"{name} exited with code {proc.returncode}; stopping (log: {logs / (name + '.log')})")
+                stopping["flag"] = True
+                break
+        time.sleep(0.5)
+    return 0 if all(p.poll() is None for p in procs.values()) else 1
+
+
+def serve(args: argparse.Namespace) -> int:
+    """The ``make airflow`` flow; returns the process exit code.
+
+    :param args: parsed command-line arguments.
+    """
+    root = repo_root()
+    home = Path(args.home).resolve() if args.home else root / ".airflow" / "serve"
+    data = Path(args.data).resolve() if args.data else root / ".demo" / "serve"
+    home.mkdir(parents=True, exist_ok=True)
+    port = _free_port(args.port)
+    base_url = f"http://127.0.0.1:{port}"
+    env, dags = _serve_env(args, root, home, data, port)
     ensure_db(home, env)
     password = _admin_password(home)
     logs = home / "component-logs"
@@ -737,19 +827,7 @@ def serve(args: argparse.Namespace) -> int:
         env["AIRFLOW_CONN_BRIA_DEFAULT"] = conn_json(backend.url, backend.token)
         env_file = write_env_file(home, env)
         _say(f"DAGs folder: {dags}. In another shell: source {env_file} && airflow dags test <dag_id>")
-        for name in COMPONENTS:
-            cmd = [sys.executable, "-m", "airflow", name]
-            if name == "api-server":
-                cmd += ["--host", "127.0.0.1", "--port", str(port)]
-            elif name in ("scheduler", "triggerer"):
-                # Their log servers would listen on every interface at fixed ports (8793/8794); task and
-                # trigger logs are local files the API server reads directly.
-                cmd.append("--skip-serve-logs")
-            with open(logs / f"{name}.log", "ab") as log_file:
-                procs[name] = subprocess.Popen(  # noqa: S603 - fixed argv
-                    cmd, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
-                )
-            _say(f"Started {name} (pid {procs[name].pid}); log: {logs / (name + '.log')}")
+        _start_components(env, logs, port, procs)
         if not _wait_http(
             f"{base_url}/api/v2/monitor/health", args.startup_timeout, procs, lambda: stopping["flag"]
         ):
@@ -757,23 +835,8 @@ def serve(args: argparse.Namespace) -> int:
                 return 130  # interrupted while starting: the conventional exit code of Ctrl-C
             _say(f"The API server did not answer in {args.startup_timeout:g} s; see the logs in {logs}")
             return 1
-        print()
-        print("=" * 78)
-        print(f"  Airflow UI:     {base_url}")
-        print(f"  Login:          admin / {password}")
-        print(f"  Bria API:       {backend.url}" + ("" if backend.real_api else "  (emulator)"))
-        print(f"  Outputs:        {data}")
-        print("  Trigger 'bria_dataset_preparation': training and generation follow through assets.")
-        print("  Press Ctrl-C to stop everything.")
-        print("=" * 78, flush=True)
-        while not stopping["flag"]:
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    _say(f"{name} exited with code {proc.returncode}; stopping (log: {logs / (name + '.log')})")
-                    stopping["flag"] = True
-                    break
-            time.sleep(0.5)
-        return 0 if all(p.poll() is None for p in procs.values()) else 1
+        _print_banner(base_url, password, backend, data)
+        return _watch(procs, stopping, logs)
     finally:
         _say("Shutting down...")
         stop_processes(procs)

@@ -143,6 +143,65 @@ def conn_id() -> str:
     return conf.get("bria", "ui_conn_id", fallback=DEFAULT_CONN_ID) or DEFAULT_CONN_ID
 
 
+def run_gallery_page(request: Request, dag_id: str, run_id: str) -> HTMLResponse:
+    """Every generation task instance of a DAG run (404 when there is no such run)."""
+    tasks = airflow_data.task_outputs(dag_id, run_id)
+    if tasks is None:
+        return _html(pages.layout("Bria gallery", f"<p class=error>No run {pages.esc(run_id)} of "
+                                                   f"{pages.esc(dag_id)}.</p>"), 404)
+    sections = []
+    for task in tasks:
+        if task.output_path is None and not task.failures:
+            continue
+        gallery, error = _gallery_of(task)
+        sections.append(pages.task_section(task, gallery, error, _media_url(request, dag_id, run_id, task),
+                                           heading=True))
+    return _html(pages.gallery_page(
+        f"Bria gallery · {dag_id} · {run_id}", sections,
+        empty_note="No task of this run wrote generated files (not a generation run, or it has not run yet).",
+    ))
+
+
+def task_gallery_page(request: Request, dag_id: str, run_id: str, task_id: str, map_index: int) -> HTMLResponse:
+    """One task instance's gallery (404 when there is no such task instance)."""
+    tasks = airflow_data.task_outputs(dag_id, run_id, task_id=task_id, map_index=map_index)
+    if not tasks:
+        return _html(pages.layout("Bria gallery", f"<p class=error>No task instance {pages.esc(task_id)}"
+                                                   f"[{map_index}] in run {pages.esc(run_id)}.</p>"), 404)
+    task = tasks[0]
+    gallery, error = _gallery_of(task)
+    section = pages.task_section(task, gallery, error, _media_url(request, dag_id, run_id, task), heading=False)
+    label = task_id + (f"[{map_index}]" if map_index >= 0 else "")
+    return _html(pages.gallery_page(f"Bria gallery · {label} ({task.state})", [section]))
+
+
+def overview_page(request: Request, refresh: bool, user: Any) -> HTMLResponse:
+    """Bria projects, datasets and models, with the model asset events ``user`` may see (502: Bria unreachable)."""
+    conn = conn_id()
+    try:
+        data, error = bria_status.overview(conn, refresh=refresh), None
+    except bria_status.StatusError as err:
+        data, error = None, str(err)
+    try:
+        events = airflow_data.model_events()
+    except Exception as err:  # noqa: BLE001 - the Bria part is still worth showing
+        log.warning("Could not read model asset events: %s", err)
+        events = {}
+    readable: dict[str, bool] = {}
+
+    def can_read(dag_id: str) -> bool:
+        if dag_id not in readable:
+            readable[dag_id] = can_read_dag(user, dag_id)
+        return readable[dag_id]
+
+    airflow_root = _airflow_root(request)
+
+    def run_url(dag_id: str, run_id: str) -> str:
+        return f"{airflow_root}/dags/{pages.q(dag_id)}/runs/{pages.q(run_id)}"
+
+    return _html(pages.overview_page(data, error, events, conn, run_url, can_read), 200 if data else 502)
+
+
 def create_app() -> FastAPI:
     """Build the Bria FastAPI app (mounted by the API server at :data:`URL_PREFIX`)."""
     app = FastAPI(title="Bria", docs_url=None, redoc_url=None, openapi_url=None)
@@ -150,34 +209,12 @@ def create_app() -> FastAPI:
 
     @app.get("/gallery/{dag_id}/{run_id}", response_class=HTMLResponse, dependencies=[ti_read])
     def run_gallery(request: Request, dag_id: str, run_id: str) -> HTMLResponse:
-        tasks = airflow_data.task_outputs(dag_id, run_id)
-        if tasks is None:
-            return _html(pages.layout("Bria gallery", f"<p class=error>No run {pages.esc(run_id)} of "
-                                                       f"{pages.esc(dag_id)}.</p>"), 404)
-        sections = []
-        for task in tasks:
-            if task.output_path is None and not task.failures:
-                continue
-            gallery, error = _gallery_of(task)
-            sections.append(pages.task_section(task, gallery, error, _media_url(request, dag_id, run_id, task),
-                                               heading=True))
-        return _html(pages.gallery_page(
-            f"Bria gallery · {dag_id} · {run_id}", sections,
-            empty_note="No task of this run wrote generated files (not a generation run, or it has not run yet).",
-        ))
+        return run_gallery_page(request, dag_id, run_id)
 
     @app.get("/gallery/{dag_id}/{run_id}/{task_id}", response_class=HTMLResponse, dependencies=[ti_read])
     def task_gallery(request: Request, dag_id: str, run_id: str, task_id: str,
                      map_index: int = Query(-1, ge=-1)) -> HTMLResponse:
-        tasks = airflow_data.task_outputs(dag_id, run_id, task_id=task_id, map_index=map_index)
-        if not tasks:
-            return _html(pages.layout("Bria gallery", f"<p class=error>No task instance {pages.esc(task_id)}"
-                                                       f"[{map_index}] in run {pages.esc(run_id)}.</p>"), 404)
-        task = tasks[0]
-        gallery, error = _gallery_of(task)
-        section = pages.task_section(task, gallery, error, _media_url(request, dag_id, run_id, task), heading=False)
-        label = task_id + (f"[{map_index}]" if map_index >= 0 else "")
-        return _html(pages.gallery_page(f"Bria gallery · {label} ({task.state})", [section]))
+        return task_gallery_page(request, dag_id, run_id, task_id, map_index)
 
     @app.get("/media/{dag_id}/{run_id}/{task_id}/{map_index}/{name}", dependencies=[ti_read])
     def media(dag_id: str, run_id: str, task_id: str, map_index: int, name: str, thumb: bool = False) -> Response:
@@ -197,28 +234,6 @@ def create_app() -> FastAPI:
 
     @app.get("/overview", response_class=HTMLResponse, dependencies=[_dag_read()])
     def overview(request: Request, refresh: bool = False, user: Any = _user_dep()) -> HTMLResponse:
-        conn = conn_id()
-        try:
-            data, error = bria_status.overview(conn, refresh=refresh), None
-        except bria_status.StatusError as err:
-            data, error = None, str(err)
-        try:
-            events = airflow_data.model_events()
-        except Exception as err:  # noqa: BLE001 - the Bria part is still worth showing
-            log.warning("Could not read model asset events: %s", err)
-            events = {}
-        readable: dict[str, bool] = {}
-
-        def can_read(dag_id: str) -> bool:
-            if dag_id not in readable:
-                readable[dag_id] = can_read_dag(user, dag_id)
-            return readable[dag_id]
-
-        airflow_root = _airflow_root(request)
-
-        def run_url(dag_id: str, run_id: str) -> str:
-            return f"{airflow_root}/dags/{pages.q(dag_id)}/runs/{pages.q(run_id)}"
-
-        return _html(pages.overview_page(data, error, events, conn, run_url, can_read), 200 if data else 502)
+        return overview_page(request, refresh, user)
 
     return app

@@ -93,10 +93,12 @@ def test_polls_per_job_are_at_most_one_more_than_a_fixed_cadence() -> None:
 
 
 def test_the_wait_records_the_duration_for_the_next_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
-    ticks = iter([100.0, 100.0, 100.0, 107.0, 109.0])  # start, 1st send, deadline check, 2nd send, (answer)
-    monkeypatch.setattr("airflow_provider_bria.operators._generation_polling.time.monotonic", lambda: next(ticks))
+    hook = _Hook(busy=1)
+    # 100 s until the first check is answered, then 107 s: the second check is sent at 107 and answers at 114
+    monkeypatch.setattr("airflow_provider_bria.operators._generation_polling.time.monotonic",
+                        lambda: 100.0 + 7.0 * hook.polls)
     cadence = PollCadence(10.0)
-    wait_for_job(_Hook(busy=1), _submitted(), cadence=cadence, timeout=600, cancelled=_Clock())  # type: ignore[arg-type]
+    wait_for_job(hook, _submitted(), cadence=cadence, timeout=600, cancelled=_Clock())  # type: ignore[arg-type]
     assert cadence.first_delay() == 7.0  # when the check that saw it end was sent, not when it answered
 
 

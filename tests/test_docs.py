@@ -51,5 +51,6 @@ def test_every_docs_page_is_in_the_nav() -> None:
         "your-first-dag.md",
         "deployment.md",
         "compatibility.md",
+        "architecture.md",
     }
     assert listed == expected

@@ -24,8 +24,10 @@ EXCLUDE_NEWER_3.2 := 2026-06-01
 ORACLES_NEWER := --exclude-newer-package bria-client=2026-12-01
 # Tests that need the newest line's services (system tests) or timing (benchmarks, the perf gate) are not in the matrix.
 # Tests of the emulator server itself, of the spec extract and of Bria's SDK against the emulator import no
-# Airflow: they run once, on the newest line, not again per line.
-COMPAT_PYTEST := -p no:cacheprovider -p no:randomly -q -n 2 --ignore=tests/emulator --ignore=tests/perf_gate \
+# Airflow: they run once, on the newest line, not again per line. `--dist worksteal`: the long whole-DAG tests
+# would otherwise leave one worker idle while the other still has a queue behind them.
+COMPAT_PYTEST := -p no:cacheprovider -p no:randomly -q -n 2 --dist worksteal --ignore=tests/emulator \
+	--ignore=tests/perf_gate \
 	--ignore=tests/contract/test_emulator_fuzz.py --ignore=tests/contract/test_emulator_workflow.py \
 	--ignore=tests/contract/test_sdk_emulator.py --ignore=tests/contract/test_spec_extract.py
 # The real-triggerer deferral test run on the oldest line (Airflow's own triggerer process, no dag.test()).

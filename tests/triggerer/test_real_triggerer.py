@@ -89,6 +89,8 @@ def _model(emulator: EmulatorProcess) -> int:
         buf = io.BytesIO()
         Image.new("RGB", (1024, 1024), (i * 40, 80, 120)).save(buf, format="PNG")
         hook.upload_image(dataset["id"], file=buf.getvalue(), image_name=f"img-{i}.png")
+    # A FIBO dataset needs a visual schema before it can be completed (Bria's spec; the emulator enforces it).
+    hook.update_dataset(dataset["id"], visual_schema={"style": "flat illustration", "palette": "teal"})
     hook.update_dataset(dataset["id"], status="completed")
     return int(hook.create_model(dataset["id"], "trg-model", training_version="fibo")["id"])
 

@@ -280,6 +280,40 @@ def warm_bytecode() -> float:
     return time.monotonic() - started
 
 
+def training_models(emu: Any, n: int) -> list[int]:
+    """``n`` models of one completed dataset, each with a training started (set the emulator's training long).
+
+    :param emu: a running emulator.
+    :param n: how many models.
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from airflow_provider_bria.hooks.bria import BriaHook
+
+    with bria_connection(emu):
+        hook = BriaHook(retry_delay=0.2)
+        project = hook.create_project("Bench triggers", "illustration", "stylized_scene", training_version="fibo")
+        dataset = hook.create_dataset(project["id"], "trigger-ds", training_version="fibo")
+        for i in range(5):
+            hook.upload_image(dataset["id"], file=png_bytes(1024, 1024, channels=1, base=40 * i, tag=str(i)),
+                              image_name=f"img-{i}.png")
+        # a FIBO dataset needs a visual_schema before it can be completed (Bria's spec)
+        hook.update_dataset(dataset["id"], visual_schema={"style_medium": "illustration"}, status="completed")
+        local = threading.local()
+
+        def make(i: int) -> int:
+            h = getattr(local, "hook", None)
+            if h is None:
+                h = local.hook = BriaHook(retry_delay=0.2)
+            model = h.create_model(dataset["id"], f"model-{i:04d}")
+            h.start_training(model["id"])
+            return int(model["id"])
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            return list(pool.map(make, range(n)))
+
+
 # --------------------------------------------------------------------------------------------- images
 
 

@@ -9,15 +9,13 @@ polls within 10 % of the expected rate.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import benchlib
 import pytest
-from benchlib import png_bytes, record, rolling_max
+from benchlib import record, rolling_max
 
 SECTION = "3. Triggerer scale"
 #: (triggers, block target in seconds, RSS per trigger target in KiB or None)
@@ -33,31 +31,6 @@ BLOCK_THRESHOLD = 0.2
 MB = 1024 * 1024
 
 
-def _training_models(emu: Any, n: int) -> list[int]:
-    """``n`` models of one completed dataset, each with a training started (it lasts an hour)."""
-    from airflow_provider_bria.hooks.bria import BriaHook
-
-    with benchlib.bria_connection(emu):
-        hook = BriaHook(retry_delay=0.2)
-        project = hook.create_project("Bench triggers", "illustration", "stylized_scene", training_version="fibo")
-        dataset = hook.create_dataset(project["id"], "trigger-ds", training_version="fibo")
-        for i in range(5):
-            hook.upload_image(dataset["id"], file=png_bytes(1024, 1024, channels=1, base=40 * i, tag=str(i)),
-                              image_name=f"img-{i}.png")
-        # a FIBO dataset needs a visual_schema before it can be completed (Bria's spec)
-        hook.update_dataset(dataset["id"], visual_schema={"style_medium": "illustration"}, status="completed")
-        local = threading.local()
-
-        def make(i: int) -> int:
-            h = getattr(local, "hook", None)
-            if h is None:
-                h = local.hook = BriaHook(retry_delay=0.2)
-            model = h.create_model(dataset["id"], f"model-{i:04d}")
-            h.start_training(model["id"])
-            return int(model["id"])
-
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            return list(pool.map(make, range(n)))
 
 
 def _run(emu: Any, ids_file: Path, duration: float, triggers: int) -> dict[str, Any]:
@@ -108,7 +81,7 @@ def _run(emu: Any, ids_file: Path, duration: float, triggers: int) -> dict[str, 
 def test_triggerer_scale(start_emulator: Callable[..., Any], tmp_path: Path, triggers: int, block_target: float,
                          rss_target: float | None) -> None:
     emu = start_emulator(training_seconds=3600)
-    model_ids = _training_models(emu, triggers)
+    model_ids = benchlib.training_models(emu, triggers)
     assert emu.state()["counts"]["trainings_started"] == triggers
     ids_file = tmp_path / "models.json"
     ids_file.write_text(json.dumps(model_ids))

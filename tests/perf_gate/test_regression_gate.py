@@ -17,15 +17,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import benchlib
 import pytest
-from benchlib import median, png_bytes
+from benchlib import median
 
 #: ``make bench`` targets (docs/benchmarks.md) and the gate's margins.
 IMPORT_SHARE_MAX = 0.04  # provider import / airflow.sdk import; measured 0.019 (24 ms over 1.25 s)
@@ -77,33 +75,6 @@ def test_parse_ratio(warm: None, tmp_path: Path) -> None:
     )
 
 
-def _training_models(emu: Any, n: int) -> list[int]:
-    """``n`` models of one completed dataset, each with a training started (it lasts an hour)."""
-    from airflow_provider_bria.hooks.bria import BriaHook
-
-    with benchlib.bria_connection(emu):
-        hook = BriaHook(retry_delay=0.2)
-        project = hook.create_project("Gate triggers", "illustration", "stylized_scene", training_version="fibo")
-        dataset = hook.create_dataset(project["id"], "gate-ds", training_version="fibo")
-        for i in range(5):
-            hook.upload_image(dataset["id"], file=png_bytes(1024, 1024, channels=1, base=40 * i, tag=str(i)),
-                              image_name=f"img-{i}.png")
-        hook.update_dataset(dataset["id"], visual_schema={"style_medium": "illustration"})  # FIBO needs one
-        hook.update_dataset(dataset["id"], status="completed")
-        local = threading.local()
-
-        def make(i: int) -> int:
-            h = getattr(local, "hook", None)
-            if h is None:
-                h = local.hook = BriaHook(retry_delay=0.2)
-            model = h.create_model(dataset["id"], f"model-{i:04d}")
-            h.start_training(model["id"])
-            return int(model["id"])
-
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            return list(pool.map(make, range(n)))
-
-
 def _rss_with(emu: Any, ids: list[int], folder: Path) -> int:
     """Highest RSS of the triggerer probe over ``len(ids)`` triggers, minus its RSS before them (bytes)."""
     ids_file = folder / f"ids-{len(ids)}.json"
@@ -118,7 +89,7 @@ def _rss_with(emu: Any, ids: list[int], folder: Path) -> int:
 
 def test_trigger_memory_slope(warm: None, start_emulator: Callable[..., Any], tmp_path: Path) -> None:
     emu = start_emulator(training_seconds=3600)
-    ids = _training_models(emu, 250)
+    ids = benchlib.training_models(emu, 250)
     small, large = _rss_with(emu, ids[:50], tmp_path), _rss_with(emu, ids, tmp_path)
     polled = {r["path"] for r in emu.requests(path_prefix="/v1/tailored-gen/models/") if r["method"] == "GET"}
     assert len(polled) >= 200, f"only {len(polled)} models were polled: the triggers did not run"

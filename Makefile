@@ -51,9 +51,13 @@ $(STAMP): $(LOCK) pyproject.toml
 # packages, S3 through moto, two Celery workers). `make unit-test` runs everything but the last two.
 test: unit-test system-test celery-test
 
+# Two xdist workers (the suite is xdist-safe: the matrix runs it the same way); worksteal keeps both busy behind
+# the long whole-DAG tests.
+UNIT_PYTEST := -n 2 --dist worksteal
+
 unit-test: venv lint
 	@mkdir -p $(COMPAT_RESULTS)
-	$(VPY) -m pytest --junitxml=$(COMPAT_RESULTS)/$(MAIN_LINE).xml $(PYTEST_ARGS)
+	$(VPY) -m pytest $(UNIT_PYTEST) --junitxml=$(COMPAT_RESULTS)/$(MAIN_LINE).xml $(PYTEST_ARGS)
 
 lint: venv typecheck
 	$(VENV)/bin/ruff check .

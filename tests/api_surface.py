@@ -68,6 +68,9 @@ PUBLIC_MODULES = (
 #: Modules whose public functions are pinned (elsewhere only classes, and functions named in ``__all__``).
 FUNCTION_MODULES = (f"{PKG}.assets",)
 
+#: Where older Airflow lines get the methods newer ones have (e.g. ``BaseHook.aget_connection`` on 3.0).
+COMPAT_SHIMS = "airflow_provider_bria._compat"
+
 #: Classes whose public methods are pinned too (not only ``__init__``).
 METHODS_PINNED = (f"{PKG}.hooks.bria.BriaHook",)
 
@@ -170,6 +173,8 @@ def _class_lines(path: str, cls: type, pinned_names: set[str]) -> list[str]:
             member = inspect.getattr_static(cls, name)
             owner = next((c for c in cls.__mro__ if name in vars(c)), None)
             if name.startswith("_") or owner is None or not (owner.__module__ or "").startswith(PKG):
+                continue
+            if owner.__module__ == COMPAT_SHIMS:  # Airflow's own API, back-filled on older lines: not ours to pin
                 continue
             func = member.__func__ if isinstance(member, (classmethod, staticmethod)) else member
             if isinstance(member, property):

@@ -26,7 +26,7 @@ import pytest
 from benchlib import median
 
 #: ``make bench`` targets (docs/benchmarks.md) and the gate's margins.
-IMPORT_SHARE_MAX = 0.04  # provider import / airflow.sdk import; measured 0.019 (24 ms over 1.25 s)
+IMPORT_SHARE_MAX = 0.05  # provider import / airflow.sdk import; measured 0.019 idle, 0.025-0.029 under load
 PARSE_RATIO_MAX = 1.30  # example / same DAGs without the provider; bench target 1.05
 TRIGGER_KIB_MAX = 40.0  # KiB per training trigger; bench target 20
 

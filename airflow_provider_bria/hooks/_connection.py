@@ -16,6 +16,7 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from airflow_provider_bria.contract import DEFAULT_CONSOLE_URL, DEFAULT_HOST
 from airflow_provider_bria.exceptions import BriaConnectionConfigError, BriaInputError
+from airflow_provider_bria.hooks import DEFAULT_CONN_NAME
 
 DEFAULT_READ_TIMEOUT = 60.0
 CONNECT_TIMEOUT = 10.0
@@ -314,7 +315,7 @@ def connection_not_found(conn_id: str, err: Exception) -> BriaConnectionConfigEr
 
 
 def settings_for_connection(
-    conn: Any, timeout: float | None = None, conn_id: str = "bria_default"
+    conn: Any, timeout: float | None = None, conn_id: str = DEFAULT_CONN_NAME
 ) -> BriaConnectionSettings:
     """Resolve the hook settings from an Airflow ``Connection`` (sync or async lookup alike).
 
@@ -364,7 +365,7 @@ def settings_from_connection(
     password: str | None,
     extra: Mapping[str, Any],
     timeout: float | None = None,
-    conn_id: str = "bria_default",
+    conn_id: str = DEFAULT_CONN_NAME,
 ) -> BriaConnectionSettings:
     """Resolve the hook settings from the connection's fields.
 

@@ -22,6 +22,7 @@ from airflow_provider_bria.exceptions import (
     build_api_error,
 )
 from airflow_provider_bria.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_provider_bria.hooks import DEFAULT_CONN_NAME
 from airflow_provider_bria.hooks._api_data import BriaDataApiMixin
 from airflow_provider_bria.hooks._api_generation import BriaGenerationApiMixin
 from airflow_provider_bria.hooks._api_models import BriaModelApiMixin
@@ -95,7 +96,7 @@ class BriaHook(
     """
 
     conn_name_attr = "bria_conn_id"
-    default_conn_name = "bria_default"
+    default_conn_name = DEFAULT_CONN_NAME
     conn_type = "bria"
     hook_name = "Bria"
 

@@ -25,12 +25,10 @@ from airflow_provider_bria.exceptions import (
     BriaNotFoundError,
     BriaUserIdNotFoundError,
 )
+from airflow_provider_bria.hooks import DEFAULT_CONN_NAME
 
 if TYPE_CHECKING:
     from airflow_provider_bria.hooks.bria import BriaHook
-
-#: ``BriaHook.default_conn_name``, kept here so that defining a task does not import the hook's HTTP stack.
-DEFAULT_CONN_NAME = "bria_default"
 
 #: Operator arguments holding ids of Bria objects, by the path segment of the object's collection.
 _ID_ARGUMENTS: dict[str, str] = {

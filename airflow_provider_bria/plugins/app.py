@@ -25,6 +25,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
+from airflow_provider_bria.hooks import DEFAULT_CONN_NAME
 from airflow_provider_bria.plugins import URL_PREFIX, airflow_data, bria_status, outputs, pages
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ THUMB_PIXELS = 320
 #: Largest image turned into a thumbnail (bytes); larger files are served whole.
 MAX_THUMB_SOURCE_BYTES = 40 * 1024 * 1024
 #: The Bria connection the overview reads (``[bria] ui_conn_id``).
-DEFAULT_CONN_ID = "bria_default"
+DEFAULT_CONN_ID = DEFAULT_CONN_NAME
 _HEADERS = {"Content-Security-Policy": pages.CSP, "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, no-store", "Referrer-Policy": "same-origin"}
 

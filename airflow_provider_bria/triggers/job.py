@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from airflow_provider_bria._state import JOB_TRIGGER, check_version
 from airflow_provider_bria.exceptions import BriaInputError, is_retryable_read
+from airflow_provider_bria.hooks import DEFAULT_CONN_NAME
 from airflow_provider_bria.responses import warn_unexpected_status
 from airflow_provider_bria.waiting.events import JOB_EVENTS, check_hook_params
 from airflow_provider_bria.waiting.policy import TRIGGER_FIRST_WAIT_JITTER, Deadline, PollFailed, PollTimeout
@@ -63,7 +64,7 @@ class BriaJobTrigger(BriaPollingTrigger):
         requests: Sequence[str] | str,
         *,
         end_time: float,
-        bria_conn_id: str = "bria_default",
+        bria_conn_id: str = DEFAULT_CONN_NAME,
         poll_interval: float = 5.0,
         hook_params: dict[str, Any] | None = None,
         max_consecutive_failures: int = 10,

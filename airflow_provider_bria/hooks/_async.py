@@ -8,12 +8,11 @@ is masked with ``amask_secret``, one ``httpx.AsyncClient`` is kept per hook and 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json as _json
 import ssl
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bria.contract import API_TOKEN_HEADER, Paths
@@ -62,62 +61,106 @@ def shared_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-#: Connections one shared async client keeps open at most (per process, event loop and API origin); requests
-#: beyond it wait at the client's gate. Kept small on purpose: httpcore's pool does work quadratic in its
-#: connection count on every request (1,000 polls through 100 connections cost 16 s of CPU, through 16 about 2 s).
+#: Connections the shared clients of one process, event loop and API origin keep open at most: that many
+#: single-connection clients ("lanes"), each carrying one request at a time; requests beyond them wait in a FIFO
+#: queue. One request per lane keeps every request O(1): httpcore's pool rescans every queued request and
+#: connection whenever one frees up, so one client with 16 connections spent ~2 ms of CPU per poll in that scan
+#: (1,000 triggers polling every 5 s: 40 % of a core) and one with 100 connections blocked the loop for seconds.
 SHARED_CLIENT_MAX_CONNECTIONS = 16
 #: Seconds an idle connection of a shared client stays open: longer than the usual poll interval, so a trigger's
 #: next poll reuses a connection instead of opening one (a TLS handshake against the real API).
 SHARED_CLIENT_KEEPALIVE_SECONDS = 30.0
 
-_SHARED_CLIENTS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], httpx.AsyncClient]] = weakref.WeakKeyDictionary()
-#: One gate per shared client: at most ``SHARED_CLIENT_MAX_CONNECTIONS`` requests inside it at once. httpcore's pool
-#: rescans every queued request and connection whenever one frees up: with 1,000 triggers polling at once and no
-#: gate it blocked the event loop for 11 s; waiting at an ``asyncio.Semaphore`` instead is O(1).
-_SHARED_GATES: weakref.WeakKeyDictionary[httpx.AsyncClient, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+class SharedLanes:
+    """The shared clients of one event loop and API origin: up to ``size`` single-connection clients.
+
+    :meth:`acquire` hands a free client (made on demand up to ``size``) or waits, first come first served, until
+    one is released; the holder sends exactly one request and gives it back with :meth:`release`.
+
+    :param factory: makes one client.
+    :param size: the most clients (and so connections) ever open at once.
+    """
+
+    __slots__ = ("_factory", "_free", "_made", "_size")
+
+    def __init__(self, factory: Callable[[], httpx.AsyncClient], size: int) -> None:
+        self._factory = factory
+        self._size = size
+        self._made: list[httpx.AsyncClient] = []
+        self._free: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+
+    @property
+    def clients(self) -> tuple[httpx.AsyncClient, ...]:
+        """The clients made so far."""
+        return tuple(self._made)
+
+    def first(self) -> httpx.AsyncClient:
+        """The first client (made if none is): what :meth:`BriaAsyncMixin.aget_conn` returns for a shared hook."""
+        if not self._made:
+            self._made.append(self._factory())
+            self._free.put_nowait(self._made[0])
+        return self._made[0]
+
+    async def acquire(self) -> httpx.AsyncClient:
+        """A client for one request; give it back with :meth:`release`."""
+        if self._free.empty() and len(self._made) < self._size:
+            client = self._factory()
+            self._made.append(client)
+            return client
+        client = await self._free.get()
+        if client.is_closed:  # someone closed what aget_conn() returned: replace it
+            fresh = self._factory()
+            self._made[self._made.index(client)] = fresh
+            return fresh
+        return client
+
+    def release(self, client: httpx.AsyncClient) -> None:
+        """Give a client back after its request (also after an error or a cancellation)."""
+        self._free.put_nowait(client)
 
 
-def shared_async_client(settings: BriaConnectionSettings, headers: Mapping[str, str]) -> httpx.AsyncClient:
-    """The process-wide ``httpx.AsyncClient`` of the running event loop for one API origin and timeout setting.
+_SHARED_LANES: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], SharedLanes]] = weakref.WeakKeyDictionary()
 
-    A triggerer running thousands of Bria triggers then holds one client and one connection pool per origin
-    instead of one per trigger (each with its pool, its connections and ~50 KiB). The client carries no token:
-    every request sends it in its own headers, and the hook resolves every URL against its configured origin
-    before sending (the token still goes only there). It keeps no cookies, so nothing one connection's answers
-    set reaches another's requests. Clients are never closed by a hook; they go with their event loop.
+
+def shared_lanes(settings: BriaConnectionSettings, headers: Mapping[str, str]) -> SharedLanes:
+    """The process-wide clients of the running event loop for one API origin and timeout setting.
+
+    A triggerer running thousands of Bria triggers then holds at most :data:`SHARED_CLIENT_MAX_CONNECTIONS`
+    clients and connections per origin instead of one client per trigger (each with its pool, its connections and
+    ~50 KiB). The clients carry no token: every request sends it in its own headers, and the hook resolves every
+    URL against its configured origin before sending (the token still goes only there). They keep no cookies, so
+    nothing one connection's answers set reaches another's requests. They are never closed by a hook; they go
+    with their event loop.
 
     :param settings: the hook's resolved connection.
-    :param headers: the client's default headers (the User-Agent; never the token).
+    :param headers: the clients' default headers (the User-Agent; never the token).
     """
+    loop = asyncio.get_running_loop()
+    key = (settings.origin, settings.read_timeout, settings.connect_timeout, tuple(sorted(headers.items())))
+    by_key = _SHARED_LANES.setdefault(loop, {})
+    lanes = by_key.get(key)
+    if lanes is None:
+        lanes = by_key[key] = SharedLanes(functools.partial(_lane_client, settings, dict(headers)),
+                                          SHARED_CLIENT_MAX_CONNECTIONS)
+    return lanes
+
+
+def _lane_client(settings: BriaConnectionSettings, headers: dict[str, str]) -> httpx.AsyncClient:
+    """One shared client: one connection, no cookies, the process-wide TLS context."""
     from http.cookiejar import CookieJar, DefaultCookiePolicy
 
     import httpx
 
-    loop = asyncio.get_running_loop()
-    key = (settings.origin, settings.read_timeout, settings.connect_timeout, tuple(sorted(headers.items())))
-    clients = _SHARED_CLIENTS.setdefault(loop, {})
-    client = clients.get(key)
-    if client is None or client.is_closed:
-        client = clients[key] = httpx.AsyncClient(
-            headers=dict(headers),
-            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-            follow_redirects=False,
-            verify=shared_ssl_context(),
-            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-            limits=httpx.Limits(max_connections=SHARED_CLIENT_MAX_CONNECTIONS,
-                                max_keepalive_connections=SHARED_CLIENT_MAX_CONNECTIONS,
-                                keepalive_expiry=SHARED_CLIENT_KEEPALIVE_SECONDS),
-        )
-        _SHARED_GATES[client] = asyncio.Semaphore(SHARED_CLIENT_MAX_CONNECTIONS)
-    return client
-
-
-def shared_client_gate(client: httpx.AsyncClient) -> asyncio.Semaphore | None:
-    """The in-flight gate of a shared client (``None`` for a hook's own client).
-
-    :param client: an async client.
-    """
-    return _SHARED_GATES.get(client)
+    return httpx.AsyncClient(
+        headers=headers,
+        timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+        follow_redirects=False,
+        verify=shared_ssl_context(),
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1,
+                            keepalive_expiry=SHARED_CLIENT_KEEPALIVE_SECONDS),
+    )
 
 
 async def amask(secret: str) -> None:
@@ -151,6 +194,50 @@ def decode_body(content: bytes) -> Any:
         return content.decode("utf-8", "replace")
 
 
+class _Sender:
+    """The attempts of one call: each through the hook's own client, or through a free shared client.
+
+    A hook that shares reserves a client before the call is set up (:meth:`reserve`), so a thousand triggers
+    polling at once queue cheaply instead of each building its retry controller in the same loop iteration; the
+    first attempt uses that client, every retry waits for a free one again (none is held while backing off).
+    """
+
+    __slots__ = ("client", "held", "kwargs", "lanes", "method", "url")
+
+    def __init__(self, client: httpx.AsyncClient, lanes: SharedLanes | None, method: str, url: str,
+                 kwargs: dict[str, Any]) -> None:
+        self.client = client
+        self.lanes = lanes
+        self.method = method
+        self.url = url
+        self.kwargs = kwargs
+        self.held: httpx.AsyncClient | None = None
+
+    async def reserve(self) -> None:
+        """Wait for a free shared client (no-op for a hook's own client)."""
+        if self.lanes is not None:
+            self.held = await self.lanes.acquire()
+
+    def release_unused(self) -> None:
+        """Give back a reserved client no attempt used (the call failed before sending)."""
+        held, self.held = self.held, None
+        if held is not None and self.lanes is not None:
+            self.lanes.release(held)
+
+    async def __call__(self) -> httpx.Response:
+        """One attempt."""
+        lanes = self.lanes
+        if lanes is None:
+            return await self.client.request(self.method, self.url, **self.kwargs)
+        lane, self.held = self.held, None
+        if lane is None:
+            lane = await lanes.acquire()
+        try:
+            return await lane.request(self.method, self.url, **self.kwargs)
+        finally:
+            lanes.release(lane)
+
+
 class BriaAsyncMixin(HookSurface):
     """Async calls of :class:`~airflow_provider_bria.hooks.bria.BriaHook` (triggers use these)."""
 
@@ -161,9 +248,11 @@ class BriaAsyncMixin(HookSurface):
     _async_client: httpx.AsyncClient | None
     #: An ``httpx`` transport to use instead of the network (tests use ``httpx.MockTransport``).
     _async_transport: Any = None
-    #: Use the process-wide client (see :meth:`use_shared_async_client`); the client in use is the shared one.
+    #: Use the process-wide clients (see :meth:`use_shared_async_client`).
     _share_async_client: bool = False
     _async_client_shared: bool = False
+    #: The shared clients in use (set by :meth:`aget_conn` when the hook shares).
+    _lanes: SharedLanes | None = None
 
     if TYPE_CHECKING:
 
@@ -188,18 +277,24 @@ class BriaAsyncMixin(HookSurface):
         return self._settings
 
     def use_shared_async_client(self) -> None:
-        """Send this hook's async calls through the process-wide client (:func:`shared_async_client`).
+        """Send this hook's async calls through the process-wide clients (:func:`shared_lanes`).
 
-        Triggers do (one client per triggerer process and origin instead of one per trigger); ``aclose`` then
-        leaves the shared client open. Ignored when a test transport is set.
+        Triggers do (at most :data:`SHARED_CLIENT_MAX_CONNECTIONS` connections per triggerer process and origin
+        instead of a client per trigger); ``aclose`` then leaves the shared clients open. Ignored when a test
+        transport is set.
         """
         self._share_async_client = True
 
     async def aget_conn(self) -> httpx.AsyncClient:
-        """Return the hook's ``httpx.AsyncClient`` (made on first use; see :meth:`use_shared_async_client`)."""
+        """Return the hook's ``httpx.AsyncClient`` (made on first use).
+
+        A hook that shares (:meth:`use_shared_async_client`) returns the first of the shared clients; its own
+        calls take whichever shared client is free.
+        """
         settings = await self.aget_settings()
         if self._async_client is None and self._share_async_client and self._async_transport is None:
-            self._async_client = shared_async_client(settings, self._user_agent_headers())
+            self._lanes = shared_lanes(settings, self._user_agent_headers())
+            self._async_client = self._lanes.first()
             self._async_client_shared = True
         if self._async_client is None:
             import httpx
@@ -217,6 +312,7 @@ class BriaAsyncMixin(HookSurface):
         """Close the async client (safe to call twice)."""
         client, self._async_client = self._async_client, None
         shared, self._async_client_shared = self._async_client_shared, False
+        self._lanes = None
         if client is not None and not shared:
             await client.aclose()
 
@@ -249,21 +345,15 @@ class BriaAsyncMixin(HookSurface):
         method = method.upper()
         settings = await self.aget_settings()
         url, shown = self._resolve_url(settings, path)
-        client = await self.aget_conn()
-        headers = {API_TOKEN_HEADER: settings.token}
-
-        gate = shared_client_gate(client)
-
-        async def attempt() -> httpx.Response:
-            async with gate or contextlib.nullcontext():
-                return await client.request(method, url, json=json, params=params, headers=headers)
-
-        retrying = build_retrying(
-            self.retry_policy, mode=retry_mode(method, retry), method=method, path=shown, logger=self.log,
-            use_async=True,
-        )
+        sender = _Sender(await self.aget_conn(), self._lanes, method, url,
+                         {"json": json, "params": params, "headers": {API_TOKEN_HEADER: settings.token}})
+        await sender.reserve()
         try:
-            response: httpx.Response = await retrying(attempt)
+            retrying = build_retrying(
+                self.retry_policy, mode=retry_mode(method, retry), method=method, path=shown, logger=self.log,
+                use_async=True,
+            )
+            response: httpx.Response = await retrying(sender)
         except Exception as exc:
             if is_transport_exception(exc) or type(exc).__name__ in HEADER_ERRORS:
                 attempts = retrying.statistics.get("attempt_number", 1)
@@ -274,6 +364,8 @@ class BriaAsyncMixin(HookSurface):
                     raise error from exc
                 raise error from None
             raise
+        finally:
+            sender.release_unused()
         body = decode_body(response.content)
         status = response.status_code
         if 200 <= status < 300 or status in (expected or ()):

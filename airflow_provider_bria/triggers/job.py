@@ -119,32 +119,32 @@ class BriaJobTrigger(BriaPollingTrigger):
         semaphore = asyncio.Semaphore(self.max_parallel_polls)
         unexpected: dict[str, set[str]] = {}
         policy = self.policy(Deadline(self.end_time), max_consecutive_failures=self.max_consecutive_failures - 1)
-        async with self._hook() as hook:
 
-            async def poll(handle: str) -> Any:
-                async with semaphore:
-                    return await hook.aget_status(handle)
+        async def poll(handle: str) -> Any:
+            async with semaphore:
+                hook = await self.shared_hook()
+                return await hook.aget_status(handle)
 
-            async def one_round() -> list[str]:
-                pending = self._pending
-                results = await asyncio.gather(*(poll(h) for h in pending), return_exceptions=True)
-                transient: BaseException | None = None
-                for handle, result in zip(list(pending), results, strict=True):
-                    if isinstance(result, BaseException):
-                        if not is_retryable_read(result):
-                            raise result
-                        transient = result
-                        continue
-                    warn_unexpected_status(result, unexpected.setdefault(handle, set()),
-                                           cast("logging.Logger", self.log))
-                    if result.is_terminal:
-                        self._outcomes[handle] = result.to_json()
-                        pending.remove(handle)
-                if transient is not None:  # the failed job is still pending: the round counts as failed
-                    raise transient
-                return pending
+        async def one_round() -> list[str]:
+            pending = self._pending
+            results = await asyncio.gather(*(poll(h) for h in pending), return_exceptions=True)
+            transient: BaseException | None = None
+            for handle, result in zip(list(pending), results, strict=True):
+                if isinstance(result, BaseException):
+                    if not is_retryable_read(result):
+                        raise result
+                    transient = result
+                    continue
+                warn_unexpected_status(result, unexpected.setdefault(handle, set()),
+                                       cast("logging.Logger", self.log))
+                if result.is_terminal:
+                    self._outcomes[handle] = result.to_json()
+                    pending.remove(handle)
+            if transient is not None:  # the failed job is still pending: the round counts as failed
+                raise transient
+            return pending
 
-            await self.poll_until(policy, one_round, lambda pending: not pending, "the Bria jobs")
+        await self.poll_until(policy, one_round, lambda pending: not pending, "the Bria jobs")
         return self._event("success", f"all {len(self._outcomes)} job(s) ended")
 
     def timeout_event(self, err: PollTimeout) -> dict[str, Any]:

@@ -194,15 +194,18 @@ class BriaTrainingTrigger(BriaPollingTrigger):
             return event_status_for_model(status) is not None
 
         policy = self.policy(*self._deadlines(), max_consecutive_failures=self.max_consecutive_failures)
-        async with self._hook() as hook:
-            model = await self.poll_until(policy, lambda: hook.aget_model(self.model_id), finished,
-                                          f"model {self.model_id}")
+        model = await self.poll_until(policy, self._poll, finished, f"model {self.model_id}")
         status = ModelStatus.parse(str(model.get("status")))
         outcome = event_status_for_model(status) or EVENT_ERROR
         message = (deleted_model_message(self.model_id) if outcome == EVENT_DELETED
                    else f"Model {self.model_id} training ended with status {status.value}")
         return self._event(outcome, message, reason=outcome if outcome != EVENT_SUCCESS else "completed",
                            model_status=status.value, model=model)
+
+    async def _poll(self) -> dict[str, Any]:
+        """One poll: the model's summary (a flat dict: nothing nested outlives the poll while the trigger sleeps)."""
+        hook = await self.shared_hook()
+        return model_summary(await hook.aget_model(self.model_id))
 
     def timeout_event(self, err: PollTimeout) -> dict[str, Any]:
         """A deadline passed while the model was still training."""
@@ -243,24 +246,24 @@ class BriaTrainingTrigger(BriaPollingTrigger):
             self.log.warning("Task killed; could not stop the training of model %s: %s", self.model_id, err)
 
     async def _stop(self) -> str:
-        async with self._hook() as hook:
+        hook = await self.shared_hook()
+        model = await hook.aget_model(self.model_id)
+        status = ModelStatus.parse(str(model.get("status")))
+        if status is not ModelStatus.IN_PROGRESS:
+            self.log.info("Model %s is %s: nothing to stop", self.model_id, status.value)
+            return str(status.value)
+        self.log.info("Stopping the training of model %s", self.model_id)
+        try:
+            await hook.astop_training(self.model_id)
+        except BriaError as err:
+            # A 409 (already stopping) or an ambiguous failure: the model status tells what happened.
             model = await hook.aget_model(self.model_id)
             status = ModelStatus.parse(str(model.get("status")))
-            if status is not ModelStatus.IN_PROGRESS:
-                self.log.info("Model %s is %s: nothing to stop", self.model_id, status.value)
-                return str(status.value)
-            self.log.info("Stopping the training of model %s", self.model_id)
-            try:
-                await hook.astop_training(self.model_id)
-            except BriaError as err:
-                # A 409 (already stopping) or an ambiguous failure: the model status tells what happened.
-                model = await hook.aget_model(self.model_id)
-                status = ModelStatus.parse(str(model.get("status")))
-                if status is ModelStatus.IN_PROGRESS:
-                    raise BriaTrainingError(f"stop_training failed: {err}", model_id=self.model_id,
-                                            status=status.value) from err
-                return str(status.value)
-            return ModelStatus.STOPPING.value
+            if status is ModelStatus.IN_PROGRESS:
+                raise BriaTrainingError(f"stop_training failed: {err}", model_id=self.model_id,
+                                        status=status.value) from err
+            return str(status.value)
+        return ModelStatus.STOPPING.value
 
 
 __all__ = [

@@ -101,28 +101,28 @@ class BriaBulkUploadTrigger(BriaPollingTrigger):
         """Poll until the job is terminal; return the event payload."""
         started = time.monotonic()
         policy = self.policy(Deadline(self.end_time), max_consecutive_failures=max(0, self.max_consecutive_failures))
-        async with self._hook() as hook:
 
-            async def poll() -> dict[str, Any] | None:
-                try:
-                    return loose(await hook.aget_bulk_upload_status(self.dataset_id))
-                except BriaNotFoundError:
-                    if time.monotonic() - started > _NOT_FOUND_GRACE_SECONDS:
-                        raise
-                    return None  # not visible yet
+        async def poll() -> dict[str, Any] | None:
+            try:
+                hook = await self.shared_hook()
+                return loose(await hook.aget_bulk_upload_status(self.dataset_id))
+            except BriaNotFoundError:
+                if time.monotonic() - started > _NOT_FOUND_GRACE_SECONDS:
+                    raise
+                return None  # not visible yet
 
-            def finished(body: dict[str, Any] | None) -> bool:
-                if body is None:
-                    return False
-                status = BulkUploadStatus.from_body(body)
-                self._last = status.value if status is not None else self._last
-                if status is not None and status.is_terminal:
-                    return True
-                self.log.info("Bulk upload of dataset %s: %s (%s%%)", self.dataset_id, self._last,
-                              body.get("progress_percentage"))
+        def finished(body: dict[str, Any] | None) -> bool:
+            if body is None:
                 return False
+            status = BulkUploadStatus.from_body(body)
+            self._last = status.value if status is not None else self._last
+            if status is not None and status.is_terminal:
+                return True
+            self.log.info("Bulk upload of dataset %s: %s (%s%%)", self.dataset_id, self._last,
+                          body.get("progress_percentage"))
+            return False
 
-            await self.poll_until(policy, poll, finished, f"the bulk upload of dataset {self.dataset_id}")
+        await self.poll_until(policy, poll, finished, f"the bulk upload of dataset {self.dataset_id}")
         return self._event(EVENT_DONE, f"Bulk upload {self._last}")
 
     def timeout_event(self, err: PollTimeout) -> dict[str, Any]:

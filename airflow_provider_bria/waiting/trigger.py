@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -22,6 +25,27 @@ if TYPE_CHECKING:
     from airflow_provider_bria.hooks.bria import BriaHook
 
 T = TypeVar("T")
+
+#: Seconds one hook (with its connection lookup) serves every trigger of a triggerer process that uses the same
+#: connection id and hook parameters; the next poll after that looks the connection up again, so a rotated token
+#: or a changed host reaches triggers that wait for hours.
+SHARED_HOOK_TTL_SECONDS = 300.0
+
+
+class _SharedHook:
+    """A hook shared by the triggers of one event loop, connection id and hook parameters."""
+
+    __slots__ = ("hook", "made", "ready")
+
+    def __init__(self, hook: BriaHook, made: float, ready: asyncio.Task[Any]) -> None:
+        self.hook = hook
+        self.made = made
+        self.ready = ready
+
+
+_SHARED_HOOKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], _SharedHook]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class BriaPollingTrigger(BaseTrigger):
@@ -52,11 +76,36 @@ class BriaPollingTrigger(BaseTrigger):
                 {**self.kwargs(), STATE_VERSION_KEY: STATE_VERSIONS[self.state_kind]})
 
     def _hook(self) -> BriaHook:
+        """A new hook of this trigger's connection that sends through the process-wide clients."""
         from airflow_provider_bria.hooks.bria import BriaHook
 
         hook = BriaHook(bria_conn_id=self.bria_conn_id, **self.hook_params)
         hook.use_shared_async_client()  # one client per triggerer process and origin, not one per trigger
         return hook
+
+    async def shared_hook(self) -> BriaHook:
+        """The hook (connection resolved) shared by this process's triggers of the same connection and parameters.
+
+        A triggerer running thousands of Bria triggers then holds one hook, one connection lookup and one set of
+        settings per connection instead of one per trigger, and a restart does not look the connection up a
+        thousand times at once: the first caller resolves it, the others wait for that answer. After
+        :data:`SHARED_HOOK_TTL_SECONDS` the next caller makes a fresh hook; a failed lookup is not kept.
+        """
+        loop = asyncio.get_running_loop()
+        key = (self.bria_conn_id, json.dumps(self.hook_params, sort_keys=True, default=str))
+        hooks = _SHARED_HOOKS.setdefault(loop, {})
+        entry = hooks.get(key)
+        now = time.monotonic()
+        if entry is None or now - entry.made >= SHARED_HOOK_TTL_SECONDS:
+            hook = self._hook()
+            entry = hooks[key] = _SharedHook(hook, now, loop.create_task(hook.aget_settings()))
+        if not entry.ready.done():
+            await asyncio.shield(entry.ready)
+        if entry.ready.exception() is not None:
+            if hooks.get(key) is entry:
+                del hooks[key]  # the next poll looks the connection up again
+            entry.ready.result()  # raise it
+        return entry.hook
 
     def policy(self, *deadlines: Deadline, max_consecutive_failures: int) -> PollPolicy:
         """The triggers' policy: immediate first poll, jittered first wait, the given absolute deadlines."""

@@ -60,3 +60,86 @@ async def test_a_plain_hook_keeps_its_own_client(conns: None) -> None:
     await hook.aclose()
     assert own.is_closed
     assert not shared.is_closed
+
+
+async def test_triggers_of_one_connection_share_one_hook_resolved_once(conns: None,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thousand triggers started together look their connection up once, not once each."""
+    import asyncio
+
+    from airflow_provider_bria.hooks.bria import BriaHook
+
+    lookups: list[str] = []
+    real = BriaHook.aget_connection.__func__  # type: ignore[attr-defined]
+
+    async def counting(cls: Any, conn_id: str) -> Any:
+        lookups.append(conn_id)
+        await asyncio.sleep(0.01)  # every trigger asks while the first lookup is still under way
+        return await real(cls, conn_id)
+
+    monkeypatch.setattr(BriaHook, "aget_connection", classmethod(counting))
+    hooks = await asyncio.gather(*(_trigger(model_id=i).shared_hook() for i in range(50)))
+    assert all(hook is hooks[0] for hook in hooks)
+    assert lookups == ["bria_default"]
+    other = await _trigger("bria_other").shared_hook()
+    assert other is not hooks[0]
+    assert lookups == ["bria_default", "bria_other"]
+    timeout = _trigger()
+    timeout.hook_params = {"timeout": 5.0}
+    assert await timeout.shared_hook() is not hooks[0]  # other hook parameters: another hook
+
+
+async def test_shared_hook_is_renewed_after_its_ttl_and_a_failed_lookup_is_not_kept(
+    monkeypatch: pytest.MonkeyPatch, conns: None
+) -> None:
+    from airflow_provider_bria.exceptions import BriaError
+    from airflow_provider_bria.waiting import trigger as trigger_module
+
+    first = await _trigger().shared_hook()
+    assert await _trigger().shared_hook() is first
+    monkeypatch.setattr(trigger_module, "SHARED_HOOK_TTL_SECONDS", 0.0)
+    assert await _trigger().shared_hook() is not first  # expired: the connection is looked up again
+    from airflow_provider_bria.hooks.bria import BriaHook
+
+    lookups: list[str] = []
+
+    async def missing(cls: Any, conn_id: str) -> Any:
+        lookups.append(conn_id)
+        raise BriaError(f"no connection {conn_id}")
+
+    monkeypatch.setattr(BriaHook, "aget_connection", classmethod(missing))
+    for _ in range(2):
+        with pytest.raises(BriaError, match="bria_other"):
+            await _trigger("bria_other").shared_hook()
+    assert lookups == ["bria_other", "bria_other"]  # the failure was not kept: the second poll asked again
+
+
+async def test_shared_clients_carry_one_request_each_and_never_more_than_the_limit(
+    conns: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests beyond the limit wait for a free client; no client ever carries two at once."""
+    import asyncio
+
+    from airflow_provider_bria.hooks import _async
+
+    monkeypatch.setattr(_async, "SHARED_CLIENT_MAX_CONNECTIONS", 3)
+    busy: dict[int, int] = {}
+    peak = {"clients": 0, "per_client": 0}
+
+    async def request(self: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        busy[id(self)] = busy.get(id(self), 0) + 1
+        peak["clients"] = max(peak["clients"], sum(1 for n in busy.values() if n))
+        peak["per_client"] = max(peak["per_client"], busy[id(self)])
+        assert kwargs["headers"] == {"api_token": TOKEN}
+        await asyncio.sleep(0.005)
+        busy[id(self)] -= 1
+        return httpx.Response(200, json={"id": 1, "status": "InProgress"}, request=httpx.Request(method, url))
+
+    monkeypatch.setattr(httpx.AsyncClient, "request", request)
+    hook = await _trigger().shared_hook()
+    models = await asyncio.gather(*(hook.aget_model(i) for i in range(1, 31)))
+    assert [m["status"] for m in models] == ["InProgress"] * 30
+    assert peak == {"clients": 3, "per_client": 1}
+    lanes = _async.shared_lanes(hook.settings, hook._user_agent_headers())
+    assert len(lanes.clients) == 3
+    assert all(not c.is_closed and len(c.cookies) == 0 for c in lanes.clients)

@@ -279,6 +279,15 @@ async def test_transient_failures_are_tolerated_over_real_faults(
     assert faulty.state()["counts"]["faults_injected"] > 0
 
 
+def _use_hook(monkeypatch: pytest.MonkeyPatch, trigger: Any, hook: Any) -> None:
+    """Make ``trigger`` poll through ``hook`` (instead of the process's shared hook)."""
+
+    async def shared_hook() -> Any:
+        return hook
+
+    monkeypatch.setattr(trigger, "shared_hook", shared_hook)
+
+
 class _FlakyHook:
     """An async hook whose ``aget_model`` fails ``failures`` times, then returns ``model``."""
 
@@ -287,13 +296,6 @@ class _FlakyHook:
         self.model = model
         self.error = error
         self.calls = 0
-        self.closed = False
-
-    async def __aenter__(self) -> _FlakyHook:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.closed = True
 
     async def aget_model(self, model_id: int) -> dict[str, Any]:
         self.calls += 1
@@ -309,11 +311,10 @@ async def test_consecutive_transient_failures(
 ) -> None:
     hook = _FlakyHook(failures, {"id": 7, "status": "Completed", "name": "m"}, error)
     trigger = _trigger(poll_interval=0.01, max_consecutive_failures=tolerated)
-    monkeypatch.setattr(trigger, "_hook", lambda: hook)
+    _use_hook(monkeypatch, trigger, hook)
     events = await _events(trigger)
     assert [e["status"] for e in events] == [expected]
     assert hook.calls == min(failures, tolerated + 1) + (1 if expected == "success" else 0)
-    assert hook.closed
     if expected == "error":
         assert events[0]["reason"] == "transient"
 
@@ -332,7 +333,7 @@ async def test_failure_counter_resets_after_a_good_poll(monkeypatch: pytest.Monk
 
     hook = Hook(0, {}, RuntimeError())
     trigger = _trigger(poll_interval=0.01, max_consecutive_failures=2)
-    monkeypatch.setattr(trigger, "_hook", lambda: hook)
+    _use_hook(monkeypatch, trigger, hook)
     events = await _events(trigger)
     assert [e["status"] for e in events] == ["success"]
     assert hook.calls == 9
@@ -341,7 +342,7 @@ async def test_failure_counter_resets_after_a_good_poll(monkeypatch: pytest.Monk
 async def test_unexpected_exception_becomes_an_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
     hook = _FlakyHook(1, {}, RuntimeError("kaput"))
     trigger = _trigger(poll_interval=0.01, max_consecutive_failures=10)
-    monkeypatch.setattr(trigger, "_hook", lambda: hook)
+    _use_hook(monkeypatch, trigger, hook)
     events = await _events(trigger)
     assert [(e["status"], e["reason"]) for e in events] == [("error", "unexpected")]
     assert "kaput" in events[0]["message"]
@@ -350,7 +351,7 @@ async def test_unexpected_exception_becomes_an_error_event(monkeypatch: pytest.M
 async def test_unknown_model_status_becomes_an_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
     hook = _FlakyHook(0, {"id": 7, "status": "Exploded"}, RuntimeError())
     trigger = _trigger(poll_interval=0.01)
-    monkeypatch.setattr(trigger, "_hook", lambda: hook)
+    _use_hook(monkeypatch, trigger, hook)
     events = await _events(trigger)
     assert [(e["status"], e["model_status"]) for e in events] == [("error", "Exploded")]
 
@@ -391,7 +392,7 @@ async def test_first_poll_is_immediate_and_only_the_first_wait_is_jittered(
 ) -> None:
     hook = _ScriptedHook(in_progress=4)
     trigger = _trigger(poll_interval=60, end_time=time.time() + 3600)
-    monkeypatch.setattr(trigger, "_hook", lambda: hook)
+    _use_hook(monkeypatch, trigger, hook)
     events = await _events(trigger)
     assert [e["status"] for e in events] == ["success"]
     assert hook.calls == 5
@@ -408,7 +409,7 @@ async def test_triggers_started_together_do_not_poll_in_lock_step(
     for _ in range(20):
         hook = _ScriptedHook(in_progress=1)
         trigger = _trigger(poll_interval=10, end_time=time.time() + 3600)
-        monkeypatch.setattr(trigger, "_hook", lambda hook=hook: hook)
+        _use_hook(monkeypatch, trigger, hook)
         assert [e["status"] for e in await _events(trigger)] == ["success"]
     assert len(waits) == 20
     assert all(5 <= w <= 10 for w in waits)
@@ -424,7 +425,7 @@ async def test_jittered_first_wait_never_passes_the_deadline(
     hook = _ScriptedHook(in_progress=10**6)
     end_time = time.time() + 0.3
     trigger = _trigger(poll_interval=3600, end_time=end_time)
-    monkeypatch.setattr(trigger, "_hook", lambda: hook)
+    _use_hook(monkeypatch, trigger, hook)
     events = await _events(trigger)
     assert [(e["status"], e["reason"]) for e in events] == [("timeout", "timeout")]
     assert sleeps

@@ -135,6 +135,7 @@ class BriaTrainingTrigger(BriaPollingTrigger):
         self.max_consecutive_failures: int = values["max_consecutive_failures"]
         self.hook_params = values["hook_params"]
         self._last_status: str | None = None
+        self._polls = 0
 
     def kwargs(self) -> dict[str, Any]:
         """The exact keyword arguments that re-create this trigger."""
@@ -177,30 +178,28 @@ class BriaTrainingTrigger(BriaPollingTrigger):
 
     async def wait(self) -> dict[str, Any]:
         """Poll the model until it is terminal; return the event payload."""
-        polls = 0
-
-        def finished(model: Mapping[str, Any]) -> bool:
-            nonlocal polls
-            raw = str(model.get("status"))
-            try:
-                status = ModelStatus.parse(raw)
-            except BriaInputError as err:
-                raise _UnknownStatus(raw, err) from None
-            polls += 1
-            if status.value != self._last_status or polls % LOG_EVERY_N_POLLS == 0:
-                self.log.info("Model %s is %s (poll %d; next in %.1f s)", self.model_id, status.value, polls,
-                              self.poll_interval)
-            self._last_status = status.value
-            return event_status_for_model(status) is not None
-
         policy = self.policy(*self._deadlines(), max_consecutive_failures=self.max_consecutive_failures)
-        model = await self.poll_until(policy, self._poll, finished, f"model {self.model_id}")
+        model = await self.poll_until(policy, self._poll, self._finished, f"model {self.model_id}")
         status = ModelStatus.parse(str(model.get("status")))
         outcome = event_status_for_model(status) or EVENT_ERROR
         message = (deleted_model_message(self.model_id) if outcome == EVENT_DELETED
                    else f"Model {self.model_id} training ended with status {status.value}")
         return self._event(outcome, message, reason=outcome if outcome != EVENT_SUCCESS else "completed",
                            model_status=status.value, model=model)
+
+    def _finished(self, model: Mapping[str, Any]) -> bool:
+        """Whether a polled model ends the wait (status changes and every n-th poll are logged)."""
+        raw = str(model.get("status"))
+        try:
+            status = ModelStatus.parse(raw)
+        except BriaInputError as err:
+            raise _UnknownStatus(raw, err) from None
+        self._polls += 1
+        if status.value != self._last_status or self._polls % LOG_EVERY_N_POLLS == 0:
+            self.log.info("Model %s is %s (poll %d; next in %.1f s)", self.model_id, status.value, self._polls,
+                          self.poll_interval)
+        self._last_status = status.value
+        return event_status_for_model(status) is not None
 
     async def _poll(self) -> dict[str, Any]:
         """One poll: the model's summary (a flat dict: nothing nested outlives the poll while the trigger sleeps)."""

@@ -13,6 +13,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_bria._state import STATE_VERSION_KEY, STATE_VERSIONS
 from airflow_provider_bria.waiting.async_ import wait_async
+from airflow_provider_bria.waiting.heap import freeze_once
 from airflow_provider_bria.waiting.policy import (
     TRIGGER_FIRST_WAIT_JITTER,
     Deadline,
@@ -112,10 +113,10 @@ class BriaPollingTrigger(BaseTrigger):
         return PollPolicy(self.poll_interval, deadlines, max_consecutive_failures=max_consecutive_failures,
                           first_wait_jitter=TRIGGER_FIRST_WAIT_JITTER, poll_first=True)
 
-    async def poll_until(self, policy: PollPolicy, poll: Callable[[], Awaitable[T]],
-                         finished: Callable[[T], bool], what: str) -> T:
-        """Run the async driver with this trigger's logger."""
-        return await wait_async(policy, poll, finished, what=what, log=self.log)
+    def poll_until(self, policy: PollPolicy, poll: Callable[[], Awaitable[T]], finished: Callable[[T], bool],
+                   what: str) -> Awaitable[T]:
+        """The async driver with this trigger's logger (the driver's coroutine itself: one frame less to keep)."""
+        return wait_async(policy, poll, finished, what=what, log=self.log)
 
     async def wait(self) -> dict[str, Any]:
         """Poll until the answer is final; return the event payload."""
@@ -147,5 +148,6 @@ class BriaPollingTrigger(BaseTrigger):
             return self.error_event(err)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Yield exactly one event."""
+        """Yield exactly one event (the first Bria trigger of a process applies ``[bria] triggerer_gc_freeze``)."""
+        freeze_once(self.log)
         yield TriggerEvent(await self.payload())

@@ -9,9 +9,11 @@ drift of its wake-ups):
 * RSS before the triggers and while they run (``/proc/self/status``);
 * the trigger events (there must be none: the trainings run for an hour).
 
-The provider runs unchanged: since the fixes this benchmark proposed, its async clients share one process-wide
-SSL context (``hooks/_async.py`` ``shared_ssl_context()``) and each trigger's first wait after its immediate first
-poll is a random 50-100 % of ``poll_interval`` (``triggers/training.py``), which is what is measured here.
+The provider runs unchanged: since the fixes this benchmark proposed, its triggers share one hook per connection
+and a few single-connection clients per origin (``waiting/trigger.py``, ``hooks/_async.py``), one process-wide SSL
+context, and each trigger's first wait after its immediate first poll is a random 50-100 % of ``poll_interval``;
+with ``AIRFLOW__BRIA__TRIGGERER_GC_FREEZE=True`` in its environment the first trigger freezes the start-up heap
+(``waiting/heap.py``), which is what is measured here.
 
 The connection comes from ``AIRFLOW_CONN_BRIA_DEFAULT``. Prints one JSON line.
 Usage: ``triggerer_probe.py MODEL_IDS_FILE POLL_INTERVAL DURATION``.
@@ -114,7 +116,7 @@ async def main_async(model_ids: list[int], poll_interval: float, duration: float
     ended = time.time()
     stop.set()
     gc_during = {"total": GC.total, "full": GC.full, "longest_full": GC.longest_full}
-    objects_during = len(gc.get_objects())
+    objects_during = len(gc.get_objects()) + gc.get_freeze_count()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -130,7 +132,7 @@ async def main_async(model_ids: list[int], poll_interval: float, duration: float
         "ended": ended,
         "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "gc": {**gc_during, "objects_before": objects_before, "objects_during": objects_during,
-               "full_before": full_before},
+               "full_before": full_before, "frozen": gc.get_freeze_count()},
         "cpu_seconds": time.process_time(),
     }
 

@@ -39,7 +39,6 @@ from airflow_provider_bria.operators._upload_common import (
     added_after_creation,
 )
 from airflow_provider_bria.operators.base import BriaBaseOperator, Number
-from airflow_provider_bria.results import loose
 
 if TYPE_CHECKING:
     from airflow_provider_bria.operators._upload_bulk import BulkResumeState, BulkStrategy
@@ -200,6 +199,8 @@ class BriaUploadImagesOperator(BriaBaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Check, then upload; return the summary (see the class docstring)."""
+        from airflow_provider_bria.results import loose
+
         dataset_id = coerce_id(self.dataset_id, "dataset_id")
         self.increase_resolution = coerce_bool(self.increase_resolution, "increase_resolution")
         hook = self.hook
@@ -289,6 +290,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
             ``message`` and ``state`` (counts and the staged zip name gathered before deferring).
         """
         from airflow_provider_bria.operators._upload_bulk import BulkResumeState, redact_signed_urls
+        from airflow_provider_bria.results import loose
         from airflow_provider_bria.triggers.upload import EVENT_DONE, EVENT_TIMEOUT
         from airflow_provider_bria.waiting.events import BULK_UPLOAD_EVENTS, validate_event
 

@@ -57,6 +57,11 @@ HEAVY = (
     f"{PKG}.triggers.",
 )
 
+#: Loaded when a deferrable training operator or sensor is *built* (not imported): its constructor checks the
+#: trigger's arguments (``check_trigger_kwargs``, ``hook_params`` must survive serde) so a bad value fails at
+#: parse time, and that check lives with the training event contract.
+BUILD_TIME = (f"{PKG}.triggers", f"{PKG}.triggers._training_events", f"{PKG}.waiting", f"{PKG}.waiting.events")
+
 #: Modules a DAG author imports to define tasks.
 MODULES = (
     f"{PKG}.operators.project",
@@ -146,7 +151,7 @@ def test_module_import_is_light(imports: dict[str, dict[str, list[str]]], module
 def test_example_dags_parse_light(imports: dict[str, dict[str, list[str]]]) -> None:
     dag_files = [t for t in imports if t.endswith(".py")]
     assert len(dag_files) >= 4
-    offenders = {Path(t).name: _heavy(imports[t]["new"]) for t in dag_files}
+    offenders = {Path(t).name: [n for n in _heavy(imports[t]["new"]) if n not in BUILD_TIME] for t in dag_files}
     offenders = {k: v for k, v in offenders.items() if v}
     assert not offenders, f"parsing the example DAGs loads: {offenders}"
     for target in dag_files:  # the check looks at the right thing: the parse did import the provider

@@ -17,7 +17,7 @@ from airflow_provider_bria.exceptions import BriaInputError
 from airflow_provider_bria.operators._generation_base import Batch, GenerationBase, default_deferrable, positive
 from airflow_provider_bria.operators._generation_files import OutputsMixin
 from airflow_provider_bria.operators._outputs import DEFAULT_MAX_VIDEO_BYTES
-from airflow_provider_bria.operators.base import Number
+from airflow_provider_bria.operators.base import Number, lazy_reexports
 
 if TYPE_CHECKING:
     from airflow_provider_bria.operators._generation_engine import JobRunner
@@ -51,13 +51,8 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """``read_prompts_file`` stays importable from here without loading the planning module at parse time."""
-    if name == "read_prompts_file":
-        from airflow_provider_bria.operators._generation_plan import read_prompts_file
-
-        return read_prompts_file
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: ``read_prompts_file`` stays importable from here without loading the planning module at parse time.
+__getattr__ = lazy_reexports("airflow_provider_bria.operators._generation_plan", ["read_prompts_file"])
 
 
 class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):

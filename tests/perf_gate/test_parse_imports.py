@@ -50,6 +50,7 @@ HEAVY = (
     f"{PKG}.operators._sidecar",
     f"{PKG}.operators._upload_basic",
     f"{PKG}.operators._upload_bulk",
+    f"{PKG}.operators._upload_common",
     f"{PKG}.operators._quality_gate",
     f"{PKG}.operators._image_sources",
     f"{PKG}.operators._bulk_zip",

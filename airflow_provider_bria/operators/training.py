@@ -268,7 +268,7 @@ class BriaStartTrainingOperator(BriaBaseOperator):
         max_consecutive_failures: int = 5,
         **kwargs: Any,
     ) -> None:
-        from airflow_provider_bria.triggers._training_events import check_trigger_kwargs
+        from airflow_provider_bria.triggers._training_args import check_trigger_kwargs
 
         super().__init__(**kwargs)
         self.model_id = model_id

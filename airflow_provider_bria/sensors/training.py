@@ -63,7 +63,7 @@ class BriaTrainingSensor(BaseSensorOperator, BriaBaseOperator):
         poke_interval: float | timedelta = 60,
         **kwargs: Any,
     ) -> None:
-        from airflow_provider_bria.triggers._training_events import check_trigger_kwargs
+        from airflow_provider_bria.triggers._training_args import check_trigger_kwargs
 
         super().__init__(poke_interval=poke_interval, **kwargs)
         self.model_id = model_id

@@ -58,10 +58,9 @@ HEAVY = (
     f"{PKG}.triggers.",
 )
 
-#: Loaded when a deferrable training operator or sensor is *built* (not imported): its constructor checks the
-#: trigger's arguments (``check_trigger_kwargs``, ``hook_params`` must survive serde) so a bad value fails at
-#: parse time, and that check lives with the training event contract.
-BUILD_TIME = (f"{PKG}.triggers", f"{PKG}.triggers._training_events", f"{PKG}.waiting", f"{PKG}.waiting.events")
+#: Loaded when a training operator or sensor is *built* (not imported): its constructor checks the trigger's
+#: arguments (``check_trigger_kwargs``) so a bad value fails at parse time; that check is its own light module.
+BUILD_TIME = (f"{PKG}.triggers", f"{PKG}.triggers._training_args")
 
 #: Modules a DAG author imports to define tasks.
 MODULES = (

@@ -62,21 +62,19 @@ HEAVY = (
 #: arguments (``check_trigger_kwargs``) so a bad value fails at parse time; that check is its own light module.
 BUILD_TIME = (f"{PKG}.triggers", f"{PKG}.triggers._training_args")
 
-#: Modules a DAG author imports to define tasks.
-MODULES = (
-    f"{PKG}.operators.project",
-    f"{PKG}.operators.dataset",
-    f"{PKG}.operators.captions",
-    f"{PKG}.operators.upload",
-    f"{PKG}.operators.model",
-    f"{PKG}.operators.training",
-    f"{PKG}.operators.generation",
-    f"{PKG}.sensors.training",
-    f"{PKG}.links.bria",
-    f"{PKG}.assets",
-    f"{PKG}.contract",
-    f"{PKG}.hooks",
-)
+def _dag_facing_modules() -> tuple[str, ...]:
+    """Modules a DAG author imports to define tasks: every operator and sensor module the provider registers, the
+    links' module, and the light modules DAG files use directly."""
+    from airflow_provider_bria.get_provider_info import get_provider_info
+
+    info = get_provider_info()
+    registered = [module for kind in ("operators", "sensors") for entry in info.get(kind, [])
+                  for module in entry["python-modules"]]
+    links = sorted({path.rpartition(".")[0] for path in info.get("extra-links", [])})
+    return (*registered, *links, f"{PKG}.assets", f"{PKG}.contract", f"{PKG}.hooks")
+
+
+MODULES = _dag_facing_modules()
 
 _CHILDREN = r"""
 import json, os, runpy, sys

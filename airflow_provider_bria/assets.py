@@ -34,15 +34,19 @@ from urllib.parse import quote, unquote, urlsplit
 from airflow.sdk import Asset
 
 from airflow_provider_bria.exceptions import BriaInputError
-from airflow_provider_bria.triggers._training_events import MODEL_SUMMARY_FIELDS
 
 ASSET_SCHEME = "bria"
 MODEL_ASSET_PREFIX = f"{ASSET_SCHEME}://models/"
 DATASET_ASSET_PREFIX = f"{ASSET_SCHEME}://datasets/"
 
-#: Model fields copied into an asset event's extra when present (all small and JSON-safe): the training
-#: summary's fields (the id travels as ``model_id``) plus ``updated_at``.
-_MODEL_EXTRA_FIELDS = (*(f for f in MODEL_SUMMARY_FIELDS if f != "id"), "updated_at")
+
+def _model_extra_fields() -> tuple[str, ...]:
+    """Model fields copied into an asset event's extra when present (all small and JSON-safe): the training
+    summary's fields (the id travels as ``model_id``) plus ``updated_at``. A function so that defining a DAG
+    with a model asset does not import the trigger's event module."""
+    from airflow_provider_bria.triggers._training_events import MODEL_SUMMARY_FIELDS
+
+    return (*(f for f in MODEL_SUMMARY_FIELDS if f != "id"), "updated_at")
 
 
 def _segment(value: Any, field: str) -> str:
@@ -133,7 +137,7 @@ def model_asset_extra(
     except (KeyError, TypeError, ValueError):
         raise BriaInputError("model_asset_extra needs a model object with an integer 'id'") from None
     out: dict[str, Any] = {"model_id": model_id}
-    for field in _MODEL_EXTRA_FIELDS:
+    for field in _model_extra_fields():
         value = model.get(field)
         if value is not None:
             out[field] = value

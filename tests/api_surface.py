@@ -187,7 +187,11 @@ def _class_lines(path: str, cls: type, pinned_names: set[str]) -> list[str]:
 
 def _public_names(module: Any, pinned: set[str]) -> Iterable[str]:
     declared = getattr(module, "__all__", None)
-    for name, obj in vars(module).items():
+    members = dict(vars(module))
+    for name in declared or ():  # names a module ``__getattr__`` re-exports on first access (not loaded at parse)
+        if name not in members and hasattr(module, name):
+            members[name] = getattr(module, name)
+    for name, obj in members.items():
         if name.startswith("_") or not _is_ours(obj):
             continue
         path = f"{module.__name__}.{name}"

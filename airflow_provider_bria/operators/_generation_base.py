@@ -16,31 +16,17 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_bria._compat import conf
-from airflow_provider_bria._state import JOB_RESUME_STATE, stamp
 from airflow_provider_bria.exceptions import (
     BriaAPIError,
     BriaGenerationError,
     BriaGenerationRejectedError,
     BriaInputError,
 )
-from airflow_provider_bria.operators._generation_engine import JobRunner, Submitted
-from airflow_provider_bria.operators._generation_failures import (
-    PERMANENT_KINDS,
-    Failure,
-    ItemFailed,
-    failure_entry,
-    summary,
-)
-from airflow_provider_bria.operators._generation_plan import WorkItem, as_int, as_model_id
 from airflow_provider_bria.operators._outputs import (
     DEFAULT_DOWNLOAD_TIMEOUT,
     DEFAULT_MAX_IMAGE_BYTES,
     DEFAULT_MAX_PIXELS,
-    OutputLimitError,
-    OutputValidationError,
-    bounded_chunks,
 )
-from airflow_provider_bria.operators._rate_limit import limiter_for, validate_requests_per_minute
 from airflow_provider_bria.operators.base import BriaBaseOperator, Number
 
 if TYPE_CHECKING:
@@ -49,6 +35,9 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_bria.hooks.bria import BriaHook
+    from airflow_provider_bria.operators._generation_engine import JobRunner, Submitted
+    from airflow_provider_bria.operators._generation_failures import Failure
+    from airflow_provider_bria.operators._generation_plan import WorkItem
     from airflow_provider_bria.operators._outputs import OutputFolder
     from airflow_provider_bria.responses import V2Response
 
@@ -90,6 +79,9 @@ def download_output(hook: BriaHook, folder: OutputFolder, name: str, url: str | 
 
     :param trusted: ``False`` for a URL read back from a file: it never gets the api_token.
     """
+    from airflow_provider_bria.operators._generation_failures import ItemFailed
+    from airflow_provider_bria.operators._outputs import OutputLimitError, OutputValidationError, bounded_chunks
+
     if not url:
         raise ItemFailed("job_failed", "the job completed without an output URL", request_id=request_id)
     last: BaseException | None = None
@@ -130,6 +122,9 @@ def event_state(event: Any) -> dict[str, Any]:
 
 def resumed_jobs(event: Any, pending: Sequence[dict[str, Any]]) -> tuple[list[Submitted], list[Any]]:
     """Split a (validated) event's jobs: finished ones, and (item, ItemFailed) for unfinished ones."""
+    from airflow_provider_bria.operators._generation_engine import Submitted
+    from airflow_provider_bria.operators._generation_failures import ItemFailed
+    from airflow_provider_bria.operators._generation_plan import WorkItem
     from airflow_provider_bria.responses import V2Response
 
     outcomes = event.get("outcomes") or {}
@@ -245,7 +240,11 @@ class GenerationBase(BriaBaseOperator):
         self.max_output_pixels = self.number_arg("max_output_pixels", max_output_pixels)
         self.max_requests = self.number_arg("max_requests", max_requests)
         self.max_concurrency = self.number_arg("max_concurrency", max_concurrency)
-        self.requests_per_minute = validate_requests_per_minute(requests_per_minute)
+        if requests_per_minute is not None:  # the rate-limit module is imported only when a limit is set
+            from airflow_provider_bria.operators._rate_limit import validate_requests_per_minute
+
+            requests_per_minute = validate_requests_per_minute(requests_per_minute)
+        self.requests_per_minute = requests_per_minute
         self.poll_interval = self.number_arg("poll_interval", poll_interval)
         self.timeout = self.number_arg("timeout", timeout)
         self.fail_on_error = bool(fail_on_error)
@@ -299,6 +298,8 @@ class GenerationBase(BriaBaseOperator):
 
     def execute(self, context: Context) -> Any:
         """Plan, skip existing outputs, check the model, then produce the rest (or defer)."""
+        from airflow_provider_bria.operators._generation_plan import as_model_id
+
         model_id = as_model_id(self.model_id)
         batch = self._open(context, Batch(model_id, self._plan(model_id)))
         todo = [i for i in batch.items if i.stem not in batch.records]
@@ -355,6 +356,8 @@ class GenerationBase(BriaBaseOperator):
 
     def execute_complete(self, context: Context, event: Any = None, **_: Any) -> Any:
         """Resume after :class:`~airflow_provider_bria.triggers.job.BriaJobTrigger`: finish the ended jobs."""
+        from airflow_provider_bria.operators._generation_failures import failure_entry
+        from airflow_provider_bria.operators._generation_plan import WorkItem, as_model_id
         from airflow_provider_bria.operators._outputs import OutputFolder
 
         state = event_state(event)
@@ -384,6 +387,8 @@ class GenerationBase(BriaBaseOperator):
         :param detail: how they add up, for the message.
         :raises BriaInputError: when ``planned`` exceeds ``max_requests``.
         """
+        from airflow_provider_bria.operators._generation_plan import as_int
+
         limit = as_int(self.max_requests, "max_requests", minimum=1)
         if planned > limit:
             raise BriaInputError(
@@ -409,6 +414,9 @@ class GenerationBase(BriaBaseOperator):
         return folder
 
     def _runner_for(self, **kwargs: Any) -> JobRunner:
+        from airflow_provider_bria.operators._generation_engine import JobRunner
+        from airflow_provider_bria.operators._rate_limit import limiter_for
+
         self._runner = JobRunner(
             hook=self.hook,
             limiter=limiter_for(self.hook, self.requests_per_minute),
@@ -428,6 +436,8 @@ class GenerationBase(BriaBaseOperator):
 
     def _conclude(self, context: Context, order: Sequence[str], records: dict[str, Any],
                   failures: list[dict[str, Any]], where: str | None) -> list[Any]:
+        from airflow_provider_bria.operators._generation_failures import PERMANENT_KINDS, summary
+
         results = [records[s] for s in order if s in records]
         fatal = self._runner.fatal if self._runner is not None else None
         if failures or fatal is not None:
@@ -450,6 +460,7 @@ class GenerationBase(BriaBaseOperator):
 
     def _defer_jobs(self, jobs: Sequence[Submitted], **state: Any) -> None:
         """Defer until the jobs end; the resume state travels in the trigger and comes back in its event."""
+        from airflow_provider_bria._state import JOB_RESUME_STATE, stamp
         from airflow_provider_bria.triggers.job import BriaJobTrigger
 
         handles = [j.handle for j in jobs]

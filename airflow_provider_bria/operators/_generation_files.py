@@ -12,10 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_bria.exceptions import BriaInputError
-from airflow_provider_bria.operators import _sidecar as sidecar
 from airflow_provider_bria.operators._generation_base import Batch, GenerationBase
-from airflow_provider_bria.operators._generation_failures import ItemFailed
-from airflow_provider_bria.operators._sidecar import SidecarStatus
 
 if TYPE_CHECKING:
     from airflow_provider_bria.operators._generation_plan import WorkItem
@@ -55,6 +52,7 @@ def saved_request_id(folder: OutputFolder, names: set[str], item: WorkItem) -> s
     :param item: the work item.
     """
     from airflow_provider_bria.hooks._api_generation import request_id_of
+    from airflow_provider_bria.operators import _sidecar as sidecar
 
     if sidecar.name_of(item.stem) not in names:
         return None
@@ -75,6 +73,9 @@ def save_submitted(folder: OutputFolder, item: WorkItem, response: V2Response, m
     :param response: the submission response.
     :param model_id: the model.
     """
+    from airflow_provider_bria.operators import _sidecar as sidecar
+    from airflow_provider_bria.operators._sidecar import SidecarStatus
+
     sidecar.write(folder, item.stem, SidecarStatus.SUBMITTED, request_id=response.request_id,
                   status_url=response.status_url, model_id=model_id, prompt=item.prompt,
                   input_structured_prompt=item.structured_prompt, seed=item.seed, index=item.index,
@@ -97,6 +98,9 @@ class OutputsMixin(GenerationBase):
 
     def _existing_record(self, folder: OutputFolder, item: WorkItem) -> Any:
         """The record of an output an earlier try produced (fields from its sidecar when it is completed)."""
+        from airflow_provider_bria.operators import _sidecar as sidecar
+        from airflow_provider_bria.operators._sidecar import SidecarStatus
+
         side = sidecar.read_if(folder, item.stem, SidecarStatus.COMPLETED)
         return {
             "uri": folder.uri_of(item.stem + self._ext),
@@ -121,6 +125,10 @@ class OutputsMixin(GenerationBase):
                             request_id: str | None,
                             check: Callable[[bytes | None], Any] | None = None) -> tuple[int, bytes | None]:
         """Download an output; if its URL is unusable (4xx), forget the request so a retry submits again."""
+        from airflow_provider_bria.operators import _sidecar as sidecar
+        from airflow_provider_bria.operators._generation_failures import ItemFailed
+        from airflow_provider_bria.operators._sidecar import SidecarStatus
+
         try:
             return self._download(folder, name, url, request_id, check=check)
         except ItemFailed as err:

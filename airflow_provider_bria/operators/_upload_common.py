@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from airflow_provider_bria.operators._image_sources import ResolvedSources
     from airflow_provider_bria.operators._quality_gate import GateResult
 
-ON_INVALID_CHOICES = ("skip", "fail")
-ENCODINGS = ("json", "multipart")
 #: Entries of ``skipped``/``failed`` kept in the returned summary (the counts are always complete).
 SUMMARY_LIST_CAP = 50
 #: ``image_ids`` kept in the returned summary.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import cached_property
@@ -29,6 +29,29 @@ from airflow_provider_bria.hooks import DEFAULT_CONN_NAME
 
 if TYPE_CHECKING:
     from airflow_provider_bria.hooks.bria import BriaHook
+
+
+def lazy_reexports(source: str, names: Iterable[str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that re-exports ``names`` of module ``source`` on first access.
+
+    An operator module keeps names it has always exported (``from ...operators.upload import XCOM_SUMMARY_KEY``)
+    without importing their module when a DAG file is parsed; list them in ``__all__`` and under
+    ``TYPE_CHECKING`` too.
+
+    :param source: the module that defines the names.
+    :param names: the names re-exported.
+    """
+    wanted = frozenset(names)
+
+    def __getattr__(name: str) -> Any:  # noqa: N807 (a module __getattr__)
+        if name in wanted:
+            import importlib
+
+            return getattr(importlib.import_module(source), name)
+        raise AttributeError(f"module has no attribute {name!r}")
+
+    return __getattr__
+
 
 #: Operator arguments holding ids of Bria objects, by the path segment of the object's collection.
 _ID_ARGUMENTS: dict[str, str] = {

@@ -23,7 +23,6 @@ from airflow_provider_bria.contract import (
 )
 from airflow_provider_bria.exceptions import BriaCaptionsTimeoutError, BriaConflictError, BriaInputError
 from airflow_provider_bria.links.bria import BriaDatasetLink, BriaProjectLink, push_console_xcoms
-from airflow_provider_bria.operators._image_inputs import as_image_list, encode_images, gate_images, is_url
 from airflow_provider_bria.operators._reconcile import coerce_id, conflict_from, is_templated
 from airflow_provider_bria.operators.base import BriaBaseOperator, Number
 from airflow_provider_bria.operators.dataset import (
@@ -35,9 +34,6 @@ from airflow_provider_bria.operators.dataset import (
     require_draft,
     same_json,
 )
-from airflow_provider_bria.results import loose
-from airflow_provider_bria.waiting.policy import PollFailed, PollPolicy, PollTimeout
-from airflow_provider_bria.waiting.sync import wait_sync
 
 #: Most context images sent to refine_structured_prompt (the API documents no limit; this keeps requests sane).
 MAX_CONTEXT_IMAGES = 10
@@ -57,6 +53,8 @@ def _read_target_dataset(operator: BriaBaseOperator, context: Any, dataset_id: i
     :param field: the dataset field being set, for the message.
     :raises BriaInputError: the dataset belongs to the other family.
     """
+    from airflow_provider_bria.results import loose
+
     hook = operator.hook
     dataset = loose(hook.get_dataset(dataset_id, max_images=1))
     push_console_xcoms(context, hook.console_url, project_id=dataset_project_id(dataset), dataset_id=dataset_id)
@@ -158,6 +156,8 @@ class BriaGenerateVisualSchemaOperator(BriaBaseOperator):
 
     def execute(self, context: Any) -> str:
         """Generate the schema (and apply it); return it."""
+        from airflow_provider_bria.operators._image_inputs import gate_images
+
         dataset_id = coerce_id(self.dataset_id, "dataset_id") if self.apply_to_dataset else None
         payload = gate_images(
             self.images, "images", minimum=VISUAL_SCHEMA_MIN_IMAGES, maximum=VISUAL_SCHEMA_MAX_IMAGES,
@@ -243,6 +243,8 @@ class BriaGenerateCaptionPrefixOperator(BriaBaseOperator):
 
     def execute(self, context: Any) -> str:
         """Generate the prefix (and apply it); return it."""
+        from airflow_provider_bria.operators._image_inputs import as_image_list, gate_images, is_url
+
         itype = self._check_ip_type()
         medium = parse_enum(IpMedium, self.ip_medium, "ip_medium")
         ip_name = self.ip_name if itype is IpType.DEFINED_CHARACTER else None
@@ -328,6 +330,8 @@ class BriaRefineStructuredPromptOperator(BriaBaseOperator):
 
     def execute(self, context: Any) -> str:
         """Refine the prompt; return the refined JSON string."""
+        from airflow_provider_bria.operators._image_inputs import as_image_list, encode_images
+
         dataset_id = coerce_id(self.dataset_id, "dataset_id")
         prompt = json_text(self.structured_prompt, "structured_prompt")
         instruction = str(self.instruction or "").strip()
@@ -416,6 +420,9 @@ class BriaRegenerateCaptionsOperator(BriaBaseOperator):
         return self._summary(dataset_id, status, count, regenerated)
 
     def _wait(self, dataset_id: int) -> str:
+        from airflow_provider_bria.waiting.policy import PollFailed, PollPolicy, PollTimeout
+        from airflow_provider_bria.waiting.sync import wait_sync
+
         last: dict[str, str] = {}
 
         def finished(dataset: Mapping[str, Any]) -> bool:

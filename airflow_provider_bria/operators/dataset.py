@@ -33,7 +33,6 @@ from airflow_provider_bria.operators._reconcile import (
     is_templated,
 )
 from airflow_provider_bria.operators.base import BriaBaseOperator
-from airflow_provider_bria.results import loose
 
 # --------------------------------------------------------------------------------------------
 # Helpers shared with operators.captions and operators.model
@@ -193,6 +192,8 @@ class BriaCreateDatasetOperator(BriaCreateOperatorBase):
 
     def execute(self, context: Any) -> int:
         """Find or create the dataset; return its id."""
+        from airflow_provider_bria.results import loose
+
         project_id = coerce_id(self.project_id, "project_id")
         name = _validate_name(self.name, "name")
         upload_type = parse_enum(UploadType, self.upload_type, "upload_type").value

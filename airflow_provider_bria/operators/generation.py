@@ -14,30 +14,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_bria import contract
 from airflow_provider_bria.exceptions import BriaInputError
-from airflow_provider_bria.hooks._inputs import optional_bool
-from airflow_provider_bria.hooks._redact import without_query
-from airflow_provider_bria.operators import _sidecar as sidecar
 from airflow_provider_bria.operators._generation_base import Batch, GenerationBase, default_deferrable, positive
-from airflow_provider_bria.operators._generation_failures import Failure, ItemFailed
-from airflow_provider_bria.operators._generation_files import OutputsMixin, read_parallel
-from airflow_provider_bria.operators._generation_plan import (
-    WorkItem,
-    as_int,
-    as_optional_seed,
-    collect_prompts,
-    derive_seed,
-    digest,
-    pair_prompts,
-    plan_items,
-    read_prompts_file,
-    slugify,
-)
+from airflow_provider_bria.operators._generation_files import OutputsMixin
 from airflow_provider_bria.operators._outputs import DEFAULT_MAX_VIDEO_BYTES
-from airflow_provider_bria.operators._sidecar import SidecarStatus
-from airflow_provider_bria.operators.base import Number
+from airflow_provider_bria.operators.base import Number, lazy_reexports
 
 if TYPE_CHECKING:
     from airflow_provider_bria.operators._generation_engine import JobRunner
+    from airflow_provider_bria.operators._generation_failures import Failure
+    from airflow_provider_bria.operators._generation_plan import WorkItem
+    from airflow_provider_bria.operators._generation_plan import read_prompts_file as read_prompts_file
     from airflow_provider_bria.operators._outputs import OutputFolder
     from airflow_provider_bria.responses import V2Response
 
@@ -63,6 +49,10 @@ __all__ = [
     "BriaGenerateVideoOperator",
     "read_prompts_file",
 ]
+
+
+#: ``read_prompts_file`` stays importable from here without loading the planning module at parse time.
+__getattr__ = lazy_reexports("airflow_provider_bria.operators._generation_plan", ["read_prompts_file"])
 
 
 class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
@@ -127,6 +117,8 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
         deferrable: bool = default_deferrable(),
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_bria.hooks._inputs import optional_bool
+
         super().__init__(model_id=model_id, seed=seed, output_path=output_path, output_conn_id=output_conn_id,
                          **kwargs)
         self.deferrable = bool(deferrable)
@@ -153,6 +145,13 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
         return {**self._numbers(), "aspect_ratio": self.aspect_ratio, "negative_prompt": self.negative_prompt}
 
     def _plan(self, model_id: int) -> list[WorkItem]:
+        from airflow_provider_bria.operators._generation_plan import (
+            as_optional_seed,
+            collect_prompts,
+            pair_prompts,
+            plan_items,
+        )
+
         if self.aspect_ratio is not None and self.aspect_ratio not in contract.ASPECT_RATIOS:
             contract.validate_v2_generation(prompt="-", structured_prompt=None, aspect_ratio=self.aspect_ratio)
         seed = as_optional_seed(self.seed)
@@ -179,7 +178,10 @@ class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):
 
     def _finish(self, folder: OutputFolder | None, model_id: int, item: WorkItem,
                 response: V2Response) -> dict[str, Any]:
+        from airflow_provider_bria.hooks._redact import without_query
+        from airflow_provider_bria.operators import _sidecar as sidecar
         from airflow_provider_bria.operators._outputs import check_image
+        from airflow_provider_bria.operators._sidecar import SidecarStatus
 
         folder = self._required(folder)
         name = item.stem + self._ext
@@ -240,6 +242,8 @@ class BriaGenerateStructuredPromptOperator(GenerationBase):
         output_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_bria.hooks._inputs import optional_bool
+
         super().__init__(model_id=model_id, seed=seed, output_path=output_path, output_conn_id=output_conn_id,
                          **kwargs)
         self.prompt = prompt
@@ -249,6 +253,8 @@ class BriaGenerateStructuredPromptOperator(GenerationBase):
         self.sync = bool(sync)
 
     def _plan(self, model_id: int) -> list[WorkItem]:
+        from airflow_provider_bria.operators._generation_plan import as_optional_seed, collect_prompts, plan_items
+
         seed = as_optional_seed(self.seed)
         prompts = collect_prompts(self.prompt, self.prompts_file)
         if not prompts:
@@ -266,10 +272,16 @@ class BriaGenerateStructuredPromptOperator(GenerationBase):
         return self.output_path is not None and bool(str(self.output_path).strip())
 
     def _failure_name(self, item: WorkItem) -> str | None:
+        from airflow_provider_bria.operators import _sidecar as sidecar
+
         return sidecar.name_of(item.stem) if self._stores() else None
 
     def _existing(self, batch: Batch) -> dict[str, Any]:
         """Structured prompts an earlier try saved, by item stem (sidecars read in parallel)."""
+        from airflow_provider_bria.operators import _sidecar as sidecar
+        from airflow_provider_bria.operators._generation_files import read_parallel
+        from airflow_provider_bria.operators._sidecar import SidecarStatus
+
         folder = self._required(batch.folder)
         stored = [i for i in batch.items if sidecar.name_of(i.stem) in batch.names]
 
@@ -287,6 +299,10 @@ class BriaGenerateStructuredPromptOperator(GenerationBase):
         )
 
     def _finish(self, folder: OutputFolder | None, model_id: int, item: WorkItem, response: V2Response) -> str:
+        from airflow_provider_bria.operators import _sidecar as sidecar
+        from airflow_provider_bria.operators._generation_failures import ItemFailed
+        from airflow_provider_bria.operators._sidecar import SidecarStatus
+
         if not response.structured_prompt:
             raise ItemFailed("job_failed", "the job completed without a structured_prompt",
                              request_id=response.request_id)
@@ -354,6 +370,14 @@ class BriaGenerateVideoOperator(OutputsMixin, GenerationBase):
         return [self._item(model_id, identity)]
 
     def _item(self, model_id: int, identity: str) -> WorkItem:
+        from airflow_provider_bria.operators._generation_plan import (
+            WorkItem,
+            as_optional_seed,
+            derive_seed,
+            digest,
+            slugify,
+        )
+
         seed = as_optional_seed(self.seed)
         if seed is None:
             seed = derive_seed(model_id, identity, None, 0, self._kind)
@@ -365,6 +389,9 @@ class BriaGenerateVideoOperator(OutputsMixin, GenerationBase):
         return WorkItem(stem=stem, index=0, seed=seed, extra={"image": identity[:300], "source": source})
 
     def _existing_record(self, folder: OutputFolder, item: WorkItem) -> dict[str, Any]:
+        from airflow_provider_bria.hooks._redact import without_query
+        from airflow_provider_bria.operators import _sidecar as sidecar
+
         side = sidecar.read(folder, item.stem)
         uri = folder.uri_of(item.stem + self._ext)
         self.log.info("Video %s already exists: not generating it again", uri)
@@ -378,6 +405,10 @@ class BriaGenerateVideoOperator(OutputsMixin, GenerationBase):
 
     def _finish(self, folder: OutputFolder | None, model_id: int, item: WorkItem,
                 response: V2Response) -> dict[str, Any]:
+        from airflow_provider_bria.hooks._redact import without_query
+        from airflow_provider_bria.operators import _sidecar as sidecar
+        from airflow_provider_bria.operators._sidecar import SidecarStatus
+
         folder = self._required(folder)
         name = item.stem + self._ext
         record = {"uri": folder.uri_of(name), "seed": response.seed if response.seed is not None else item.seed,
@@ -448,6 +479,9 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
         output_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_bria.hooks._inputs import optional_bool
+        from airflow_provider_bria.operators._generation_plan import as_int
+
         super().__init__(model_id=model_id, seed=seed, output_path=output_path, output_conn_id=output_conn_id,
                          **kwargs)
         self.prompt = prompt
@@ -474,6 +508,8 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
                 "prompt_enhancement": self.prompt_enhancement, **self.extra_params}
 
     def _plan(self, model_id: int) -> list[WorkItem]:
+        from airflow_provider_bria.operators._generation_plan import as_optional_seed, collect_prompts, plan_items
+
         if self.aspect_ratio is not None and self.aspect_ratio not in contract.ASPECT_RATIOS:
             contract.validate_v2_generation(prompt="-", structured_prompt=None, aspect_ratio=self.aspect_ratio)
         seed = as_optional_seed(self.seed)
@@ -508,6 +544,7 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
 
     def _request(self, model_id: int, item: WorkItem, runner: JobRunner) -> list[tuple[str, int | None]]:
         """The one billable v1 request of a prompt: its image URLs with their seeds."""
+        from airflow_provider_bria.operators._generation_failures import ItemFailed
         from airflow_provider_bria.responses import normalize_v1_result
 
         runner.acquire()
@@ -528,6 +565,8 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
                     item: WorkItem) -> tuple[list[tuple[str, int | None]], set[str]]:
         """The image URLs an earlier try got from Bria for this prompt, if some of their files are missing, and
         those of them whose tag shows this provider saved them (only those may get the api_token)."""
+        from airflow_provider_bria.operators import _sidecar as sidecar
+
         if sidecar.name_of(item.stem) not in names:
             return [], set()
         side = sidecar.read_if(folder, item.stem, *sidecar.URLS_REUSABLE)
@@ -551,7 +590,10 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
             sidecar, those whose tag proves this provider saved them: only they may get the api_token (a
             sidecar is data anyone with write access to the folder can edit).
         """
+        from airflow_provider_bria.operators import _sidecar as sidecar
+        from airflow_provider_bria.operators._generation_failures import ItemFailed
         from airflow_provider_bria.operators._outputs import check_image
+        from airflow_provider_bria.operators._sidecar import SidecarStatus
 
         records = []
         for k, name in enumerate(self._files(item)[: len(urls)]):
@@ -578,6 +620,10 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
         so a failed download or a killed task never pays for the prompt twice; only URLs that stopped working
         (4xx, e.g. an expired pre-signed URL) make the prompt be requested again.
         """
+        from airflow_provider_bria.operators import _sidecar as sidecar
+        from airflow_provider_bria.operators._generation_failures import ItemFailed
+        from airflow_provider_bria.operators._sidecar import SidecarStatus
+
         saved, trusted = self._saved_urls(folder, names, item)
         if saved:
             self.log.info("Downloading the %d image(s) an earlier try got for %s (no new request)", len(saved),
@@ -599,6 +645,9 @@ class BriaGenerateLegacyImagesOperator(OutputsMixin, GenerationBase):
 
     def _existing_record(self, folder: OutputFolder, item: WorkItem) -> list[dict[str, Any]]:
         """Records of a prompt whose images all exist (seeds from its sidecar when it has them)."""
+        from airflow_provider_bria.operators import _sidecar as sidecar
+        from airflow_provider_bria.operators._sidecar import SidecarStatus
+
         seeds = sidecar.saved_list(sidecar.read_if(folder, item.stem, SidecarStatus.COMPLETED), "seeds")
         base = super()._existing_record(folder, item)
         return [{**base, "uri": folder.uri_of(n), "index": k,

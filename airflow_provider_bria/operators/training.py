@@ -32,26 +32,7 @@ from airflow_provider_bria.exceptions import (
 )
 from airflow_provider_bria.links.bria import BriaModelLink, model_console_url, push_console_xcoms
 from airflow_provider_bria.operators._reconcile import apply_then_check, coerce_id
-from airflow_provider_bria.operators._training_wait import (
-    defer_training_wait,
-    resumed_event,
-    training_trigger_kwargs,
-    wait_for_training_sync,
-    wait_until_stopped,
-)
 from airflow_provider_bria.operators.base import BriaBaseOperator
-from airflow_provider_bria.results import loose
-from airflow_provider_bria.triggers._training_events import (
-    EVENT_ERROR,
-    EVENT_SUCCESS,
-    EVENT_TIMEOUT,
-    REASON_EXECUTION_TIMEOUT,
-    check_trigger_kwargs,
-    event_status_for_model,
-    model_summary,
-    training_error_for_event,
-)
-from airflow_provider_bria.waiting.policy import PollTimeout
 
 if TYPE_CHECKING:
     import logging
@@ -147,6 +128,8 @@ def training_summary(model: Mapping[str, Any], console_url: str | None) -> Train
     :return: ``{"model_id", "status", "model_url", "model_name", "project_id", "dataset_id", "training_mode",
         "active_model_version", "checkpoint_steps"}`` (keys whose value is unknown are left out).
     """
+    from airflow_provider_bria.triggers._training_events import model_summary
+
     summary = model_summary(model)
     model_id = int(summary.pop("id"))
     out: dict[str, Any] = {"model_id": model_id, "status": summary.pop("status", None)}
@@ -178,6 +161,8 @@ def stop_training_if_running(
     :param model: the model object if the caller just read it (saves a GET).
     :return: ``(status after the call, whether this call requested the stop)``.
     """
+    from airflow_provider_bria.results import loose
+
     if model is None:
         model = hook.get_model(model_id)
     status = parse_model_status(model)
@@ -283,6 +268,8 @@ class BriaStartTrainingOperator(BriaBaseOperator):
         max_consecutive_failures: int = 5,
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_bria.triggers._training_args import check_trigger_kwargs
+
         super().__init__(**kwargs)
         self.model_id = model_id
         self.training_parameters = training_parameters
@@ -311,6 +298,9 @@ class BriaStartTrainingOperator(BriaBaseOperator):
 
         :param context: the task context.
         """
+        from airflow_provider_bria.results import loose
+        from airflow_provider_bria.triggers._training_events import event_status_for_model, training_error_for_event
+
         started = time.time()
         model_id = coerce_id(self.model_id, "model_id")
         params = coerce_training_parameters(self.training_parameters)
@@ -352,6 +342,8 @@ class BriaStartTrainingOperator(BriaBaseOperator):
 
     def _start(self, model_id: int, body: dict[str, Any]) -> dict[str, Any]:
         """Call start_training; after a 409 or an ambiguous failure let the model's status decide."""
+        from airflow_provider_bria.results import loose
+
         hook = self.hook
 
         def started_model() -> dict[str, Any] | None:
@@ -388,11 +380,15 @@ class BriaStartTrainingOperator(BriaBaseOperator):
 
     def _trigger_kwargs(self, model_id: int, started: float) -> dict[str, Any]:
         """The trigger's keyword arguments, validated by ``check_trigger_kwargs``."""
+        from airflow_provider_bria.operators._training_wait import training_trigger_kwargs
+
         return training_trigger_kwargs(self, model_id, started, poll_interval=float(self.poll_interval),
                                        budget=float(self.timeout), stop_on_timeout=self.stop_on_timeout,
                                        stop_on_kill=self.stop_on_kill)
 
     def _defer(self, model_id: int, started: float) -> None:
+        from airflow_provider_bria.operators._training_wait import defer_training_wait
+
         kwargs = self._trigger_kwargs(model_id, started)
         if self.stop_on_kill and not trigger_on_kill_supported():
             warn_once("trigger_on_kill", "Airflow %s does not call a trigger's on_kill: killing this task while it "
@@ -406,6 +402,8 @@ class BriaStartTrainingOperator(BriaBaseOperator):
 
     def _wait_sync(self, context: Context, model_id: int, started: float) -> TrainingSummary:
         from airflow_provider_bria._compat import AirflowTaskTimeout
+        from airflow_provider_bria.operators._training_wait import wait_for_training_sync
+        from airflow_provider_bria.waiting.policy import PollTimeout
 
         try:
             return self._finish(context, wait_for_training_sync(self, model_id, started))
@@ -423,6 +421,12 @@ class BriaStartTrainingOperator(BriaBaseOperator):
 
     def _finish(self, context: Context, model: Mapping[str, Any]) -> TrainingSummary:
         """Turn a terminal model into the return value (success) or the matching exception."""
+        from airflow_provider_bria.triggers._training_events import (
+            EVENT_SUCCESS,
+            event_status_for_model,
+            training_error_for_event,
+        )
+
         model_id = int(model["id"]) if model.get("id") is not None else coerce_id(self.model_id, "model_id")
         status = parse_model_status(model)
         outcome = event_status_for_model(status)
@@ -469,6 +473,14 @@ class BriaStartTrainingOperator(BriaBaseOperator):
         :param event: the trigger event.
         :raises BriaTriggerEventError: when the event is missing or malformed.
         """
+        from airflow_provider_bria.operators._training_wait import resumed_event
+        from airflow_provider_bria.triggers._training_events import (
+            EVENT_ERROR,
+            EVENT_TIMEOUT,
+            REASON_EXECUTION_TIMEOUT,
+            training_error_for_event,
+        )
+
         event, model = resumed_event(self.hook, event)
         model_id = event["model_id"]
         self._active_model_id = model_id
@@ -530,6 +542,8 @@ def emit_model_asset_events(task: BriaStartTrainingOperator, context: Context, m
 
 
 def _terminal_event(model_id: int, status: ModelStatus) -> dict[str, Any]:
+    from airflow_provider_bria.triggers._training_events import EVENT_ERROR, event_status_for_model
+
     outcome = event_status_for_model(status)
     return {
         "status": outcome or EVENT_ERROR,
@@ -601,6 +615,8 @@ class BriaStopTrainingOperator(BriaBaseOperator):
         return result
 
     def _wait_stopped(self, model_id: int) -> ModelStatus:
+        from airflow_provider_bria.operators._training_wait import wait_until_stopped
+
         return wait_until_stopped(self.hook, model_id, poll_interval=self.poll_interval, timeout=self.timeout,
                                   log=self.log)
 

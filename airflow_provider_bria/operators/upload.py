@@ -27,27 +27,29 @@ from airflow_provider_bria.exceptions import (
 )
 from airflow_provider_bria.links.bria import BriaDatasetLink, push_console_xcoms
 from airflow_provider_bria.operators._reconcile import coerce_bool, coerce_id, is_templated, reconcile_delay
-from airflow_provider_bria.operators._upload_common import (
-    ENCODINGS,
-    IMAGE_IDS_CAP,
-    ON_INVALID_CHOICES,
-    SUMMARY_LIST_CAP,
-    XCOM_SUMMARY_KEY,
-    UploadKnobs,
-    UploadStrategy,
-    UploadTarget,
-    added_after_creation,
-)
-from airflow_provider_bria.operators.base import BriaBaseOperator, Number
-from airflow_provider_bria.results import loose
+from airflow_provider_bria.operators.base import BriaBaseOperator, Number, lazy_reexports
 
 if TYPE_CHECKING:
     from airflow_provider_bria.operators._upload_bulk import BulkResumeState, BulkStrategy
+    from airflow_provider_bria.operators._upload_common import IMAGE_IDS_CAP as IMAGE_IDS_CAP
+    from airflow_provider_bria.operators._upload_common import SUMMARY_LIST_CAP as SUMMARY_LIST_CAP
+    from airflow_provider_bria.operators._upload_common import XCOM_SUMMARY_KEY as XCOM_SUMMARY_KEY
+    from airflow_provider_bria.operators._upload_common import UploadKnobs, UploadStrategy
+    from airflow_provider_bria.operators._upload_common import added_after_creation as added_after_creation
 
 __all__ = [
     "ENCODINGS", "IMAGE_IDS_CAP", "ON_INVALID_CHOICES", "SUMMARY_LIST_CAP", "XCOM_SUMMARY_KEY",
     "BriaUploadImagesOperator", "added_after_creation",
 ]
+
+
+#: Names this module has always exported, defined with the upload steps (imported on first access, not at parse).
+__getattr__ = lazy_reexports("airflow_provider_bria.operators._upload_common",
+                             ["IMAGE_IDS_CAP", "SUMMARY_LIST_CAP", "XCOM_SUMMARY_KEY", "added_after_creation"])
+
+#: Values of ``on_invalid`` and ``encoding`` (checked when the task is defined).
+ON_INVALID_CHOICES = ("skip", "fail")
+ENCODINGS = ("json", "multipart")
 
 
 class BriaUploadImagesOperator(BriaBaseOperator):
@@ -200,6 +202,9 @@ class BriaUploadImagesOperator(BriaBaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Check, then upload; return the summary (see the class docstring)."""
+        from airflow_provider_bria.operators._upload_common import UploadTarget
+        from airflow_provider_bria.results import loose
+
         dataset_id = coerce_id(self.dataset_id, "dataset_id")
         self.increase_resolution = coerce_bool(self.increase_resolution, "increase_resolution")
         hook = self.hook
@@ -236,6 +241,8 @@ class BriaUploadImagesOperator(BriaBaseOperator):
             strategy.stop("the task was killed")
 
     def _knobs(self) -> UploadKnobs:
+        from airflow_provider_bria.operators._upload_common import UploadKnobs
+
         return UploadKnobs(
             source=self.source, increase_resolution=bool(self.increase_resolution),
             content_moderation=self.content_moderation, max_concurrency=int(self.max_concurrency),
@@ -289,6 +296,7 @@ class BriaUploadImagesOperator(BriaBaseOperator):
             ``message`` and ``state`` (counts and the staged zip name gathered before deferring).
         """
         from airflow_provider_bria.operators._upload_bulk import BulkResumeState, redact_signed_urls
+        from airflow_provider_bria.results import loose
         from airflow_provider_bria.triggers.upload import EVENT_DONE, EVENT_TIMEOUT
         from airflow_provider_bria.waiting.events import BULK_UPLOAD_EVENTS, validate_event
 

@@ -12,17 +12,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_provider_bria._compat import AirflowSensorTimeout, AirflowTaskTimeout, conf, parsed_reschedule_dates
 from airflow_provider_bria.links.bria import BriaModelLink, push_console_xcoms
 from airflow_provider_bria.operators._reconcile import coerce_id
-from airflow_provider_bria.operators._training_wait import defer_training_wait, resumed_event, training_trigger_kwargs
 from airflow_provider_bria.operators.base import BriaBaseOperator
-from airflow_provider_bria.operators.training import parse_model_status, training_summary
-from airflow_provider_bria.triggers._training_events import (
-    EVENT_SUCCESS,
-    EVENT_TIMEOUT,
-    REASON_EXECUTION_TIMEOUT,
-    check_trigger_kwargs,
-    event_status_for_model,
-    training_error_for_event,
-)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -73,6 +63,8 @@ class BriaTrainingSensor(BaseSensorOperator, BriaBaseOperator):
         poke_interval: float | timedelta = 60,
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_bria.triggers._training_args import check_trigger_kwargs
+
         super().__init__(poke_interval=poke_interval, **kwargs)
         self.model_id = model_id
         self.deferrable = deferrable
@@ -87,6 +79,13 @@ class BriaTrainingSensor(BaseSensorOperator, BriaBaseOperator):
 
         :param context: the task context.
         """
+        from airflow_provider_bria.operators.training import parse_model_status, training_summary
+        from airflow_provider_bria.triggers._training_events import (
+            EVENT_SUCCESS,
+            event_status_for_model,
+            training_error_for_event,
+        )
+
         model_id = coerce_id(self.model_id, "model_id")
         model = self.hook.get_model(model_id)
         if not self._published:
@@ -112,6 +111,8 @@ class BriaTrainingSensor(BaseSensorOperator, BriaBaseOperator):
 
         :param context: the task context.
         """
+        from airflow_provider_bria.operators._training_wait import defer_training_wait, training_trigger_kwargs
+
         if not self.deferrable:
             with parsed_reschedule_dates(context["ti"]):  # Airflow 3.0 hands reschedule dates over as strings
                 return super().execute(context)
@@ -138,6 +139,14 @@ class BriaTrainingSensor(BaseSensorOperator, BriaBaseOperator):
         :param event: the trigger event.
         :raises BriaTriggerEventError: when the event is missing or malformed.
         """
+        from airflow_provider_bria.operators._training_wait import resumed_event
+        from airflow_provider_bria.operators.training import training_summary
+        from airflow_provider_bria.triggers._training_events import (
+            EVENT_TIMEOUT,
+            REASON_EXECUTION_TIMEOUT,
+            training_error_for_event,
+        )
+
         event, model = resumed_event(self.hook, event)
         if model is not None:
             summary = training_summary(model, self.hook.console_url)

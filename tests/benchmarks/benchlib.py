@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import statistics
 import struct
 import subprocess
@@ -393,15 +394,60 @@ def make_image_set(folder: Path, count: int, maker: Callable[[int], bytes], pref
 # --------------------------------------------------------------------------------------------- report
 
 
+#: The "Before" column: figures of the last complete run before the current round of work (extracted once from
+#: that run's docs/benchmarks.md); ``rows`` maps a row label to its measured text, ``aliases`` maps a label that
+#: changed since to the old row (``{"from": old label}``, with ``"before"`` when the old figure was in another unit).
+BASELINE = HERE / "baseline.json"
+
+
+def load_baseline(path: Path = BASELINE) -> dict[str, Any] | None:
+    """The baseline run (:data:`BASELINE`), or ``None`` when there is none.
+
+    :param path: the JSON file.
+    """
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    return data
+
+
+def _label_key(label: str) -> str:
+    """A row label without what a rewording leaves out: case, digit-group commas (``1,000``), a trailing
+    parenthesis (``(poll every 5 s)``)."""
+    text = " ".join(label.split()).lower()
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
+    return re.sub(r"\s*\([^()]*\)$", "", text)
+
+
+def before_text(baseline: dict[str, Any], name: str) -> str:
+    """The baseline figure of the row ``name``: the same label, else its alias; ``new`` when the row is new.
+
+    :param baseline: :func:`load_baseline`.
+    :param name: the row label of this run.
+    """
+    rows = {_label_key(k): v for k, v in baseline.get("rows", {}).items()}
+    aliases = {_label_key(k): v for k, v in baseline.get("aliases", {}).items()}
+    key = _label_key(name)
+    alias = aliases.get(key)
+    if alias is not None:
+        if "before" in alias:
+            return str(alias["before"])
+        return str(rows.get(_label_key(alias["from"]), "new"))
+    return str(rows.get(key, "new"))
+
+
 def render_markdown(machine: dict[str, str], results: Sequence[BenchResult], *, duration: float,
-                    findings: str) -> str:
+                    findings: str, baseline: dict[str, Any] | None = None) -> str:
     """The generated ``docs/benchmarks.md``.
 
     :param machine: :func:`machine_description`.
     :param results: the rows.
     :param duration: seconds the whole run took.
     :param findings: hand-written analysis kept with the generator (Markdown).
+    :param baseline: :func:`load_baseline`: adds a "Before" column (``new`` for a row the baseline lacks).
     """
+    before_head = f"Before ({baseline.get('date', 'baseline')})" if baseline else ""
     lines = [
         "# Benchmarks",
         "",
@@ -417,15 +463,20 @@ def render_markdown(machine: dict[str, str], results: Sequence[BenchResult], *, 
         "|---|---|",
     ]
     lines += [f"| {k} | {v} |" for k, v in machine.items()]
-    lines += [f"| Benchmark run time | {duration / 60:.1f} min |", "", "## Results", "",
-              "| Benchmark | Measured | Target | Result | Notes |", "|---|---|---|---|---|"]
+    lines += [f"| Benchmark run time | {duration / 60:.1f} min |", "", "## Results", ""]
+    if baseline:
+        lines += [f"| Benchmark | {before_head} | Measured | Target | Result | Notes |", "|---|---|---|---|---|---|"]
+    else:
+        lines += ["| Benchmark | Measured | Target | Result | Notes |", "|---|---|---|---|---|"]
     section = None
     for row in sorted(results, key=lambda r: r.section):
         if row.section != section:
             section = row.section
-            lines.append(f"| **{section}** | | | | |")
+            lines.append(f"| **{section}** | | | | |" + (" |" if baseline else ""))
         notes = row.notes.replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {row.name} | {row.measured} | {row.target or '–'} | {_STATUS_TEXT[row.status]} | {notes} |")
+        before = f" {before_text(baseline, row.name)} |" if baseline else ""
+        lines.append(f"| {row.name} |{before} {row.measured} | {row.target or '–'} | {_STATUS_TEXT[row.status]} | "
+                     f"{notes} |")
     lines += ["", findings.strip(), ""]
     return "\n".join(lines)
 

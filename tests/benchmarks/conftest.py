@@ -81,7 +81,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         print("Partial benchmark run: docs/benchmarks.md left unchanged (use --bench-output PATH)", flush=True)
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(benchlib.render_markdown(machine, benchlib.RESULTS, duration=duration, findings=findings))
+        target.write_text(benchlib.render_markdown(machine, benchlib.RESULTS, duration=duration, findings=findings,
+                                                   baseline=benchlib.load_baseline()))
         print(f"Report written to {target}", flush=True)
     # the machine-readable copy goes with the page: a partial run never overwrites the complete run's copy
     artifact = ARTIFACT if target == DOC else (target.with_suffix(".json") if target is not None else None)

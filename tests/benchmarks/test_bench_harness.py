@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import benchlib
 import pytest
@@ -45,3 +46,55 @@ def test_record_compares_against_the_target() -> None:
         assert (row.measured, row.status) == ("not reached", benchlib.MISSED)
     finally:
         del benchlib.RESULTS[before:]  # keep the report free of these rows
+
+
+def _row(name: str, measured: str) -> benchlib.BenchResult:
+    return benchlib.BenchResult(section="1. Parse cost", name=name, measured=measured, value=None, target="≤ 1.05×",
+                                status=benchlib.MET, notes="a | b")
+
+
+def test_report_shows_the_baseline_figure_per_row() -> None:
+    baseline = {
+        "date": "2026-11-25 05:48 UTC",
+        "rows": {"Kept row": "1.22×", "Old steady block (after the start-up burst)": "0.31 s",
+                 "Longest block, 1000 triggers started at once (poll every 5 s)": "0.99 s", "Old polls": "11.6"},
+        "aliases": {"Steady block, 1000 triggers": {"from": "Old steady block (after the start-up burst)"},
+                    "Poll ratio": {"from": "Old polls", "before": "0.967×"}},
+    }
+    rows = [_row("Kept row", "1.04×"), _row("Steady block, 1000 triggers", "0.08 s"), _row("Poll ratio", "1.00×"),
+            _row("Longest block, 1,000 triggers started at once", "0.05 s"), _row("Brand-new row", "7")]
+    page = benchlib.render_markdown({"CPU": "x"}, rows, duration=60, findings="", baseline=baseline)
+    lines = page.splitlines()
+    assert "| Benchmark | Before (2026-11-25 05:48 UTC) | Measured | Target | Result | Notes |" in lines
+    body = {line.split(" | ")[0][2:]: line.split(" | ")[1:3] for line in lines if line.startswith("| ")}
+    assert body["Kept row"] == ["1.22×", "1.04×"]
+    assert body["Steady block, 1000 triggers"] == ["0.31 s", "0.08 s"]  # renamed row: explicit alias
+    assert body["Poll ratio"] == ["0.967×", "1.00×"]  # old figure in another unit: converted text
+    assert body["Longest block, 1,000 triggers started at once"] == ["0.99 s", "0.05 s"]  # reworded label
+    assert body["Brand-new row"] == ["new", "7"]  # missing from the baseline
+    section = next(line for line in lines if line.startswith("| **1. Parse cost**"))
+    header = next(line for line in lines if line.startswith("| Benchmark |"))
+    assert section.count("|") == header.count("|")  # every row has the same number of cells
+    assert "a \\| b" in page
+
+
+def test_report_without_a_baseline_keeps_the_old_columns(tmp_path: Path) -> None:
+    assert benchlib.load_baseline(tmp_path / "missing.json") is None
+    page = benchlib.render_markdown({"CPU": "x"}, [_row("Kept row", "1.04×")], duration=60, findings="")
+    assert "| Benchmark | Measured | Target | Result | Notes |" in page.splitlines()
+    assert "| Kept row | 1.04× |" in page
+
+
+def test_committed_baseline_is_the_last_complete_run() -> None:
+    """baseline.json holds every row of the 2026-11-25 05:48 UTC run, and each alias names one of them."""
+    baseline = benchlib.load_baseline()
+    assert baseline is not None
+    assert baseline["date"] == "2026-11-25 05:48 UTC"
+    assert len(baseline["rows"]) == 18
+    assert baseline["rows"]["Example DAGs vs the same DAGs without the provider (same Params, @task functions; "
+                            "EmptyOperator for each provider operator)"] == "1.22×"
+    for alias in baseline["aliases"].values():
+        assert alias["from"] in baseline["rows"], alias
+    assert benchlib.before_text(baseline, "Longest event-loop block in steady polling, 1000 triggers") == "0.31 s"
+    assert benchlib.before_text(baseline, "Longest event-loop block, 5000 triggers started at once "
+                                          "(poll every 5 s)") == "new"

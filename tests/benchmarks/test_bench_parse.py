@@ -42,16 +42,18 @@ def test_parse_cost(tmp_path: Path) -> None:
     common = (f"{len(files)} files, {n_tasks} tasks; CPU ms per parse of all files (sum of per-file medians of "
               f"{PARSE_REPS}, one forked child per file, like the dag-processor)")
     record(SECTION, "Example DAGs vs trivial DAGs (same task counts, EmptyOperator chains)",
-           cpu["example"] / cpu["trivial"], "{:.2f}×", target=("<=", 1.10),
-           notes=f"{common}: example {ms['example']:.0f} ms vs trivial {ms['trivial']:.0f} ms; wall "
+           cpu["example"] / cpu["trivial"], "{:.2f}×",
+           notes=f"{common}; not a target since issue 18 (the gap is Airflow's per-task Params and the @task "
+                 f"decorator, which the next row's baseline pays too): example {ms['example']:.0f} ms vs trivial "
+                 f"{ms['trivial']:.0f} ms; wall "
                  f"{wall_ms['example']:.0f} vs {wall_ms['trivial']:.0f} ms")
     record(SECTION, "Example DAGs vs the same DAGs without the provider (same Params, @task functions; "
            "EmptyOperator for each provider operator)", cpu["example"] / cpu["matched"], "{:.2f}×",
-           target=("<=", 1.10),
+           target=("<=", 1.05),
            notes=f"isolates the provider: {ms['example']:.0f} ms vs {ms['matched']:.0f} ms; the {n_params} Params "
                  f"and the @task decorator alone cost {ms['matched'] - ms['trivial']:.0f} ms over trivial")
     record(SECTION, "Same, with the provider pre-imported by the dag-processor manager (airflow_local_settings)",
-           cpu["example_preimported"] / cpu["matched"], "{:.2f}×", target=("<=", 1.10),
+           cpu["example_preimported"] / cpu["matched"], "{:.2f}×", target=("<=", 1.05),
            notes=f"{ms['example_preimported']:.0f} ms vs {ms['matched']:.0f} ms: what the provider's operators cost "
                  "to build and serialise, without its import")
     record(SECTION, "Provider import paid again by every parse (example − pre-imported)",

@@ -30,8 +30,8 @@ SCALES = [(1000, 5.0, 80.0, 0.1, 20.0), (5000, 25.0, 130.0, 0.2, None)]
 #: The block targets apply with ``[bria] triggerer_gc_freeze``: without it every full garbage collection scans the
 #: host's start-up heap, which alone takes about the 1,000-trigger target (the "one over the process before the
 #: triggers" figure of each row), so no provider could meet it; the rows without it are recorded for comparison.
-CONFIGS = [(", default garbage collector", {}, False),
-           (", [bria] triggerer_gc_freeze", {"AIRFLOW__BRIA__TRIGGERER_GC_FREEZE": "True"}, True)]
+CONFIGS = [("default garbage collector", {}, False),
+           ("[bria] triggerer_gc_freeze", {"AIRFLOW__BRIA__TRIGGERER_GC_FREEZE": "True"}, True)]
 #: Polls per trigger per minute must be within this fraction of 60 / poll interval.
 RATE_TOLERANCE = 0.10
 #: Window in which to count the polls sent together (lock-step polling puts every trigger into one).
@@ -108,7 +108,7 @@ def _record(run: dict[str, Any], triggers: int, interval: float, duration: float
     block = ("<", block_target) if block_target is not None else None
     out, gcs = run["out"], run["gc"]
     n = f"{triggers:,}"
-    record(SECTION, f"Longest event-loop block, {n} triggers started at once (poll every {interval:g} s{label})",
+    record(SECTION, f"Longest event-loop block, {n} triggers started at once (poll every {interval:g} s, {label})",
            run["worst"], "{:.2f} s", target=block,
            notes=f"CPU time the loop thread spent between two ticks of a sleep(0.01) watchdog, over {duration:g} "
                  f"s ({run['over']} blocks over {BLOCK_THRESHOLD} s; wall-clock lateness, which also counts "
@@ -120,22 +120,22 @@ def _record(run: dict[str, Any], triggers: int, interval: float, duration: float
                f"{gcs['objects_before'] / 1000:.0f}k before, {gcs['objects_during'] / 1000:.0f}k while polling"
                f"{frozen}")
     if run["reached"]:
-        record(SECTION, f"Longest event-loop block in steady polling, {n} triggers{label}", run["steady"],
+        record(SECTION, f"Longest event-loop block in steady polling, {n} triggers ({label})", run["steady"],
                "{:.2f} s", target=block,
                notes=f"over the last {run['window']:.0f} s; wall {run['steady_wall']:.2f} s, without garbage "
                      f"collection {run['steady_no_gc']:.2f} s. {gc_text}")
     else:
-        record(SECTION, f"Longest event-loop block in steady polling, {n} triggers{label}", None, "{:.2f} s",
+        record(SECTION, f"Longest event-loop block in steady polling, {n} triggers ({label})", None, "{:.2f} s",
                target=block, none_text="not reached", none_status=benchlib.MISSED,
                notes=f"the start-up burst outlasted the {duration:g} s run. {gc_text}")
     per = run["per_trigger"]
-    record(SECTION, f"RSS per trigger, {n} triggers{label}", per / 1024 if per else None, "{:.0f} KiB",
+    record(SECTION, f"RSS per trigger, {n} triggers ({label})", per / 1024 if per else None, "{:.0f} KiB",
            target=("<=", rss_target) if rss_target is not None else None,
            notes=f"(max RSS while polling − RSS before the triggers) / {triggers}; process baseline "
                  f"{out['baseline_rss'] / MB:.0f} MB, peak {out['peak_rss'] / MB:.0f} MB")
     where = "steady state" if run["reached"] else "the whole run (steady state not reached)"
     expected = 60 / interval
-    record(SECTION, f"Polls per trigger per minute vs expected, {n} triggers{label}", run["per_min"] / expected,
+    record(SECTION, f"Polls per trigger per minute vs expected, {n} triggers ({label})", run["per_min"] / expected,
            "{:.3f}×", target=(">=", 1 - RATE_TOLERANCE),
            notes=f"{run['per_min']:.2f} GET model polls per trigger per minute counted by the emulator over "
                  f"{run['window']:.0f} s of {where} (expected 60 / poll_interval = {expected:g}; the target is "

@@ -289,6 +289,13 @@ class OutputFolder:
         return size, data
 
     @property
+    def _local(self) -> bool:
+        """Whether the folder is on this machine's disk (fsspec's local filesystem: its paths are OS paths)."""
+        from fsspec.implementations.local import LocalFileSystem
+
+        return isinstance(self._fs, LocalFileSystem)
+
+    @property
     def _atomic_put(self) -> bool:
         protocol = self.root.protocol
         names = {protocol} if isinstance(protocol, str) else set(protocol or ())
@@ -306,6 +313,9 @@ class OutputFolder:
 
     def _commit(self, tmp: str, name: str, data: bytes | None, size: int) -> None:
         final = self._path(name)
+        if self._local:
+            os.replace(tmp, final)  # one atomic rename (fsspec's mv -> shutil.move stats the target first)
+            return
         try:
             self._fs.mv(tmp, final)
             return

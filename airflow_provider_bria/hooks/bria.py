@@ -52,6 +52,8 @@ from airflow_provider_bria.hooks._retry import (
 if TYPE_CHECKING:
     import requests
 
+    from airflow_provider_bria.hooks._environment import RequestEnvironment
+
 USER_AGENT = f"airflow-provider-bria/{__version__}"
 def mask(secret: str) -> None:
     """Register a secret with Airflow's secrets masker (guarded across Airflow versions).
@@ -119,6 +121,7 @@ class BriaHook(
         )
         self._settings: BriaConnectionSettings | None = None
         self._session: requests.Session | None = None
+        self._environment: RequestEnvironment | None = None
         self._async_client = None
 
     def __repr__(self) -> str:
@@ -162,7 +165,12 @@ class BriaHook(
         return self.settings.origin
 
     def get_conn(self) -> requests.Session:
-        """Return the hook's ``requests.Session`` (created on first use; the token is sent per request)."""
+        """Return the hook's ``requests.Session`` (created on first use; the token is sent per request).
+
+        The session does not read the environment per request (``trust_env`` is off): the proxies and CA bundle
+        requests would take from it are resolved once and passed with each request (see
+        :mod:`~airflow_provider_bria.hooks._environment`); ``~/.netrc`` is not used.
+        """
         if self._session is None:
             import requests
             from requests.adapters import HTTPAdapter
@@ -170,16 +178,25 @@ class BriaHook(
             settings = self.settings  # resolve (and validate) the connection first
             del settings
             session = requests.Session()
+            session.trust_env = False
             session.headers.update(self._user_agent_headers())
             adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
+            self._environment = self._new_environment()
             self._session = session
         return self._session
+
+    @staticmethod
+    def _new_environment() -> RequestEnvironment:
+        from airflow_provider_bria.hooks._environment import RequestEnvironment
+
+        return RequestEnvironment()
 
     def close(self) -> None:
         """Close the sync session (the async client is closed by :meth:`aclose`)."""
         session, self._session = self._session, None
+        self._environment = None
         if session is not None:
             session.close()
 
@@ -223,15 +240,17 @@ class BriaHook(
     ) -> tuple[requests.Response, list[str | None]]:
         """Send with the retry policy; return the final response and the failure kind of each attempt."""
         session = self.get_conn()
+        environment = self._environment or self._new_environment()  # None only after a concurrent close()
         settings = self.settings
         timeout = (settings.connect_timeout, settings.read_timeout)
         history: list[str | None] = []
+        proxies, verify = environment.proxies_for(url), environment.verify
 
         def attempt() -> requests.Response:
             try:
                 response = session.request(
                     method, url, headers=dict(headers or {}), timeout=timeout, stream=stream,
-                    allow_redirects=False, **kwargs,
+                    allow_redirects=False, proxies=proxies, verify=verify, **kwargs,
                 )
             except Exception as exc:
                 history.append(classify_exception(exc))

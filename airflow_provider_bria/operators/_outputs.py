@@ -10,7 +10,9 @@
   in memory (checked images, JSON sidecars) is written to its final name in one ``PUT``: an object is either
   complete or absent, and there is no copy-then-delete during which a killed worker leaves a ``.part`` object
   behind or, for a "submitted" sidecar, loses the record of a job it already paid for.
-* Images are checked with Pillow before they are committed (decodable; aspect ratio compared to the request).
+* Images are checked with Pillow before they are committed (structure and CRCs, complete pixel data: decoded,
+  or for a non-interlaced PNG inflated and checked row by row by :mod:`._png_check`; aspect ratio compared to
+  the request).
 * Downloads are bounded (:func:`bounded_chunks`): a byte cap, an overall deadline, and for images a pixel
   budget read from the header before anything is decoded, so a decompression bomb costs kilobytes, not GiB.
 
@@ -287,6 +289,13 @@ class OutputFolder:
         return size, data
 
     @property
+    def _local(self) -> bool:
+        """Whether the folder is on this machine's disk (fsspec's local filesystem: its paths are OS paths)."""
+        from fsspec.implementations.local import LocalFileSystem
+
+        return isinstance(self._fs, LocalFileSystem)
+
+    @property
     def _atomic_put(self) -> bool:
         protocol = self.root.protocol
         names = {protocol} if isinstance(protocol, str) else set(protocol or ())
@@ -304,6 +313,9 @@ class OutputFolder:
 
     def _commit(self, tmp: str, name: str, data: bytes | None, size: int) -> None:
         final = self._path(name)
+        if self._local:
+            os.replace(tmp, final)  # one atomic rename (fsspec's mv -> shutil.move stats the target first)
+            return
         try:
             self._fs.mv(tmp, final)
             return
@@ -366,6 +378,8 @@ def check_image(data: bytes | None, aspect_ratio: str | None, *, name: str = "im
     """
     from PIL import Image, UnidentifiedImageError
 
+    from airflow_provider_bria.operators._png_check import check_png_data
+
     if not data:
         raise OutputValidationError(f"{name}: empty download")
     try:
@@ -377,8 +391,9 @@ def check_image(data: bytes | None, aspect_ratio: str | None, *, name: str = "im
                     raise OutputLimitError(f"{name}: {width}x{height} pixels is more than max_output_pixels="
                                            f"{max_pixels} (not decoded)")
                 img.verify()
-            with Image.open(io.BytesIO(data)) as img:
-                img.load()
+            if not check_png_data(data):  # a non-interlaced PNG's data is checked without decoding it
+                with Image.open(io.BytesIO(data)) as img:
+                    img.load()
     except Image.DecompressionBombError as err:
         raise OutputLimitError(f"{name}: refused as a decompression bomb ({err})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:

@@ -57,7 +57,7 @@ def test_the_first_check_of_a_fresh_batch_is_immediate_then_every_interval() -> 
     hook, clock, cadence = _Hook(busy=3), _Clock(), PollCadence(2.0)
     final = wait_for_job(hook, _submitted(), cadence=cadence, timeout=600, cancelled=clock)  # type: ignore[arg-type]
     assert final.status is JobStatus.COMPLETED
-    assert clock.delays == [0.0, 2.0, 2.0, 2.0]
+    assert clock.delays == [2.0, 2.0, 2.0]  # the immediate first check waits for nothing
     assert hook.polls == 4
 
 
@@ -100,6 +100,20 @@ def test_the_wait_records_the_duration_for_the_next_jobs(monkeypatch: pytest.Mon
     cadence = PollCadence(10.0)
     wait_for_job(hook, _submitted(), cadence=cadence, timeout=600, cancelled=_Clock())  # type: ignore[arg-type]
     assert cadence.first_delay() == 7.0  # when the check that saw it end was sent, not when it answered
+
+
+def test_a_job_ended_at_its_first_check_keeps_the_next_first_checks_immediate(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the worker's own latency (4 ms from the submission to sending the check) is not a job duration: recorded,
+    # it would turn every later first check into a timed wait
+    hook = _Hook(busy=0)
+    monkeypatch.setattr("airflow_provider_bria.operators._generation_polling.time.monotonic",
+                        lambda: 100.0 + 0.004 * hook.polls)
+    cadence, clock = PollCadence(1.0), _Clock()
+    for _ in range(3):
+        wait_for_job(hook, _submitted(), cadence=cadence, timeout=600, cancelled=clock)  # type: ignore[arg-type]
+    assert cadence.first_delay() == 0.0
+    assert clock.delays == []  # no timed wait at all
 
 
 def test_transient_errors_are_tolerated_up_to_the_bound() -> None:

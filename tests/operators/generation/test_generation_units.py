@@ -259,6 +259,26 @@ def test_rejected_content_leaves_nothing_behind(kind: str, tmp_path: Path, memor
     assert not any(p.name.endswith(".part") for p in folder.root.iterdir()) if folder.root.exists() else True
 
 
+def test_a_local_folder_commits_with_one_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # fsspec's local mv goes through shutil.move, which stats the target first: a syscall per file for nothing
+    import os
+
+    folder = OutputFolder(str(tmp_path / "out"))
+    folder.probe()
+    monkeypatch.setattr(folder._fs, "mv", lambda *a, **k: pytest.fail("a local commit is one os.replace"))
+    renames: list[tuple[str, str]] = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (renames.append((str(a), str(b))), real_replace(a, b))[1])
+    data = png_bytes(16, 16)
+    folder.write("a.png", [data], check=lambda d: check_image(d, None))
+    folder.write_json("a.json", {"status": "submitted"})
+    assert [Path(b).name for _, b in renames] == ["a.png", "a.json"]
+    assert all(Path(a).name.startswith(".") and a.endswith(".part") for a, _ in renames)  # from a temporary name
+    assert folder.names() == {"a.png", "a.json"}
+    assert (tmp_path / "out" / "a.png").read_bytes() == data
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.json", "a.png"]
+
+
 def test_object_store_writes_in_memory_content_in_one_put(memory_store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # A worker killed between "write a temporary object" and "copy it to its final name" left a .part object
     # (and lost a "submitted" sidecar): on stores with atomic PUTs nothing goes through a temporary object.

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import benchlib
-from benchlib import png_bytes, record
+from benchlib import record
 
 SECTION = "5. Emulator capacity"
 CLIENTS = 4
@@ -70,17 +70,7 @@ def _hammer(url: str, token: str, make_request: Callable[[int], tuple[str, str, 
 
 
 def test_emulator_capacity(emulator: Any) -> None:
-    from airflow_provider_bria.hooks.bria import BriaHook
-
-    with benchlib.bria_connection(emulator):
-        hook = BriaHook(retry_delay=0.2)
-        project = hook.create_project("Bench capacity", "illustration", "stylized_scene", training_version="fibo")
-        dataset = hook.create_dataset(project["id"], "cap-ds", training_version="fibo")
-        for i in range(5):
-            hook.upload_image(dataset["id"], file=png_bytes(1024, 1024, channels=1, base=30 * i, tag=str(i)),
-                              image_name=f"img-{i}.png")
-        hook.update_dataset(dataset["id"], status="completed")
-        model_id = hook.create_model(dataset["id"], "cap-model")["id"]
+    model_id = benchlib.training_models(emulator, 1)[0]  # one model of a completed dataset (the shared set-up)
     before = emulator.state()["counts"]["projects"]
     read_rps, read_err, read_ms = _hammer(
         emulator.url, emulator.token, lambda n: ("GET", f"/v1/tailored-gen/models/{model_id}", None), 200)

@@ -98,3 +98,21 @@ def test_committed_baseline_is_the_last_complete_run() -> None:
     assert benchlib.before_text(baseline, "Longest event-loop block in steady polling, 1000 triggers") == "0.31 s"
     assert benchlib.before_text(baseline, "Longest event-loop block, 5000 triggers started at once "
                                           "(poll every 5 s)") == "new"
+
+
+def test_render_rebuilds_the_page_from_a_runs_json(tmp_path: Path) -> None:
+    """render.py: the page from a complete run's JSON and the current findings (no new run)."""
+    import json
+
+    import render
+
+    rows = [benchlib.BenchResult("9. Test", "a row", "1.00×", "≥ 0.90×", benchlib.MET, "its notes", 1.0)]
+    artifact = tmp_path / "run.json"
+    artifact.write_text(json.dumps({"machine": {"CPU": "test cpu"}, "duration_s": 90.0,
+                                    "results": [vars(r) for r in rows]}))
+    findings = tmp_path / "findings.md"
+    findings.write_text("## Findings of the test\n")
+    text = render.render(artifact, tmp_path / "page.md", findings)
+    assert (tmp_path / "page.md").read_text() == text
+    assert "test cpu" in text and "its notes" in text and "## Findings of the test" in text
+    assert "| a row | new | 1.00× | ≥ 0.90× | ✅ met | its notes |" in text  # with the Before column

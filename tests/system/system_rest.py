@@ -18,6 +18,11 @@ import requests
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 
 
+#: Seconds the test client waits for an answer: longer than SQLite's 60 s busy wait in the API server, so a
+#: locked database comes back as a 5xx (which the callers handle) rather than a client-side timeout.
+CLIENT_TIMEOUT = 90
+
+
 class RestError(AssertionError):
     """An unexpected answer from the Airflow REST API."""
 
@@ -87,7 +92,8 @@ class AirflowClient:
             if self._token is None:
                 self.login()
             all_headers = {"Authorization": f"Bearer {self._token}", **headers}
-            resp = self.session.request(method, f"{self.base_url}{path}", headers=all_headers, timeout=60, **kwargs)
+            resp = self.session.request(method, f"{self.base_url}{path}", headers=all_headers, timeout=CLIENT_TIMEOUT,
+                                        **kwargs)
             if resp.status_code == 401 and attempt == 0:
                 self._token = None
                 continue
@@ -150,6 +156,9 @@ class AirflowClient:
         for attempt in range(5):
             try:
                 return self.request("POST", path, json=body, retry_5xx=False)
+            except requests.exceptions.Timeout:
+                if attempt == 4:
+                    raise
             except RestError as err:
                 if "HTTP 5" not in str(err) or attempt == 4:
                     raise

@@ -250,8 +250,7 @@ class BriaAsyncMixin(HookSurface):
     _async_transport: Any = None
     #: Use the process-wide clients (see :meth:`use_shared_async_client`).
     _share_async_client: bool = False
-    _async_client_shared: bool = False
-    #: The shared clients in use (set by :meth:`aget_conn` when the hook shares).
+    #: The shared clients in use (set by :meth:`aget_conn` when the hook shares; ``None``: the client is its own).
     _lanes: SharedLanes | None = None
 
     if TYPE_CHECKING:
@@ -295,7 +294,6 @@ class BriaAsyncMixin(HookSurface):
         if self._async_client is None and self._share_async_client and self._async_transport is None:
             self._lanes = shared_lanes(settings, self._user_agent_headers())
             self._async_client = self._lanes.first()
-            self._async_client_shared = True
         if self._async_client is None:
             import httpx
 
@@ -311,8 +309,7 @@ class BriaAsyncMixin(HookSurface):
     async def aclose(self) -> None:
         """Close the async client (safe to call twice)."""
         client, self._async_client = self._async_client, None
-        shared, self._async_client_shared = self._async_client_shared, False
-        self._lanes = None
+        shared, self._lanes = self._lanes is not None, None
         if client is not None and not shared:
             await client.aclose()
 

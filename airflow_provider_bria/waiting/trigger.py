@@ -63,6 +63,8 @@ class BriaPollingTrigger(BaseTrigger):
     bria_conn_id: str
     hook_params: dict[str, Any]
     poll_interval: float
+    #: The key of this trigger's shared hook (connection id, hook parameters), computed on first use.
+    _shared_key: tuple[str, str] | None = None
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger.__init__ is not annotated
@@ -93,7 +95,9 @@ class BriaPollingTrigger(BaseTrigger):
         :data:`SHARED_HOOK_TTL_SECONDS` the next caller makes a fresh hook; a failed lookup is not kept.
         """
         loop = asyncio.get_running_loop()
-        key = (self.bria_conn_id, json.dumps(self.hook_params, sort_keys=True, default=str))
+        key = self._shared_key
+        if key is None:  # once per trigger, not per poll
+            key = self._shared_key = (self.bria_conn_id, json.dumps(self.hook_params, sort_keys=True, default=str))
         hooks = _SHARED_HOOKS.setdefault(loop, {})
         entry = hooks.get(key)
         now = time.monotonic()

@@ -22,7 +22,7 @@ import hashlib
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -371,7 +371,11 @@ class BasicStrategy(UploadStrategy):
     def _verify(
         self, hook: BriaHook, dataset_id: int, accepted: list[CheckedImage], fatal: BaseException | None
     ) -> tuple[list[int], int | None]:
-        """List the dataset once more: remove duplicates of our images a lost response created; collect ids."""
+        """List the dataset once more: remove duplicates of our images a lost response created; collect ids.
+
+        A delete whose answer is lost may still have been applied, so after any failed delete the dataset is
+        listed again (``image_retries`` times at most) and the count comes from that listing, never a guess.
+        """
         if not accepted:
             return [], None
         try:
@@ -381,22 +385,44 @@ class BasicStrategy(UploadStrategy):
                 raise
             self.log.warning("Could not list dataset %s after the upload: %s", dataset_id, err)
             return [], None
-        present = present_keys(listing)
-        ids: list[int] = []
-        removed = 0
-        for img in accepted:
-            items = sorted(present.get(img.key, []), key=lambda i: int(i.get("id") or 0))
-            if not items:
-                continue
+        for attempt in range(self.basic.image_retries + 2):
+            ids, extras = _ours_and_extras(listing, accepted)
+            if not extras:
+                return ids, len(listing)
+            if attempt > self.basic.image_retries:
+                break
+            failed = self._delete_each(hook, dataset_id, extras)
+            if not failed:
+                self.log.warning("Removed %d duplicate images left by ambiguous failures", len(extras))
+                return ids, len(listing) - len(extras)
+            listing = hook.list_images(dataset_id)
+        self.log.warning("%d duplicate images could not be deleted from dataset %s", len(extras), dataset_id)
+        return ids, len(listing)
+
+    def _delete_each(self, hook: BriaHook, dataset_id: int, images: list[dict[str, Any]]) -> int:
+        """Delete ``images``; return how many deletes failed (each is logged)."""
+        failed = 0
+        for image in images:
+            try:
+                hook.delete_image(dataset_id, image["id"])
+            except BriaError as err:
+                failed += 1
+                self.log.warning(
+                    "Could not delete duplicate image %s (%s): %s", image.get("id"), image.get("image_name"), err
+                )
+        return failed
+
+
+def _ours_and_extras(
+    listing: Sequence[Mapping[str, Any]], accepted: list[CheckedImage]
+) -> tuple[list[int], list[dict[str, Any]]]:
+    """The id kept for each accepted image (the oldest copy) and the later copies to delete."""
+    present = present_keys(listing)
+    ids: list[int] = []
+    extras: list[dict[str, Any]] = []
+    for img in accepted:
+        items = sorted(present.get(img.key, []), key=lambda i: int(i.get("id") or 0))
+        if items:
             ids.append(int(items[0]["id"]))
-            for extra in items[1:]:
-                try:
-                    hook.delete_image(dataset_id, extra["id"])
-                    removed += 1
-                except BriaError as err:
-                    self.log.warning(
-                        "Could not delete duplicate image %s (%s): %s", extra.get("id"), img.upload_name, err
-                    )
-        if removed:
-            self.log.warning("Removed %d duplicate images left by ambiguous failures", removed)
-        return ids, len(listing) - removed
+            extras.extend(items[1:])
+    return ids, extras

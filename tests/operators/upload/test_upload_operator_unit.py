@@ -248,6 +248,56 @@ def test_duplicate_left_by_a_lagging_listing_is_removed(fake: Any, image_dir: Pa
     assert summary["images_in_dataset"] == 6
 
 
+@pytest.mark.parametrize("lost", [1, 3], ids=["once", "every-time"])
+def test_a_delete_whose_answer_is_lost_is_counted_from_a_new_listing(fake: Any, image_dir: Path, lost: int) -> None:
+    """Hook retries off: the duplicate's DELETE is applied but answered 500 ``lost`` times (CI, seed 3)."""
+    server = fake()
+    answers = iter([500] * lost)
+
+    def on_post(name: str, n: int) -> int | None:
+        if name.startswith("img-002") and n == 1:
+            server.hidden[server.next_id] = 1
+            return 500
+        return None
+
+    def delete(request: Any, ctx: Any) -> dict[str, Any]:
+        body = server._delete(request, ctx)
+        ctx.status_code = next(answers, 204)
+        return body
+
+    server.on_post = on_post
+    server.mocker.delete(re.compile(rf"{HOST}/v1/tailored-gen/datasets/{DS}/images/\d+$"), json=delete)
+    summary = _op(str(image_dir), hook_params={**FAST_HOOK, "retry_limit": 0}, image_retries=1).execute(context())
+    assert len(server.deletes) == 1
+    assert len(server.images) == 6
+    assert summary["images_in_dataset"] == 6
+    assert sorted(summary["image_ids"]) == sorted(i["id"] for i in server.images)
+
+
+def test_a_duplicate_that_cannot_be_deleted_is_still_counted(fake: Any, image_dir: Path) -> None:
+    server = fake()
+
+    def on_post(name: str, n: int) -> int | None:
+        if name.startswith("img-002") and n == 1:
+            server.hidden[server.next_id] = 1
+            return 500
+        return None
+
+    server.on_post = on_post
+    deletes: list[str] = []
+
+    def refuse(request: Any, ctx: Any) -> dict[str, Any]:
+        deletes.append(request.path)
+        ctx.status_code = 500
+        return {"message": "boom"}
+
+    server.mocker.delete(re.compile(rf"{HOST}/v1/tailored-gen/datasets/{DS}/images/\d+$"), json=refuse)
+    summary = _op(str(image_dir), hook_params={**FAST_HOOK, "retry_limit": 0}, image_retries=2).execute(context())
+    assert len(deletes) == 3  # the first delete and image_retries more, each after a new listing
+    assert len(server.images) == 7
+    assert summary["images_in_dataset"] == 7
+
+
 def test_rejected_image_fails_the_task_but_keeps_the_others(fake: Any, image_dir: Path) -> None:
     server = fake()
     server.on_post = lambda name, n: 422 if name.startswith("img-004") else None

@@ -40,6 +40,7 @@ async def wait_async(
             step = steps.send(answer)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
+        answer = None  # not kept while sleeping (thousands of triggers sleep at once)
         if step is POLL:
             try:
                 answer = (True, await poll())
@@ -47,4 +48,3 @@ async def wait_async(
                 answer = (False, err)
         else:
             await asyncio.sleep(cast("float", step))  # looked up at call time: tests patch asyncio.sleep
-            answer = None

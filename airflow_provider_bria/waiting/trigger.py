@@ -68,6 +68,11 @@ class BriaPollingTrigger(BaseTrigger):
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger.__init__ is not annotated
+        # One logger per trigger class, not one per trigger (LoggingMixin caches it on the class and every instance
+        # finds it there): a structlog logger is ~8 tracked objects, and a triggerer's garbage collector scans
+        # every one of them for each of thousands of sleeping triggers. The triggerer routes a trigger's lines
+        # to its task log by the trigger id it binds in the task's context variables, not by the logger object.
+        type(self).logger()
 
     def kwargs(self) -> dict[str, Any]:
         """The keyword arguments that rebuild this trigger (without the version)."""

@@ -115,12 +115,14 @@ async def main_async(model_ids: list[int], poll_interval: float, duration: float
     await asyncio.sleep(duration)
     ended = time.time()
     stop.set()
+    # the monitors end before the probe's own teardown (counting 300k objects, cancelling every trigger), which is
+    # not the triggers' work and would otherwise be measured as the run's last block
+    await asyncio.gather(*monitors)
     gc_during = {"total": GC.total, "full": GC.full, "longest_full": GC.longest_full}
     objects_during = len(gc.get_objects()) + gc.get_freeze_count()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await asyncio.gather(*monitors)
     return {
         "triggers": len(triggers),
         "baseline_rss": baseline,

@@ -143,3 +143,10 @@ async def test_shared_clients_carry_one_request_each_and_never_more_than_the_lim
     lanes = _async.shared_lanes(hook.settings, hook._user_agent_headers())
     assert len(lanes.clients) == 3
     assert all(not c.is_closed and len(c.cookies) == 0 for c in lanes.clients)
+
+
+def test_triggers_of_one_class_share_one_logger(conns: None) -> None:
+    """A logger per trigger is ~8 objects the triggerer's collector scans for each of thousands of triggers."""
+    first, second = _trigger(model_id=1), _trigger(model_id=2)
+    assert first.log is second.log
+    assert "_log" not in vars(first)  # found on the class, not made per instance

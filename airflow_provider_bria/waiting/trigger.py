@@ -7,11 +7,15 @@ import json
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_bria._state import STATE_VERSION_KEY, STATE_VERSIONS
+
+# Imported with the trigger class (the triggerer loads it in a loop iteration of its own), not by the first poll:
+# that would add the hook's import to the iteration in which a triggerer restart starts thousands of triggers.
+from airflow_provider_bria.hooks.bria import BriaHook
 from airflow_provider_bria.waiting.async_ import wait_async
 from airflow_provider_bria.waiting.heap import freeze_once
 from airflow_provider_bria.waiting.policy import (
@@ -21,9 +25,6 @@ from airflow_provider_bria.waiting.policy import (
     PollPolicy,
     PollTimeout,
 )
-
-if TYPE_CHECKING:
-    from airflow_provider_bria.hooks.bria import BriaHook
 
 T = TypeVar("T")
 
@@ -85,8 +86,6 @@ class BriaPollingTrigger(BaseTrigger):
 
     def _hook(self) -> BriaHook:
         """A new hook of this trigger's connection that sends through the process-wide clients."""
-        from airflow_provider_bria.hooks.bria import BriaHook
-
         hook = BriaHook(bria_conn_id=self.bria_conn_id, **self.hook_params)
         hook.use_shared_async_client()  # one client per triggerer process and origin, not one per trigger
         return hook

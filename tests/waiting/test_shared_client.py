@@ -150,3 +150,15 @@ def test_triggers_of_one_class_share_one_logger(conns: None) -> None:
     first, second = _trigger(model_id=1), _trigger(model_id=2)
     assert first.log is second.log
     assert "_log" not in vars(first)  # found on the class, not made per instance
+
+
+def test_loading_a_trigger_class_imports_the_hook() -> None:
+    """The triggerer loads a trigger class in an iteration of its own; the first poll must not import the hook
+    in the iteration in which a restart starts thousands of triggers."""
+    import subprocess
+    import sys
+
+    code = ("import sys, airflow_provider_bria.triggers.training, airflow_provider_bria.triggers.job; "
+            "print('airflow_provider_bria.hooks.bria' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "True", out.stderr[-2000:]

@@ -16,22 +16,45 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow import __version__ as AIRFLOW_VERSION  # noqa: N812
-from packaging.version import Version
 
 log = logging.getLogger(__name__)
 
-_AIRFLOW_BASE = Version(Version(AIRFLOW_VERSION).base_version)
+
+def _release(version: str) -> tuple[int, ...]:
+    """The leading numeric release of a PEP 440 version (``"3.1.0rc1"`` -> ``(3, 1, 0)``), what the flags compare.
+
+    Parsed by hand rather than with ``packaging.version`` so that importing the provider in every forked DAG parse
+    builds no ``Version`` objects (a pre-release of 3.2.0 counts as 3.2, as ``Version(...).base_version`` does).
+
+    :param version: a version string such as Airflow's ``__version__``.
+    """
+    numbers: list[int] = []
+    for part in version.strip().lstrip("vV").split("."):
+        digits = ""
+        for char in part:
+            if not char.isdigit():
+                break
+            digits += char
+        if not digits:
+            break
+        numbers.append(int(digits))
+        if len(digits) != len(part):
+            break
+    return tuple(numbers)
+
+
+_AIRFLOW_BASE = _release(AIRFLOW_VERSION)
 
 #: The oldest Airflow release the provider supports (also the lower bound in pyproject.toml).
 MIN_AIRFLOW_VERSION = "3.0.6"
-AIRFLOW_V_3_1_PLUS = Version("3.1.0") <= _AIRFLOW_BASE
-AIRFLOW_V_3_2_PLUS = Version("3.2.0") <= _AIRFLOW_BASE
-AIRFLOW_V_3_3_PLUS = Version("3.3.0") <= _AIRFLOW_BASE
+AIRFLOW_V_3_1_PLUS = _AIRFLOW_BASE >= (3, 1)
+AIRFLOW_V_3_2_PLUS = _AIRFLOW_BASE >= (3, 2)
+AIRFLOW_V_3_3_PLUS = _AIRFLOW_BASE >= (3, 3)
 
 if TYPE_CHECKING:
     from airflow.dag_processing.dagbag import DagBag as DagBag
     from airflow.sdk import AssetOrTimeSchedule as AssetOrTimeSchedule
-    from airflow.sdk import BaseHook as _SdkBaseHook
+    from airflow.sdk import BaseHook as BaseHook
     from airflow.sdk import CronTriggerTimetable as CronTriggerTimetable
     from airflow.sdk import conf as conf
     from airflow.sdk.bases.skipmixin import SkipMixin as SkipMixin
@@ -82,16 +105,19 @@ else:
             ParamValidationError,
         )
 
+
+@cache
+def _base_hook() -> type[Any]:
+    """Airflow's ``BaseHook``, with the ``aget_connection`` that 3.1 added on 3.0 (imported when a hook is, not at
+    DAG parse: operator modules do not need it)."""
     try:  # Airflow >= 3.1
-        from airflow.sdk import BaseHook as _SdkBaseHook
+        from airflow.sdk import BaseHook as sdk_base_hook
     except ImportError:
-        from airflow.hooks.base import BaseHook as _SdkBaseHook
+        from airflow.hooks.base import BaseHook as sdk_base_hook
+    if hasattr(sdk_base_hook, "aget_connection"):
+        return sdk_base_hook
 
-if hasattr(_SdkBaseHook, "aget_connection"):
-    BaseHook = _SdkBaseHook
-else:  # Airflow 3.0: no async connection lookup
-
-    class BaseHook(_SdkBaseHook):  # type: ignore[no-redef]
+    class BaseHook(sdk_base_hook):  # type: ignore[valid-type,misc]
         """Airflow 3.0's ``BaseHook`` plus the ``aget_connection`` that 3.1 added (run in a worker thread)."""
 
         @classmethod
@@ -105,6 +131,8 @@ else:  # Airflow 3.0: no async connection lookup
             warn_once("aget_connection", "Airflow %s has no async connection lookup: it runs in a worker thread",
                       AIRFLOW_VERSION)
             return await sync_to_async(cls.get_connection)(conn_id)
+
+    return BaseHook
 
 
 def has_fs(protocol: str) -> bool:
@@ -189,6 +217,9 @@ def __getattr__(name: str) -> Any:
     """Resolve a lazily imported name of :data:`_LAZY` (the first location that has it wins)."""
     import importlib
 
+    if name == "BaseHook":
+        value = globals()[name] = _base_hook()
+        return value
     locations = _LAZY.get(name)
     if locations is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_bria import contract
 from airflow_provider_bria.exceptions import BriaInputError
-from airflow_provider_bria.operators._generation_base import Batch, GenerationBase, default_deferrable, positive
+from airflow_provider_bria.operators._generation_base import GenerationBase, default_deferrable, positive
 from airflow_provider_bria.operators._generation_files import OutputsMixin
-from airflow_provider_bria.operators._outputs import DEFAULT_MAX_VIDEO_BYTES
+from airflow_provider_bria.operators._output_limits import DEFAULT_MAX_VIDEO_BYTES
 from airflow_provider_bria.operators.base import Number, lazy_reexports
 
 if TYPE_CHECKING:
     from airflow_provider_bria.operators._generation_engine import JobRunner
     from airflow_provider_bria.operators._generation_failures import Failure
-    from airflow_provider_bria.operators._generation_plan import WorkItem
+    from airflow_provider_bria.operators._generation_plan import Batch, WorkItem
     from airflow_provider_bria.operators._generation_plan import read_prompts_file as read_prompts_file
     from airflow_provider_bria.operators._outputs import OutputFolder
     from airflow_provider_bria.responses import V2Response

@@ -113,11 +113,11 @@ def _base_hook() -> type[Any]:
     try:  # Airflow >= 3.1
         from airflow.sdk import BaseHook as sdk_base_hook
     except ImportError:
-        from airflow.hooks.base import BaseHook as sdk_base_hook
+        from airflow.hooks.base import BaseHook as sdk_base_hook  # type: ignore[attr-defined,no-redef]
     if hasattr(sdk_base_hook, "aget_connection"):
         return sdk_base_hook
 
-    class BaseHook(sdk_base_hook):  # type: ignore[valid-type,misc]
+    class BaseHook(sdk_base_hook):
         """Airflow 3.0's ``BaseHook`` plus the ``aget_connection`` that 3.1 added (run in a worker thread)."""
 
         @classmethod

@@ -214,7 +214,7 @@ class Applied(Generic[T]):
         return (self.value, self.reconciled, self.attempts, self.after)
 
     def __eq__(self, other: object) -> bool:
-        return other.__class__ is self.__class__ and self._fields() == other._fields()  # type: ignore[attr-defined]
+        return isinstance(other, Applied) and other.__class__ is self.__class__ and self._fields() == other._fields()
 
     def __hash__(self) -> int:
         return hash(self._fields())

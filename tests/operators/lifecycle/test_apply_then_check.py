@@ -142,9 +142,11 @@ def test_applied_is_an_immutable_value() -> None:
 
     err = RuntimeError("lost")
     a = Applied({"id": 1}, reconciled=True, attempts=2, after=err)
-    assert a == Applied({"id": 1}, True, 2, err) and a != Applied({"id": 1}, True, 3, err)
+    assert a == Applied({"id": 1}, True, 2, err)
+    assert a != Applied({"id": 1}, True, 3, err)
     assert (a.value, a.reconciled, a.attempts, a.after) == ({"id": 1}, True, 2, err)
     assert Applied(5) == Applied(5, reconciled=False, attempts=1, after=None)
-    assert "reconciled=True" in repr(a) and "attempts=2" in repr(a)
+    assert "reconciled=True" in repr(a)
+    assert "attempts=2" in repr(a)
     with pytest.raises(AttributeError):
         a.attempts = 3  # type: ignore[misc]

@@ -20,6 +20,9 @@ from airflow_provider_bria.exceptions import BriaInputError
 
 log = logging.getLogger(__name__)
 
+#: The Airflow connection id every Bria hook, operator, sensor, trigger and the UI plugin use by default (also
+#: ``airflow_provider_bria.hooks.DEFAULT_CONN_NAME``; here so that defining a task imports no ``hooks`` package).
+DEFAULT_CONN_NAME = "bria_default"
 DEFAULT_HOST = "https://engine.prod.bria-api.com"
 DEFAULT_CONSOLE_URL = "https://platform.bria.ai"
 API_TOKEN_HEADER = "api_token"  # noqa: S105 (a header name, not a secret)

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_bria.contract import DEFAULT_CONN_NAME
 from airflow_provider_bria.exceptions import (
     BriaInputError,
     BriaNonRetryableError,
     BriaNotFoundError,
     BriaUserIdNotFoundError,
 )
-from airflow_provider_bria.hooks import DEFAULT_CONN_NAME
 
 if TYPE_CHECKING:
     from airflow_provider_bria.hooks.bria import BriaHook

@@ -164,7 +164,7 @@ def test_example_dags_parse_light(imports: dict[str, dict[str, list[str]]]) -> N
 #: Every provider module an example DAG's parse may load (issue 18): each one is paid by every forked parse of every
 #: file using it (finder, unmarshal, module body, copy-on-write faults), so a new one must be a deliberate choice.
 PARSE_MODULES = frozenset({
-    PKG, f"{PKG}._compat", f"{PKG}.assets", f"{PKG}.contract", f"{PKG}.exceptions", f"{PKG}.hooks", f"{PKG}.links",
+    PKG, f"{PKG}._compat", f"{PKG}.assets", f"{PKG}.contract", f"{PKG}.exceptions", f"{PKG}.links",
     f"{PKG}.links.bria", f"{PKG}.operators", f"{PKG}.operators.base", f"{PKG}.operators._reconcile",
     f"{PKG}.operators._lifecycle", f"{PKG}.operators._output_limits", f"{PKG}.operators._generation_base",
     f"{PKG}.operators._generation_files", f"{PKG}.operators.captions", f"{PKG}.operators.dataset",

@@ -186,3 +186,31 @@ def test_heavy_matcher() -> None:
     assert _heavy([f"{PKG}.hooks._api_models", f"{PKG}.waiting.sync", "requests.adapters", f"{PKG}.operators.base",
                    f"{PKG}.hooks", "requests_toolbelt", f"{PKG}.triggers.training"]) == [
         f"{PKG}.hooks._api_models", f"{PKG}.waiting.sync", "requests.adapters", f"{PKG}.triggers.training"]
+
+
+#: Module-level definitions a parse may build that cost ~0.2-0.8 ms each on Python 3.11 (a ``@dataclass`` compiles its
+#: methods, a ``NamedTuple`` compiles each string annotation, the ``Enum`` metaclass checks every member): the public
+#: ``operators.base.Number`` is the one kept.
+COSTLY_ALLOWED = frozenset({f"{PKG}.operators.base.Number"})
+
+
+def test_parse_path_defines_no_costly_classes() -> None:
+    """The modules a parse loads define no dataclass, no NamedTuple (bar :data:`COSTLY_ALLOWED`) and no enum built by
+    the ``Enum`` metaclass (``_compat.str_enum`` builds them ~8x faster)."""
+    import enum
+    import importlib
+
+    from airflow_provider_bria import _compat
+
+    costly = []
+    for name in sorted(PARSE_MODULES - set(BUILD_TIME)):
+        module = importlib.import_module(name)
+        for attr, obj in vars(module).items():
+            if not isinstance(obj, type) or obj.__module__ != name or f"{name}.{attr}" in COSTLY_ALLOWED:
+                continue
+            named_tuple = issubclass(obj, tuple) and hasattr(obj, "_fields")
+            slow_enum = issubclass(obj, enum.Enum) and not issubclass(obj, _compat._StrEnum)
+            dataclass = "__dataclass_fields__" in vars(obj)  # decorated itself (Airflow's operators inherit the field)
+            if dataclass or named_tuple or slow_enum:
+                costly.append(f"{name}.{attr}")
+    assert not costly, f"defined on every parse: {costly}; move them where they are used or use a plain class"

@@ -167,6 +167,7 @@ def _base_hook() -> type[Any]:
                       AIRFLOW_VERSION)
             return await sync_to_async(cls.get_connection)(conn_id)
 
+    BaseHook.__qualname__ = "BaseHook"  # importable as _compat.BaseHook (resolved by the module __getattr__)
     return BaseHook
 
 

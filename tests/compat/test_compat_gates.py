@@ -194,7 +194,11 @@ def test_version_flags_compare_like_packaging_base_version(version: str) -> None
 
 def test_base_hook_is_resolved_on_first_use_and_cached() -> None:
     """``BaseHook`` is not imported with ``_compat`` (DAG parses do not need it) but resolves to Airflow's."""
-    from airflow.sdk import BaseHook
+    try:  # Airflow >= 3.1
+        from airflow.sdk import BaseHook
+    except ImportError:
+        from airflow.hooks.base import BaseHook  # type: ignore[attr-defined,no-redef]
 
     assert issubclass(_compat.BaseHook, BaseHook)
+    assert hasattr(_compat.BaseHook, "aget_connection")
     assert _compat.BaseHook is _compat._base_hook()

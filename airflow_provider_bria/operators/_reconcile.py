@@ -219,6 +219,9 @@ class Applied(Generic[T]):
     def __hash__(self) -> int:
         return hash(self._fields())
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Applied, self._fields())  # pickle and copy rebuild it through __init__ (attributes are read-only)
+
     def __repr__(self) -> str:
         return (f"Applied(value={self.value!r}, reconciled={self.reconciled!r}, attempts={self.attempts!r}, "
                 f"after={self.after!r})")

@@ -150,3 +150,9 @@ def test_applied_is_an_immutable_value() -> None:
     assert "attempts=2" in repr(a)
     with pytest.raises(AttributeError):
         a.attempts = 3  # type: ignore[misc]
+    import copy
+    import pickle
+
+    assert copy.deepcopy(a).value == {"id": 1}
+    assert copy.copy(a) == a
+    assert pickle.loads(pickle.dumps(Applied(7, attempts=2))) == Applied(7, attempts=2)  # noqa: S301 (our own bytes)

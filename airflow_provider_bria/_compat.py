@@ -9,6 +9,7 @@ that names the Airflow version (see docs/compatibility.md).
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -16,22 +17,79 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow import __version__ as AIRFLOW_VERSION  # noqa: N812
-from packaging.version import Version
 
 log = logging.getLogger(__name__)
 
-_AIRFLOW_BASE = Version(Version(AIRFLOW_VERSION).base_version)
+
+def _release(version: str) -> tuple[int, ...]:
+    """The leading numeric release of a PEP 440 version (``"3.1.0rc1"`` -> ``(3, 1, 0)``), what the flags compare.
+
+    Parsed by hand rather than with ``packaging.version`` so that importing the provider in every forked DAG parse
+    builds no ``Version`` objects (a pre-release of 3.2.0 counts as 3.2, as ``Version(...).base_version`` does).
+
+    :param version: a version string such as Airflow's ``__version__``.
+    """
+    numbers: list[int] = []
+    for part in version.strip().lstrip("vV").split("."):
+        digits = ""
+        for char in part:
+            if not char.isdigit():
+                break
+            digits += char
+        if not digits:
+            break
+        numbers.append(int(digits))
+        if len(digits) != len(part):
+            break
+    return tuple(numbers)
+
+
+_AIRFLOW_BASE = _release(AIRFLOW_VERSION)
 
 #: The oldest Airflow release the provider supports (also the lower bound in pyproject.toml).
 MIN_AIRFLOW_VERSION = "3.0.6"
-AIRFLOW_V_3_1_PLUS = Version("3.1.0") <= _AIRFLOW_BASE
-AIRFLOW_V_3_2_PLUS = Version("3.2.0") <= _AIRFLOW_BASE
-AIRFLOW_V_3_3_PLUS = Version("3.3.0") <= _AIRFLOW_BASE
+AIRFLOW_V_3_1_PLUS = _AIRFLOW_BASE >= (3, 1)
+AIRFLOW_V_3_2_PLUS = _AIRFLOW_BASE >= (3, 2)
+AIRFLOW_V_3_3_PLUS = _AIRFLOW_BASE >= (3, 3)
+
+_C = TypeVar("_C", bound=type)
+
+if TYPE_CHECKING:
+    from enum import Enum as EnumBody
+else:
+    EnumBody = object
+
+
+class _StrEnum(str, enum.Enum):
+    """The base every :func:`str_enum` enum gets (private: the enums behave as ``class X(str, Enum)``)."""
+
+
+def str_enum(cls: _C) -> _C:
+    """Build a ``(str, Enum)`` enum from a class body, ~8x faster than the ``Enum`` metaclass does.
+
+    Write the enum as ``@str_enum`` on ``class Name(str, EnumBody)`` (``EnumBody`` is ``Enum`` for type checkers
+    and ``object`` at run time, so the class statement builds a plain class). On Python 3.11+ the members are made by
+    the standard library's ``enum._simple_enum`` (how ``http.HTTPStatus`` and ``re.RegexFlag`` are built), without
+    the metaclass's per-member checks; the result compares, prints, pickles and looks values up like the class
+    statement's. Every forked DAG parse builds the contract's enums, hence the speed. On Python 3.10 the metaclass
+    builds it from the same body.
+
+    :param cls: the class body (members, methods, properties, the docstring).
+    """
+    simple = getattr(enum, "_simple_enum", None)
+    if simple is not None:
+        return simple(_StrEnum)(cls)  # type: ignore[no-any-return]
+    namespace = enum.EnumMeta.__prepare__(cls.__name__, (_StrEnum,))
+    for key, value in cls.__dict__.items():
+        if key not in ("__dict__", "__weakref__"):
+            namespace[key] = value
+    return enum.EnumMeta(cls.__name__, (_StrEnum,), namespace)  # type: ignore[return-value]
+
 
 if TYPE_CHECKING:
     from airflow.dag_processing.dagbag import DagBag as DagBag
     from airflow.sdk import AssetOrTimeSchedule as AssetOrTimeSchedule
-    from airflow.sdk import BaseHook as _SdkBaseHook
+    from airflow.sdk import BaseHook as BaseHook
     from airflow.sdk import CronTriggerTimetable as CronTriggerTimetable
     from airflow.sdk import conf as conf
     from airflow.sdk.bases.skipmixin import SkipMixin as SkipMixin
@@ -82,16 +140,19 @@ else:
             ParamValidationError,
         )
 
+
+@cache
+def _base_hook() -> type[Any]:
+    """Airflow's ``BaseHook``, with the ``aget_connection`` that 3.1 added on 3.0 (imported when a hook is, not at
+    DAG parse: operator modules do not need it)."""
     try:  # Airflow >= 3.1
-        from airflow.sdk import BaseHook as _SdkBaseHook
+        from airflow.sdk import BaseHook as sdk_base_hook
     except ImportError:
-        from airflow.hooks.base import BaseHook as _SdkBaseHook
+        from airflow.hooks.base import BaseHook as sdk_base_hook  # type: ignore[attr-defined,no-redef]
+    if hasattr(sdk_base_hook, "aget_connection"):
+        return sdk_base_hook
 
-if hasattr(_SdkBaseHook, "aget_connection"):
-    BaseHook = _SdkBaseHook
-else:  # Airflow 3.0: no async connection lookup
-
-    class BaseHook(_SdkBaseHook):  # type: ignore[no-redef]
+    class BaseHook(sdk_base_hook):
         """Airflow 3.0's ``BaseHook`` plus the ``aget_connection`` that 3.1 added (run in a worker thread)."""
 
         @classmethod
@@ -105,6 +166,9 @@ else:  # Airflow 3.0: no async connection lookup
             warn_once("aget_connection", "Airflow %s has no async connection lookup: it runs in a worker thread",
                       AIRFLOW_VERSION)
             return await sync_to_async(cls.get_connection)(conn_id)
+
+    BaseHook.__qualname__ = "BaseHook"  # importable as _compat.BaseHook (resolved by the module __getattr__)
+    return BaseHook
 
 
 def has_fs(protocol: str) -> bool:
@@ -189,6 +253,9 @@ def __getattr__(name: str) -> Any:
     """Resolve a lazily imported name of :data:`_LAZY` (the first location that has it wins)."""
     import importlib
 
+    if name == "BaseHook":
+        value = globals()[name] = _base_hook()
+        return value
     locations = _LAZY.get(name)
     if locations is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -423,6 +490,8 @@ def trigger_on_kill_supported() -> bool:
 
 
 __all__ = [
+    "EnumBody",
+    "str_enum",
     "alias_event_extra",
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_1_PLUS",

@@ -15,10 +15,14 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from airflow_provider_bria._compat import EnumBody, str_enum
 from airflow_provider_bria.exceptions import BriaInputError
 
 log = logging.getLogger(__name__)
 
+#: The Airflow connection id every Bria hook, operator, sensor, trigger and the UI plugin use by default (also
+#: ``airflow_provider_bria.hooks.DEFAULT_CONN_NAME``; here so that defining a task imports no ``hooks`` package).
+DEFAULT_CONN_NAME = "bria_default"
 DEFAULT_HOST = "https://engine.prod.bria-api.com"
 DEFAULT_CONSOLE_URL = "https://platform.bria.ai"
 API_TOKEN_HEADER = "api_token"  # noqa: S105 (a header name, not a secret)
@@ -29,14 +33,16 @@ API_TOKEN_HEADER = "api_token"  # noqa: S105 (a header name, not a secret)
 # --------------------------------------------------------------------------------------------
 
 
-class IpMedium(str, enum.Enum):
+@str_enum
+class IpMedium(str, EnumBody):
     """``ip_medium`` of a project."""
 
     PHOTOGRAPHY = "photography"
     ILLUSTRATION = "illustration"
 
 
-class IpType(str, enum.Enum):
+@str_enum
+class IpType(str, EnumBody):
     """``ip_type`` of a project."""
 
     MULTI_OBJECT_SET = "multi_object_set"
@@ -63,7 +69,8 @@ IP_NAME_MAX_WORDS = 3
 IP_DESCRIPTION_MAX_WORDS = 6
 
 
-class TrainingFamily(str, enum.Enum):
+@str_enum
+class TrainingFamily(str, EnumBody):
     """The two families a project can be locked to."""
 
     FIBO = "fibo"
@@ -119,21 +126,24 @@ def training_family(version: str | None) -> TrainingFamily | None:
     return TrainingFamily.FIBO if canon == "fibo" else TrainingFamily.LEGACY
 
 
-class UploadType(str, enum.Enum):
+@str_enum
+class UploadType(str, EnumBody):
     """``upload_type`` of a dataset."""
 
     BASIC = "basic"
     ADVANCED = "advanced"
 
 
-class DatasetStatus(str, enum.Enum):
+@str_enum
+class DatasetStatus(str, EnumBody):
     """``status`` of a dataset (lowercase)."""
 
     DRAFT = "draft"
     COMPLETED = "completed"
 
 
-class CaptionsUpdateStatus(str, enum.Enum):
+@str_enum
+class CaptionsUpdateStatus(str, EnumBody):
     """``captions_update_status`` of a dataset."""
 
     EMPTY = "empty"
@@ -141,7 +151,8 @@ class CaptionsUpdateStatus(str, enum.Enum):
     COMPLETED = "completed"
 
 
-class CaptionSource(str, enum.Enum):
+@str_enum
+class CaptionSource(str, EnumBody):
     """``caption_source`` of an image."""
 
     PENDING = "pending"
@@ -150,7 +161,8 @@ class CaptionSource(str, enum.Enum):
     UNKNOWN = "unknown"
 
 
-class BulkUploadStatus(str, enum.Enum):
+@str_enum
+class BulkUploadStatus(str, EnumBody):
     """``status`` of a bulk upload job."""
 
     PENDING = "pending"
@@ -180,7 +192,8 @@ class BulkUploadStatus(str, enum.Enum):
             return None
 
 
-class ModelStatus(str, enum.Enum):
+@str_enum
+class ModelStatus(str, EnumBody):
     """``status`` of a model (PascalCase; uploaded models report lowercase ``syncing``/``completed``).
 
     ``Deleted``: Bria's Delete Model "Changes status to Deleted" (a soft delete); such a model is terminal and
@@ -239,14 +252,16 @@ MODEL_TERMINAL_STATUSES = frozenset(
 MODEL_TRAINING_STATUSES = frozenset({ModelStatus.IN_PROGRESS, ModelStatus.STOPPING, ModelStatus.SYNCING})
 
 
-class TrainingMode(str, enum.Enum):
+@str_enum
+class TrainingMode(str, EnumBody):
     """``training_mode`` of a model."""
 
     FULLY_AUTOMATED = "fully_automated"
     EXPERT = "expert"
 
 
-class LrScheduler(str, enum.Enum):
+@str_enum
+class LrScheduler(str, EnumBody):
     """``lr_scheduler`` expert training parameter."""
 
     LINEAR = "linear"
@@ -257,7 +272,8 @@ class LrScheduler(str, enum.Enum):
     CONSTANT_WITH_WARMUP = "constant_with_warmup"
 
 
-class JobStatus(str, enum.Enum):
+@str_enum
+class JobStatus(str, EnumBody):
     """Status of a v2 asynchronous job (``GET /v2/status/{request_id}``).
 
     Only ``COMPLETED``, ``ERROR``/``FAILED`` and the 404 ``NOT_FOUND`` end a wait. ``UNKNOWN`` (documented as

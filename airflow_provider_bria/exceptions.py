@@ -11,7 +11,6 @@ request path only, never from headers.
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -21,6 +20,7 @@ from airflow_provider_bria._compat import (  # re-exported for the hooks and ope
 )
 from airflow_provider_bria._compat import AirflowNotFoundException as AirflowNotFoundException
 from airflow_provider_bria._compat import AirflowSkipException as AirflowSkipException
+from airflow_provider_bria._compat import EnumBody, str_enum
 
 
 class BriaError(Exception):
@@ -272,7 +272,8 @@ class BriaTriggerEventError(BriaError):
 # --------------------------------------------------------------------------------------------
 
 
-class ErrorKind(str, enum.Enum):
+@str_enum
+class ErrorKind(str, EnumBody):
     """What a failed call means for the caller, whatever the call was.
 
     * ``TRANSIENT``: nothing was applied and the same call may succeed later (429 rate limit).

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -22,12 +21,12 @@ from airflow_provider_bria.exceptions import (
     BriaGenerationRejectedError,
     BriaInputError,
 )
-from airflow_provider_bria.operators._outputs import (
+from airflow_provider_bria.operators._output_limits import (
     DEFAULT_DOWNLOAD_TIMEOUT,
     DEFAULT_MAX_IMAGE_BYTES,
     DEFAULT_MAX_PIXELS,
 )
-from airflow_provider_bria.operators.base import BriaBaseOperator, Number
+from airflow_provider_bria.operators.base import BriaBaseOperator, Number, lazy_reexports
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,11 +36,15 @@ if TYPE_CHECKING:
     from airflow_provider_bria.hooks.bria import BriaHook
     from airflow_provider_bria.operators._generation_engine import JobRunner, Submitted
     from airflow_provider_bria.operators._generation_failures import Failure
+    from airflow_provider_bria.operators._generation_plan import Batch as Batch
     from airflow_provider_bria.operators._generation_plan import WorkItem
     from airflow_provider_bria.operators._outputs import OutputFolder
     from airflow_provider_bria.responses import V2Response
 
 log = logging.getLogger(__name__)
+
+#: ``Batch`` lives with the work items it holds (``_generation_plan``, imported when a task runs, not at parse).
+__getattr__ = lazy_reexports("airflow_provider_bria.operators._generation_plan", ["Batch"])
 
 _DOWNLOAD_ATTEMPTS = 3
 #: Default of ``max_requests``: paid generation requests one task may plan.
@@ -144,29 +147,6 @@ def resumed_jobs(event: Any, pending: Sequence[dict[str, Any]]) -> tuple[list[Su
         response.request_id = response.request_id or previous.request_id
         done.append(Submitted(item, response))
     return done, unfinished
-
-
-@dataclass
-class Batch:
-    """One task's generation batch, from plan to conclusion.
-
-    :param model_id: the model.
-    :param items: the planned work items, in output order.
-    :param folder: the output folder (``None``: nothing is stored, structured prompts without ``output_path``).
-    :param names: the folder's file names when the batch started.
-    :param records: results by item stem (existing ones first, then produced ones).
-    """
-
-    model_id: int
-    items: list[WorkItem]
-    folder: OutputFolder | None = None
-    names: set[str] = field(default_factory=set)
-    records: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def where(self) -> str | None:
-        """The output folder's URI, for messages."""
-        return self.folder.uri if self.folder is not None else None
 
 
 class GenerationBase(BriaBaseOperator):
@@ -298,7 +278,7 @@ class GenerationBase(BriaBaseOperator):
 
     def execute(self, context: Context) -> Any:
         """Plan, skip existing outputs, check the model, then produce the rest (or defer)."""
-        from airflow_provider_bria.operators._generation_plan import as_model_id
+        from airflow_provider_bria.operators._generation_plan import Batch, as_model_id
 
         model_id = as_model_id(self.model_id)
         batch = self._open(context, Batch(model_id, self._plan(model_id)))
@@ -357,7 +337,7 @@ class GenerationBase(BriaBaseOperator):
     def execute_complete(self, context: Context, event: Any = None, **_: Any) -> Any:
         """Resume after :class:`~airflow_provider_bria.triggers.job.BriaJobTrigger`: finish the ended jobs."""
         from airflow_provider_bria.operators._generation_failures import failure_entry
-        from airflow_provider_bria.operators._generation_plan import WorkItem, as_model_id
+        from airflow_provider_bria.operators._generation_plan import Batch, WorkItem, as_model_id
         from airflow_provider_bria.operators._outputs import OutputFolder
 
         state = event_state(event)

@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_bria.exceptions import BriaInputError
-from airflow_provider_bria.operators._generation_base import Batch, GenerationBase
+from airflow_provider_bria.operators._generation_base import GenerationBase
 
 if TYPE_CHECKING:
-    from airflow_provider_bria.operators._generation_plan import WorkItem
+    from airflow_provider_bria.operators._generation_plan import Batch, WorkItem
     from airflow_provider_bria.operators._outputs import OutputFolder
     from airflow_provider_bria.responses import V2Response
 

@@ -17,9 +17,12 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bria.exceptions import BriaInputError
+
+if TYPE_CHECKING:
+    from airflow_provider_bria.operators._outputs import OutputFolder
 
 log = logging.getLogger(__name__)
 
@@ -334,3 +337,26 @@ def plan_items(
             seen.add(stem)
             items.append(WorkItem(stem=stem, index=index, seed=seed, prompt=prompt, structured_prompt=structured))
     return items
+
+
+@dataclass
+class Batch:
+    """One task's generation batch, from plan to conclusion.
+
+    :param model_id: the model.
+    :param items: the planned work items, in output order.
+    :param folder: the output folder (``None``: nothing is stored, structured prompts without ``output_path``).
+    :param names: the folder's file names when the batch started.
+    :param records: results by item stem (existing ones first, then produced ones).
+    """
+
+    model_id: int
+    items: list[WorkItem]
+    folder: OutputFolder | None = None
+    names: set[str] = field(default_factory=set)
+    records: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str | None:
+        """The output folder's URI, for messages."""
+        return self.folder.uri if self.folder is not None else None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 from airflow_provider_bria.contract import parse_enum
 from airflow_provider_bria.exceptions import BriaConflictError
@@ -61,8 +61,11 @@ def refuse_if_different(existing: str, diffs: list[str], advice: str) -> None:
         )
 
 
-class CreateSpec(NamedTuple):
+class CreateSpec:
     """How one create operator finds, creates and vets its object.
+
+    A plain class, not a ``NamedTuple`` (which compiles each string annotation when defined: ~0.2 ms in every
+    forked DAG parse).
 
     :param what: the object for logs and errors (``"project 'x'"``).
     :param find: read-only lookup by natural key (the object or ``None``).
@@ -70,10 +73,11 @@ class CreateSpec(NamedTuple):
     :param check: raises to refuse an existing (or reconciled) object.
     """
 
-    what: str
-    find: Callable[[], Mapping[str, Any] | None]
-    create: Callable[[], Mapping[str, Any]]
-    check: Callable[[Mapping[str, Any]], None] | None = None
+    __slots__ = ("what", "find", "create", "check")
+
+    def __init__(self, what: str, find: Callable[[], Mapping[str, Any] | None], create: Callable[[], Mapping[str, Any]],
+                 check: Callable[[Mapping[str, Any]], None] | None = None) -> None:
+        self.what, self.find, self.create, self.check = what, find, create, check
 
 
 class BriaCreateOperatorBase(BriaBaseOperator):

@@ -35,6 +35,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bria.contract import ASPECT_RATIOS
 from airflow_provider_bria.exceptions import BriaError, BriaInputError
+from airflow_provider_bria.operators._output_limits import (  # re-exported: the limits' defaults live there
+    DEFAULT_DOWNLOAD_TIMEOUT as DEFAULT_DOWNLOAD_TIMEOUT,
+)
+from airflow_provider_bria.operators._output_limits import DEFAULT_MAX_IMAGE_BYTES as DEFAULT_MAX_IMAGE_BYTES
+from airflow_provider_bria.operators._output_limits import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
+from airflow_provider_bria.operators._output_limits import DEFAULT_MAX_VIDEO_BYTES as DEFAULT_MAX_VIDEO_BYTES
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -45,14 +51,6 @@ log = logging.getLogger(__name__)
 #: (Bria rounds sizes to multiples of 16: 16:9 is 1344x768 = 1.75).
 ASPECT_TOLERANCE = 0.03
 _PART_SUFFIX = ".part"
-#: Default byte cap of one downloaded image (operator argument ``max_download_bytes``).
-DEFAULT_MAX_IMAGE_BYTES = 50 * 1024 * 1024
-#: Default byte cap of one downloaded video (operator argument ``max_download_bytes``).
-DEFAULT_MAX_VIDEO_BYTES = 1024 * 1024 * 1024
-#: Default pixel budget of one generated image, checked from the header before decoding (``max_output_pixels``).
-DEFAULT_MAX_PIXELS = 50_000_000
-#: Default overall deadline of one output's download, all attempts included (``download_timeout``, seconds).
-DEFAULT_DOWNLOAD_TIMEOUT = 600.0
 _READ_SIZE = 1024 * 256
 #: fsspec protocols where writing an object is one atomic PUT (the object appears complete or not at all).
 ATOMIC_PUT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"})

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_bria.contract import DEFAULT_CONN_NAME
 from airflow_provider_bria.exceptions import (
     BriaInputError,
     BriaNonRetryableError,
     BriaNotFoundError,
     BriaUserIdNotFoundError,
 )
-from airflow_provider_bria.hooks import DEFAULT_CONN_NAME
 
 if TYPE_CHECKING:
     from airflow_provider_bria.hooks.bria import BriaHook
@@ -122,7 +122,8 @@ def coerce_number(value: Any, name: str, spec: Number) -> Any:
     return number
 
 
-_PARAM_REF = re.compile(r"params(?:\.(\w+)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
+#: How a template refers to a Param; compiled on first use (``re`` caches it), not when a DAG file is parsed.
+_PARAM_REF = r"params(?:\.(\w+)|\[\s*['\"]([^'\"]+)['\"]\s*\])"
 
 
 def params_in(template: Any) -> list[str]:
@@ -132,7 +133,7 @@ def params_in(template: Any) -> list[str]:
     """
     if not isinstance(template, str):
         return []
-    return list(dict.fromkeys(a or b for a, b in _PARAM_REF.findall(template)))
+    return list(dict.fromkeys(a or b for a, b in re.findall(_PARAM_REF, template)))
 
 
 def _path_ids(path: str | None) -> Iterator[tuple[str, str]]:

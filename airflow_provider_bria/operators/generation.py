@@ -14,16 +14,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_bria import contract
 from airflow_provider_bria.exceptions import BriaInputError
-from airflow_provider_bria.operators._generation_base import Batch, GenerationBase, default_deferrable, positive
+from airflow_provider_bria.operators._generation_base import GenerationBase, default_deferrable, positive
 from airflow_provider_bria.operators._generation_files import OutputsMixin
-from airflow_provider_bria.operators._outputs import DEFAULT_MAX_VIDEO_BYTES
-from airflow_provider_bria.operators.base import Number, lazy_reexports
+from airflow_provider_bria.operators._output_limits import DEFAULT_MAX_VIDEO_BYTES
+from airflow_provider_bria.operators.base import Number
 
 if TYPE_CHECKING:
     from airflow_provider_bria.operators._generation_engine import JobRunner
     from airflow_provider_bria.operators._generation_failures import Failure
-    from airflow_provider_bria.operators._generation_plan import WorkItem
-    from airflow_provider_bria.operators._generation_plan import read_prompts_file as read_prompts_file
+    from airflow_provider_bria.operators._generation_plan import Batch, WorkItem
     from airflow_provider_bria.operators._outputs import OutputFolder
     from airflow_provider_bria.responses import V2Response
 
@@ -51,8 +50,21 @@ __all__ = [
 ]
 
 
-#: ``read_prompts_file`` stays importable from here without loading the planning module at parse time.
-__getattr__ = lazy_reexports("airflow_provider_bria.operators._generation_plan", ["read_prompts_file"])
+def read_prompts_file(location: str, *, conn_id: str | None = None) -> list[str]:
+    """Read a prompts file from a local path or any ``ObjectStoragePath`` URI (the operators' ``prompts_file`` format).
+
+    One prompt per line (blank and ``#`` lines skipped) or a JSON list of strings, for DAGs that plan batches
+    themselves. Defined here (the planning module is imported on the first call, not when a DAG file that imports
+    this function is parsed).
+
+    :param location: the path or URI.
+    :param conn_id: Airflow connection of the store, when not in the URI.
+    :return: the prompts, in file order (empty for a file with no prompt).
+    :raises BriaInputError: the file is missing, not UTF-8, or a malformed JSON list.
+    """
+    from airflow_provider_bria.operators import _generation_plan
+
+    return _generation_plan.read_prompts_file(location, conn_id=conn_id)
 
 
 class BriaGenerateImagesOperator(OutputsMixin, GenerationBase):

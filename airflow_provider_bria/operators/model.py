@@ -24,7 +24,6 @@ from airflow_provider_bria.operators._lifecycle import (
 )
 from airflow_provider_bria.operators._reconcile import IF_EXISTS_REUSE, coerce_id
 from airflow_provider_bria.operators.base import BriaBaseOperator
-from airflow_provider_bria.operators.dataset import dataset_project_id, is_completed
 
 _DEAD_END_STATUSES = ("Failed", "Stopped", "Stopping")
 
@@ -80,6 +79,9 @@ class BriaCreateModelOperator(BriaCreateOperatorBase):
 
     def execute(self, context: Any) -> int:
         """Find or create the model; return its id."""
+        # Here, not at the top: a DAG that only creates models does not define the dataset operators on every parse.
+        from airflow_provider_bria.operators.dataset import dataset_project_id, is_completed
+
         dataset_id = coerce_id(self.dataset_id, "dataset_id")
         name = str(self.name) if self.name is not None else ""
         if not name.strip():

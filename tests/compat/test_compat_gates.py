@@ -179,3 +179,27 @@ def test_blank_optional_texts_are_not_sent(monkeypatch: pytest.MonkeyPatch) -> N
     ti = type("TI", (), {"xcom_push": lambda self, key, value: None})()
     assert op.execute({"ti": ti, "task_instance": ti}) == 7
     assert (sent["ip_name"], sent["ip_description"], sent["project_description"]) == (None, None, None)
+
+
+@pytest.mark.parametrize("version", ["3.0.6", "3.1.0", "3.1.0rc1", "3.2.0.dev0", "3.2.1+local", "3.10.2",
+                                     "3.3.0b2", "3.1", "4.0.0", "v3.2.0", "3.2.post1", "2.11.0"])
+def test_version_flags_compare_like_packaging_base_version(version: str) -> None:
+    """The flags are computed without ``packaging`` (no ``Version`` built at parse): same answer as its base_version."""
+    from packaging.version import Version
+
+    base = Version(Version(version).base_version)
+    for minor in (1, 2, 3):
+        assert (_compat._release(version) >= (3, minor)) == (base >= Version(f"3.{minor}.0")), (version, minor)
+
+
+def test_base_hook_is_resolved_on_first_use_and_cached() -> None:
+    """``BaseHook`` is not imported with ``_compat`` (DAG parses do not need it) but resolves to Airflow's."""
+    try:  # Airflow >= 3.1
+        from airflow.sdk import BaseHook
+    except ImportError:
+        from airflow.hooks.base import BaseHook  # type: ignore[attr-defined,no-redef]
+
+    assert issubclass(_compat.BaseHook, BaseHook)
+    assert hasattr(_compat.BaseHook, "aget_connection")
+    assert _compat._base_hook() is _compat._base_hook()  # built once per process (the 3.0 shim is a subclass)
+    assert "airflow.sdk.bases.hook" in sys.modules or "airflow.hooks.base" in sys.modules

@@ -54,6 +54,11 @@ HEAVY = (
     f"{PKG}.operators._quality_gate",
     f"{PKG}.operators._image_sources",
     f"{PKG}.operators._bulk_zip",
+    f"{PKG}.operators._outputs",
+    f"{PKG}.operators._generation_plan",
+    f"{PKG}.operators._png_check",
+    "packaging.version",
+    "airflow.sdk.bases.hook",
     f"{PKG}.waiting.",
     f"{PKG}.triggers.",
 )
@@ -156,8 +161,57 @@ def test_example_dags_parse_light(imports: dict[str, dict[str, list[str]]]) -> N
         assert any(n.startswith(f"{PKG}.operators.") for n in imports[target]["new"]), target
 
 
+#: Every provider module an example DAG's parse may load (issue 18): each one is paid by every forked parse of every
+#: file using it (finder, unmarshal, module body, copy-on-write faults), so a new one must be a deliberate choice.
+PARSE_MODULES = frozenset({
+    PKG, f"{PKG}._compat", f"{PKG}.assets", f"{PKG}.contract", f"{PKG}.exceptions", f"{PKG}.links",
+    f"{PKG}.links.bria", f"{PKG}.operators", f"{PKG}.operators.base", f"{PKG}.operators._reconcile",
+    f"{PKG}.operators._lifecycle", f"{PKG}.operators._output_limits", f"{PKG}.operators._generation_base",
+    f"{PKG}.operators._generation_files", f"{PKG}.operators.captions", f"{PKG}.operators.dataset",
+    f"{PKG}.operators.generation", f"{PKG}.operators.model", f"{PKG}.operators.project",
+    f"{PKG}.operators.training", f"{PKG}.operators.upload", *BUILD_TIME,
+})
+
+
+def test_example_dags_load_only_the_pinned_provider_modules(imports: dict[str, dict[str, list[str]]]) -> None:
+    for target in (t for t in imports if t.endswith(".py")):
+        extra = sorted(n for n in imports[target]["new"] if n.split(".")[0] == PKG and n not in PARSE_MODULES)
+        assert not extra, f"parsing {Path(target).name} now also loads {extra}: import them where they are used"
+    used = {n for t in imports if t.endswith(".py") for n in imports[t]["new"] if n.split(".")[0] == PKG}
+    assert used >= PARSE_MODULES - {PKG, *BUILD_TIME}, "the pin lists modules no parse loads: shrink it"
+
+
 def test_heavy_matcher() -> None:
     """The matcher catches what it should and nothing else (a test of the test)."""
     assert _heavy([f"{PKG}.hooks._api_models", f"{PKG}.waiting.sync", "requests.adapters", f"{PKG}.operators.base",
                    f"{PKG}.hooks", "requests_toolbelt", f"{PKG}.triggers.training"]) == [
         f"{PKG}.hooks._api_models", f"{PKG}.waiting.sync", "requests.adapters", f"{PKG}.triggers.training"]
+
+
+#: Module-level definitions a parse may build that cost ~0.2-0.8 ms each on Python 3.11 (a ``@dataclass`` compiles its
+#: methods, a ``NamedTuple`` compiles each string annotation, the ``Enum`` metaclass checks every member): the public
+#: ``operators.base.Number`` is the one kept.
+COSTLY_ALLOWED = frozenset({f"{PKG}.operators.base.Number"})
+
+
+def test_parse_path_defines_no_costly_classes() -> None:
+    """The modules a parse loads define no dataclass, no NamedTuple (bar :data:`COSTLY_ALLOWED`) and no enum built by
+    the ``Enum`` metaclass (``_compat.str_enum`` builds them ~8x faster)."""
+    import enum
+    import importlib
+
+    from airflow_provider_bria import _compat
+
+    costly = []
+    for name in sorted(PARSE_MODULES - set(BUILD_TIME)):
+        module = importlib.import_module(name)
+        for attr, obj in vars(module).items():
+            if not isinstance(obj, type) or obj.__module__ != name or f"{name}.{attr}" in COSTLY_ALLOWED:
+                continue
+            named_tuple = issubclass(obj, tuple) and hasattr(obj, "_fields")
+            fast = [b for b in obj.__mro__ if b.__module__ == _compat.__name__ and b.__name__ == "_StrEnum"]
+            slow_enum = issubclass(obj, enum.Enum) and not fast  # by name: a test may reload _compat
+            dataclass = "__dataclass_fields__" in vars(obj)  # decorated itself (Airflow's operators inherit the field)
+            if dataclass or named_tuple or slow_enum:
+                costly.append(f"{name}.{attr}")
+    assert not costly, f"defined on every parse: {costly}; move them where they are used or use a plain class"

@@ -134,3 +134,25 @@ def test_the_delay_comes_before_each_lookup_and_may_depend_on_the_attempt() -> N
     remote = Remote("dropped", "dropped", "ok")
     run(remote, retries=2, delay=lambda attempt: 0.5 * 2 ** (attempt - 1), sleep=slept.append)
     assert slept == [0.5, 1.0]
+
+
+def test_applied_is_an_immutable_value() -> None:
+    """``Applied`` is a plain class (no dataclass at import): it still compares by value and cannot be changed."""
+    from airflow_provider_bria.operators._reconcile import Applied
+
+    err = RuntimeError("lost")
+    a = Applied({"id": 1}, reconciled=True, attempts=2, after=err)
+    assert a == Applied({"id": 1}, True, 2, err)
+    assert a != Applied({"id": 1}, True, 3, err)
+    assert (a.value, a.reconciled, a.attempts, a.after) == ({"id": 1}, True, 2, err)
+    assert Applied(5) == Applied(5, reconciled=False, attempts=1, after=None)
+    assert "reconciled=True" in repr(a)
+    assert "attempts=2" in repr(a)
+    with pytest.raises(AttributeError):
+        a.attempts = 3  # type: ignore[misc]
+    import copy
+    import pickle
+
+    assert copy.deepcopy(a).value == {"id": 1}
+    assert copy.copy(a) == a
+    assert pickle.loads(pickle.dumps(Applied(7, attempts=2))) == Applied(7, attempts=2)  # noqa: S301 (our own bytes)

@@ -5,9 +5,10 @@ The dag-processor manager has Airflow imported, pre-imports the ``airflow.*`` mo
 ``airflow.dag_processing.processor._parse_file`` (DagBag + serialisation). Modules outside ``airflow.*``
 (the provider) are imported by every child again, on every parse.
 
-This probe is that process model: the parent imports what the manager imports, and times ``_parse_file`` in a
-forked child per file and per repeat. Four variants of each example file, interleaved (order rotating per
-repeat):
+This probe is that process model: the parent imports what the manager imports, freezes its heap when the manager
+does (``gc.freeze()`` in ``before_run`` on the newest line; 3.0 does not: the children then neither scan nor copy-
+on-write the parent's objects in their garbage collections), and times ``_parse_file`` in a forked child per file
+and per repeat. Four variants of each example file, interleaved (order rotating per repeat):
 
 * ``example``: the file of ``dags/``;
 * ``trivial``: a generated file with the same DAGs and task counts, each a chain of ``EmptyOperator``;
@@ -23,6 +24,8 @@ Prints one JSON line. Usage: ``parse_probe.py EXAMPLES_DIR WORK_DIR REPS``.
 from __future__ import annotations
 
 import ast
+import gc
+import inspect
 import json
 import os
 import sys
@@ -31,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from airflow.dag_processing import manager as _manager  # noqa: F401  (imported by the real manager)
+from airflow.dag_processing import manager as _manager  # imported by the real manager
 from airflow.dag_processing.processor import DagFileParseRequest, _parse_file, _pre_import_airflow_modules
 
 LOG = structlog.get_logger(logger_name="bench")
@@ -184,8 +187,16 @@ def matched_source(dags: dict[str, Any]) -> str:
 VARIANTS = ("example", "trivial", "matched", "example_preimported")
 
 
+def manager_freezes() -> bool:
+    """Whether the installed dag-processor manager calls ``gc.freeze()`` before its parsing loop (3.3 does, 3.0 not)."""
+    before_run = getattr(_manager.DagFileProcessorManager, "before_run", None)
+    return before_run is not None and "gc.freeze()" in inspect.getsource(before_run)
+
+
 def main() -> None:
     examples_dir, work_dir, reps = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+    if manager_freezes():
+        gc.freeze()  # as the manager does before forking its first child ("to prevent COW in forked process")
     examples = sorted(p for p in examples_dir.glob("*.py") if not p.name.startswith("_"))
     made = {name: work_dir / name for name in ("trivial", "matched")}
     for folder in made.values():

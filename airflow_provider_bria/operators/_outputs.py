@@ -160,11 +160,13 @@ class OutputFolder:
                 "of a writable object store Airflow knows (file://, s3://, gs://... with its provider installed)"
             ) from None
         self._made = False
+        self._is_local: bool | None = None  # computed once (see _local)
+        self._uri = str(self.root)
 
     @property
     def uri(self) -> str:
         """The folder's URI."""
-        return str(self.root)
+        return self._uri
 
     @property
     def _fs(self) -> Any:
@@ -268,8 +270,10 @@ class OutputFolder:
         buffer = io.BytesIO() if keep else None
         tmp = self._path(f".{name}.{uuid.uuid4().hex[:10]}{_PART_SUFFIX}")
         size = 0
+        # a local folder is written with the OS's own file object (fsspec's local opener costs ~0.1 ms a file)
+        opener = open if self._local else self._fs.open
         try:
-            with self._fs.open(tmp, "wb") as fh:
+            with opener(tmp, "wb") as fh:
                 for chunk in chunks:
                     if not chunk:
                         continue
@@ -291,9 +295,11 @@ class OutputFolder:
     @property
     def _local(self) -> bool:
         """Whether the folder is on this machine's disk (fsspec's local filesystem: its paths are OS paths)."""
-        from fsspec.implementations.local import LocalFileSystem
+        if self._is_local is None:
+            from fsspec.implementations.local import LocalFileSystem
 
-        return isinstance(self._fs, LocalFileSystem)
+            self._is_local = isinstance(self._fs, LocalFileSystem)
+        return self._is_local
 
     @property
     def _atomic_put(self) -> bool:

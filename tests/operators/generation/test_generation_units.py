@@ -281,6 +281,26 @@ def test_a_local_folder_commits_with_one_rename(tmp_path: Path, monkeypatch: pyt
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.json", "a.png"]
 
 
+def test_a_local_folder_checks_content_in_memory_before_creating_any_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # content held in memory (checked images, sidecars) is checked first, then written with plain OS calls
+    import os
+
+    folder = OutputFolder(str(tmp_path / "out"))
+    folder.probe()
+    created: list[str] = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, *a, **k: (created.append(str(path)), real_open(path, *a, **k))[1])
+    with pytest.raises(OutputValidationError):
+        folder.write("bad.png", [b"<html>"], check=lambda d: check_image(d, None))
+    assert created == []  # a rejected download never touched the disk
+    data = png_bytes(16, 16)
+    assert folder.write("a.png", [data[:7], data[7:]], check=lambda d: check_image(d, None)) == (len(data), data)
+    assert len(created) == 1 and Path(created[0]).name.startswith(".a.png.") and created[0].endswith(".part")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
+    assert (tmp_path / "out" / "a.png").read_bytes() == data
+
+
 def test_object_store_writes_in_memory_content_in_one_put(memory_store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # A worker killed between "write a temporary object" and "copy it to its final name" left a .part object
     # (and lost a "submitted" sidecar): on stores with atomic PUTs nothing goes through a temporary object.

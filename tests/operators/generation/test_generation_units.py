@@ -296,7 +296,9 @@ def test_a_local_folder_checks_content_in_memory_before_creating_any_file(
     assert created == []  # a rejected download never touched the disk
     data = png_bytes(16, 16)
     assert folder.write("a.png", [data[:7], data[7:]], check=lambda d: check_image(d, None)) == (len(data), data)
-    assert len(created) == 1 and Path(created[0]).name.startswith(".a.png.") and created[0].endswith(".part")
+    assert len(created) == 1
+    assert Path(created[0]).name.startswith(".a.png.")
+    assert created[0].endswith(".part")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
     assert (tmp_path / "out" / "a.png").read_bytes() == data
 

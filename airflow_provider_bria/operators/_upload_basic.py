@@ -331,7 +331,7 @@ class BasicStrategy(UploadStrategy):
                 outcome = self._upload_while_gating(target.dataset_id, resolved.images, present_keys(listing), gate)
                 self.report_gate(gate, total)
         if outcome is None:
-            gate = self._gate_only(resolved.images)
+            gate = self.gate(increase_resolution=self.knobs.increase_resolution, resolved=resolved)[1]
             self.report_gate(gate, total)
         if listing is None:
             listing = list(hook.list_images(target.dataset_id))
@@ -364,13 +364,6 @@ class BasicStrategy(UploadStrategy):
         """
         return (self.knobs.on_invalid != "fail" and target.status != DatasetStatus.COMPLETED.value
                 and (self.knobs.max_images is None or total <= self.knobs.max_images))
-
-    def _gate_only(self, sources: Sequence[Any]) -> GateResult:
-        """Check the whole source before anything is sent."""
-        from airflow_provider_bria.operators._quality_gate import run_quality_gate
-
-        return run_quality_gate(sources, increase_resolution=self.knobs.increase_resolution,
-                                max_workers=self.knobs.max_concurrency, on_checked=self.gate_progress(len(sources)))
 
     def _upload_while_gating(self, dataset_id: int, sources: Sequence[Any], present: Mapping[str, Any],
                              gate: GateResult) -> BasicOutcome:

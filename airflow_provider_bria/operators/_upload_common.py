@@ -247,14 +247,17 @@ class UploadStrategy:
         """
         return lambda n: self.log.info("Quality gate: %d/%d files checked", n, total)
 
-    def gate(self, *, increase_resolution: bool) -> tuple[ResolvedSources, GateResult]:
-        """Resolve the source and run the quality gate over it.
+    def gate(self, *, increase_resolution: bool,
+             resolved: ResolvedSources | None = None) -> tuple[ResolvedSources, GateResult]:
+        """Resolve the source (unless ``resolved`` is given) and run the quality gate over it.
 
         :param increase_resolution: accept images from 256x256 instead of 1024x1024.
+        :param resolved: the source, already resolved by :meth:`resolve`.
         """
         from airflow_provider_bria.operators._quality_gate import run_quality_gate
 
-        resolved = self.resolve()
+        if resolved is None:
+            resolved = self.resolve()
         gate = run_quality_gate(
             resolved.images,
             increase_resolution=increase_resolution,

@@ -42,6 +42,7 @@ from airflow_provider_bria.hooks._retry import (
     AMBIGUOUS,
     RetryPolicy,
     build_retrying,
+    call_with_retries,
     classify_exception,
     classify_status,
     is_transport_exception,
@@ -51,6 +52,7 @@ from airflow_provider_bria.hooks._retry import (
 
 if TYPE_CHECKING:
     import requests
+    from tenacity import Retrying
 
     from airflow_provider_bria.hooks._environment import RequestEnvironment
 
@@ -258,16 +260,15 @@ class BriaHook(
             history.append(classify_status(response.status_code))
             return response
 
-        retrying = build_retrying(
-            self.retry_policy,
-            mode=retry_mode(method, retry),
-            method=method,
-            path=shown,
-            logger=self.log,
-            on_discard=lambda r: r.close(),
-        )
+        mode = retry_mode(method, retry)
+        policy = self.retry_policy
+
+        def retrying() -> Retrying:
+            return build_retrying(policy, mode=mode, method=method, path=shown, logger=self.log,
+                                  on_discard=lambda r: r.close())
+
         try:
-            response = retrying(attempt)
+            response = call_with_retries(attempt, policy, mode, retrying)
         except Exception as exc:
             if is_transport_exception(exc) or type(exc).__name__ in HEADER_ERRORS:
                 kind = classify_exception(exc) or "fatal"

@@ -158,11 +158,13 @@ class OutputFolder:
                 "of a writable object store Airflow knows (file://, s3://, gs://... with its provider installed)"
             ) from None
         self._made = False
+        self._is_local: bool | None = None  # computed once (see _local)
+        self._uri = str(self.root)
 
     @property
     def uri(self) -> str:
         """The folder's URI."""
-        return str(self.root)
+        return self._uri
 
     @property
     def _fs(self) -> Any:
@@ -263,11 +265,15 @@ class OutputFolder:
         keep = keep_bytes or check is not None
         if keep and self._atomic_put:
             return self._put(name, chunks, check)
+        if keep and self._local:
+            return self._write_local(name, chunks, check)
         buffer = io.BytesIO() if keep else None
-        tmp = self._path(f".{name}.{uuid.uuid4().hex[:10]}{_PART_SUFFIX}")
+        tmp = self._temporary(name)
         size = 0
+        # a local folder is written with the OS's own file object (fsspec's local opener costs ~0.1 ms a file)
+        opener = open if self._local else self._fs.open
         try:
-            with self._fs.open(tmp, "wb") as fh:
+            with opener(tmp, "wb") as fh:
                 for chunk in chunks:
                     if not chunk:
                         continue
@@ -289,9 +295,11 @@ class OutputFolder:
     @property
     def _local(self) -> bool:
         """Whether the folder is on this machine's disk (fsspec's local filesystem: its paths are OS paths)."""
-        from fsspec.implementations.local import LocalFileSystem
+        if self._is_local is None:
+            from fsspec.implementations.local import LocalFileSystem
 
-        return isinstance(self._fs, LocalFileSystem)
+            self._is_local = isinstance(self._fs, LocalFileSystem)
+        return self._is_local
 
     @property
     def _atomic_put(self) -> bool:
@@ -299,14 +307,48 @@ class OutputFolder:
         names = {protocol} if isinstance(protocol, str) else set(protocol or ())
         return bool(names & ATOMIC_PUT_PROTOCOLS)
 
-    def _put(self, name: str, chunks: Iterable[bytes], check: Any) -> tuple[int, bytes]:
-        """Collect the content in memory, check it, then write it to its final name in one atomic PUT."""
+    def _temporary(self, name: str) -> str:
+        """A fresh temporary path for ``name`` (``.<name>.<random>.part``, see :meth:`names`)."""
+        return self._path(f".{name}.{uuid.uuid4().hex[:10]}{_PART_SUFFIX}")
+
+    @staticmethod
+    def _checked(name: str, chunks: Iterable[bytes], check: Any) -> bytes:
+        """Collect content held in memory and check it before anything is written."""
         data = b"".join(chunk for chunk in chunks if chunk)
         if not data:
             raise OutputValidationError(f"download for {name} was empty")
         if check is not None:
             check(data)
+        return data
+
+    def _put(self, name: str, chunks: Iterable[bytes], check: Any) -> tuple[int, bytes]:
+        """Collect the content in memory, check it, then write it to its final name in one atomic PUT."""
+        data = self._checked(name, chunks, check)
         self._fs.pipe_file(self._path(name), data)
+        return len(data), data
+
+    def _write_local(self, name: str, chunks: Iterable[bytes], check: Any) -> tuple[int, bytes]:
+        """Content held in memory, on this machine's disk: checked, written to a temporary file, renamed.
+
+        Plain OS calls (create, write, close, rename): no Python file object, whose ``open`` adds an ``fstat``
+        and an ``isatty`` system call. Each system call hands the GIL to the batch's other worker threads, so
+        every one saved is a thread switch saved. A kill leaves at most the temporary file (removed by the next
+        try, see :meth:`names`), never a partial file under ``name``.
+        """
+        data = self._checked(name, chunks, check)
+        tmp = self._temporary(name)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+            os.replace(tmp, self._path(name))
+        except BaseException:
+            self._discard(tmp)
+            raise
         return len(data), data
 
     def _commit(self, tmp: str, name: str, data: bytes | None, size: int) -> None:

@@ -19,7 +19,10 @@ _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: Samples per pixel by PNG colour type (grey, RGB, palette, grey + alpha, RGBA).
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 _MAX_FILTER = 4
-_CHUNK = 256 * 1024
+#: Inflated bytes per step. Small enough that each piece is recycled by the allocator: pieces above glibc's 128 KiB
+#: mmap threshold were mapped and unmapped every time (page faults on every byte written), which made a 512x512
+#: image's check 0.9-1.0 ms of CPU instead of 0.5-0.6 ms.
+_CHUNK = 32 * 1024
 
 
 class PngDataError(ValueError):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -287,6 +287,35 @@ def run_quality_gate(
     :param on_checked: called with the running count every 100 files (progress logging).
     :param check_resolution: apply the dataset-image resolution rule (``False`` for sample images).
     """
+    result = GateResult()
+    for _ in iter_quality_gate(sources, result, increase_resolution=increase_resolution, max_workers=max_workers,
+                               on_checked=on_checked, check_resolution=check_resolution):
+        pass
+    return result
+
+
+def iter_quality_gate(
+    sources: Sequence[ImageSource],
+    result: GateResult,
+    *,
+    increase_resolution: bool,
+    max_workers: int = 4,
+    on_checked: Callable[[int], Any] | None = None,
+    check_resolution: bool = True,
+) -> Iterator[CheckedImage]:
+    """:func:`run_quality_gate` as a stream: yield each accepted image, in source order, as soon as it is known.
+
+    Every file is submitted to the checking threads at once; an image is yielded once it and every file before
+    it were checked (so duplicates resolve as in :func:`run_quality_gate`). ``result`` is filled as the stream
+    goes and is complete when it ends.
+
+    :param sources: candidate files.
+    :param result: receives the accepted and skipped entries.
+    :param increase_resolution: allow images from 256x256 (see :func:`inspect_image`).
+    :param max_workers: files checked in parallel.
+    :param on_checked: called with the running count every 100 files.
+    :param check_resolution: apply the dataset-image resolution rule.
+    """
 
     def _one(src: ImageSource) -> CheckedImage | ImageRejected:
         try:
@@ -294,7 +323,6 @@ def run_quality_gate(
         except ImageRejected as rej:
             return rej
 
-    result = GateResult()
     first_by_hash: dict[str, str] = {}
     workers = max(1, min(max_workers, len(sources) or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bria-gate") as pool:
@@ -312,7 +340,7 @@ def run_quality_gate(
                 continue
             first_by_hash[outcome.sha256] = src.uri
             result.accepted.append(outcome)
-    return result
+            yield outcome
 
 
 def skipped_warning(skipped: list[dict[str, Any]], total: int, count: int | None = None) -> str:

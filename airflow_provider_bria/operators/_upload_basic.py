@@ -22,14 +22,14 @@ import hashlib
 import logging
 import queue
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bria.contract import BASIC_MAX_IMAGES, DatasetStatus, UploadType
 from airflow_provider_bria.exceptions import TARGET_ERRORS, BriaAPIError, BriaConflictError, BriaError, BriaInputError
-from airflow_provider_bria.operators._quality_gate import CHUNK_SIZE, CheckedImage, key_from_image_name
+from airflow_provider_bria.operators._quality_gate import CHUNK_SIZE, CheckedImage, GateResult, key_from_image_name
 from airflow_provider_bria.operators._reconcile import apply_then_check
 from airflow_provider_bria.operators._upload_common import (
     UploadKnobs,
@@ -105,15 +105,21 @@ class BasicUploader:
 
     # ------------------------------------------------------------------ public
 
-    def run(self, images: Sequence[CheckedImage]) -> BasicOutcome:
+    def run(self, images: Iterable[CheckedImage], *, count: int | None = None) -> BasicOutcome:
         """Upload ``images``; never raises for a per-image failure.
 
-        :param images: the images to send (none of them already in the dataset).
+        :param images: the images to send (none of them already in the dataset); an iterator (the quality gate's
+            stream) is consumed as its images come, each upload starting as soon as its image is known.
+        :param count: the most images an iterator can yield (sizes the worker pool); ``None``: ``images`` is
+            read into a list first.
         """
         outcome = BasicOutcome()
-        if not images:
+        if count is None:
+            images = list(images)
+            count = len(images)
+        if not count:
             return outcome
-        workers = min(self.max_concurrency, len(images))
+        workers = min(self.max_concurrency, count)
         pool: queue.Queue[BriaHook] = queue.Queue()
         for _ in range(workers):
             hook = self.hook_factory()
@@ -123,6 +129,7 @@ class BasicUploader:
         try:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bria-upload") as executor:
                 futures = {executor.submit(self._upload_one, img, pool): img for img in images}
+                total = len(futures)
                 for future in as_completed(futures):
                     img = futures[future]
                     try:
@@ -133,8 +140,8 @@ class BasicUploader:
                         outcome.uploaded.append((img, image_id))
                         outcome.reconciled += int(reconciled)
                     done += 1
-                    if done % 25 == 0 or done == len(images):
-                        log.info("Upload progress: %d/%d images processed", done, len(images))
+                    if done % 25 == 0 or done == total:
+                        log.info("Upload progress: %d/%d images processed", done, total)
         finally:
             while not pool.empty():
                 _close_quietly(pool.get_nowait())
@@ -307,16 +314,33 @@ class BasicStrategy(UploadStrategy):
             uploader.stop(reason)
 
     def run(self, context: Any, hook: BriaHook, target: UploadTarget) -> dict[str, Any]:
-        """Check, upload what the dataset lacks, verify; return the summary (see :meth:`UploadStrategy.run`)."""
-        resolved, gate = self.gate(increase_resolution=self.knobs.increase_resolution)
+        """Check, upload what the dataset lacks, verify; return the summary (see :meth:`UploadStrategy.run`).
+
+        When no outcome of the quality gate could make the task refuse the upload (see :meth:`_may_overlap`), each
+        image is uploaded as soon as the gate accepted it, while the gate checks the next files; otherwise the
+        whole source is checked first and nothing is sent if it must be refused.
+        """
+        resolved = self.resolve()
         total = len(resolved.images)
-        self.report_gate(gate, total)
-        listing = hook.list_images(target.dataset_id)
+        listing: list[Any] | None = None
+        gate = GateResult()
+        outcome: BasicOutcome | None = None
+        if self._may_overlap(target, total):
+            listing = list(hook.list_images(target.dataset_id))
+            if max(len(listing), target.images_count) + total <= BASIC_MAX_IMAGES:
+                outcome = self._upload_while_gating(target.dataset_id, resolved.images, present_keys(listing), gate)
+                self.report_gate(gate, total)
+        if outcome is None:
+            gate = self.gate(increase_resolution=self.knobs.increase_resolution, resolved=resolved)[1]
+            self.report_gate(gate, total)
+        if listing is None:
+            listing = list(hook.list_images(target.dataset_id))
         present = present_keys(listing)
         new = [c for c in gate.accepted if c.key not in present]
         already = len(gate.accepted) - len(new)
-        self._check_room(target, len(new), len(listing))
-        outcome = self._upload(target.dataset_id, new, already)
+        if outcome is None:
+            self._check_room(target, len(new), len(listing))
+            outcome = self._upload(target.dataset_id, new, already)
         image_ids, in_dataset = self._verify(hook, target.dataset_id, gate.accepted, outcome.fatal)
         added_earlier = added_after_creation(
             [entry for c in gate.accepted if c.key in present for entry in present[c.key][:1]], target.dataset)
@@ -327,6 +351,31 @@ class BasicStrategy(UploadStrategy):
             added_earlier=added_earlier,
         )
         return self.finish(context, summary, outcome.fatal)
+
+    def _may_overlap(self, target: UploadTarget, total: int) -> bool:
+        """Whether uploads may start before the gate has checked every file: no gate outcome can refuse the task.
+
+        Refusals that depend on the gate: ``on_invalid="fail"``, a completed dataset, ``max_images`` and the
+        basic limit (the new images are at most the ``total`` candidate files; the limit is checked against the
+        listing by the caller). A source without any valid image raises after the gate, when nothing was sent.
+
+        :param target: the dataset.
+        :param total: the candidate files.
+        """
+        return (self.knobs.on_invalid != "fail" and target.status != DatasetStatus.COMPLETED.value
+                and (self.knobs.max_images is None or total <= self.knobs.max_images))
+
+    def _upload_while_gating(self, dataset_id: int, sources: Sequence[Any], present: Mapping[str, Any],
+                             gate: GateResult) -> BasicOutcome:
+        """Upload each image the gate accepts (and the dataset lacks) while the gate checks the next files."""
+        from airflow_provider_bria.operators._quality_gate import iter_quality_gate
+
+        stream = iter_quality_gate(sources, gate, increase_resolution=self.knobs.increase_resolution,
+                                   max_workers=self.knobs.max_concurrency,
+                                   on_checked=self.gate_progress(len(sources)))
+        self.log.info("Uploading each new image as soon as the quality gate accepts it, up to %d in flight",
+                      min(self.knobs.max_concurrency, max(1, len(sources))))
+        return self._run_uploader(dataset_id, (c for c in stream if c.key not in present), count=len(sources))
 
     def _check_room(self, target: UploadTarget, n_new: int, listed: int) -> None:
         """Refuse, before any upload, new images a completed dataset, ``max_images`` or the 200 limit forbid."""
@@ -347,19 +396,25 @@ class BasicStrategy(UploadStrategy):
             )
 
     def _upload(self, dataset_id: int, new: list[CheckedImage], already: int) -> BasicOutcome:
+        """Upload the new images of a gate that checked the whole source first."""
         concurrency = self.knobs.max_concurrency
         self.log.info(
             "Uploading %d new images (%d already in the dataset) with up to %d in flight",
             len(new), already, min(concurrency, max(1, len(new))),
         )
+        return self._run_uploader(dataset_id, new)
+
+    def _run_uploader(self, dataset_id: int, images: Iterable[CheckedImage], count: int | None = None) -> BasicOutcome:
+        """Upload ``images`` (see :meth:`BasicUploader.run`), stoppable through :meth:`stop`; log the outcome."""
         uploader = BasicUploader(
             hook_factory=self.hook_factory, dataset_id=dataset_id, increase_resolution=self.knobs.increase_resolution,
             content_moderation=self.knobs.content_moderation, encoding=self.basic.encoding,
-            max_concurrency=concurrency, image_retries=self.basic.image_retries, retry_delay=self.basic.retry_delay,
+            max_concurrency=self.knobs.max_concurrency, image_retries=self.basic.image_retries,
+            retry_delay=self.basic.retry_delay,
         )
         self._uploader = uploader
         try:
-            outcome = uploader.run(new)
+            outcome = uploader.run(images, count=count)
         finally:
             self._uploader = None
         self.log.info(

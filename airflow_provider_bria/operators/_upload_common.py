@@ -20,6 +20,8 @@ from airflow_provider_bria.contract import DatasetStatus, UploadType
 from airflow_provider_bria.exceptions import BriaInputError, BriaUploadError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow_provider_bria.hooks.bria import BriaHook
     from airflow_provider_bria.operators._image_sources import ResolvedSources
     from airflow_provider_bria.operators._quality_gate import GateResult
@@ -227,24 +229,40 @@ class UploadStrategy:
         :param reason: why, reported for what is left out.
         """
 
-    def gate(self, *, increase_resolution: bool) -> tuple[ResolvedSources, GateResult]:
-        """Resolve the source and run the quality gate over it.
-
-        :param increase_resolution: accept images from 256x256 instead of 1024x1024.
-        """
+    def resolve(self) -> ResolvedSources:
+        """Resolve the source into its candidate files (listing only: no file is read)."""
         from airflow_provider_bria.operators._image_sources import resolve_sources
-        from airflow_provider_bria.operators._quality_gate import run_quality_gate
 
         source = coerce_source(self.knobs.source)
         if source is None or source == [] or source == "":
             raise BriaInputError("source is required (a path, glob, URI or a list of them)")
         resolved = resolve_sources(source)
         self.log.info("Source resolved to %d candidate files", len(resolved.images))
+        return resolved
+
+    def gate_progress(self, total: int) -> Callable[[int], None]:
+        """The gate's progress callback (a log line every 100 files).
+
+        :param total: the candidate files.
+        """
+        return lambda n: self.log.info("Quality gate: %d/%d files checked", n, total)
+
+    def gate(self, *, increase_resolution: bool,
+             resolved: ResolvedSources | None = None) -> tuple[ResolvedSources, GateResult]:
+        """Resolve the source (unless ``resolved`` is given) and run the quality gate over it.
+
+        :param increase_resolution: accept images from 256x256 instead of 1024x1024.
+        :param resolved: the source, already resolved by :meth:`resolve`.
+        """
+        from airflow_provider_bria.operators._quality_gate import run_quality_gate
+
+        if resolved is None:
+            resolved = self.resolve()
         gate = run_quality_gate(
             resolved.images,
             increase_resolution=increase_resolution,
             max_workers=self.knobs.max_concurrency,
-            on_checked=lambda n: self.log.info("Quality gate: %d/%d files checked", n, len(resolved.images)),
+            on_checked=self.gate_progress(len(resolved.images)),
         )
         return resolved, gate
 

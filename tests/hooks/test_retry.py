@@ -318,3 +318,75 @@ def test_bad_retry_budget_is_a_connection_error(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("AIRFLOW_CONN_BRIA_DEFAULT", conn_json(retry_budget=value))
     with pytest.raises(BriaConnectionConfigError, match="retry_budget"):
         BriaHook().settings  # noqa: B018
+
+
+class _Answer:
+    def __init__(self, status_code: int) -> None:
+        self.status_code = status_code
+        self.headers: dict[str, str] = {}
+
+    def close(self) -> None:
+        return None
+
+
+def _call(outcomes: list[Any], mode: str) -> tuple[Any, int, int, list[float]]:
+    """``call_with_retries`` over scripted outcomes: (result, attempts made, controllers built, sleeps)."""
+    from airflow_provider_bria.hooks._retry import build_retrying, call_with_retries
+
+    sleeps: list[float] = []
+    policy = RetryPolicy(retry_limit=3, retry_delay=1.0, sleep=sleeps.append)
+    script, built = list(outcomes), [0]
+
+    def attempt() -> Any:
+        outcome = script.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def build() -> Any:
+        built[0] += 1
+        return build_retrying(policy, mode=mode, method="GET", path="/x", logger=logging.getLogger("t"))
+
+    result = call_with_retries(attempt, policy, mode, build)
+    return result, len(outcomes) - len(script), built[0], sleeps
+
+
+def test_a_first_answer_that_is_not_retried_builds_no_retry_controller() -> None:
+    for status in (200, 404):
+        result, attempts, built, sleeps = _call([_Answer(status), _Answer(200)], "all")
+        assert (result.status_code, attempts, built, sleeps) == (status, 1, 0, [])
+
+
+def test_a_retryable_first_outcome_is_replayed_as_the_controllers_first_attempt() -> None:
+    # the same attempts and waits as a controller that ran from the start: 503, 503, 200 = two retries
+    result, attempts, built, sleeps = _call([_Answer(503), _Answer(503), _Answer(200)], "all")
+    assert (result.status_code, attempts, built, len(sleeps)) == (200, 3, 1, 2)
+    # retries exhausted: retry_limit=3 means four attempts, the last answer returned
+    result, attempts, built, sleeps = _call([_Answer(503)] * 5, "all")
+    assert (result.status_code, attempts, len(sleeps)) == (503, 4, 3)
+    # a 5xx to a non-idempotent call is not retried (safe mode): returned after one attempt
+    result, attempts, _, sleeps = _call([_Answer(500), _Answer(200)], "safe")
+    assert (result.status_code, attempts, sleeps) == (500, 1, [])
+
+
+def test_a_first_exception_goes_through_the_controller() -> None:
+    result, attempts, built, sleeps = _call([refused(), _Answer(200)], "all")
+    assert (result.status_code, attempts, built, len(sleeps)) == (200, 2, 1, 1)
+    with pytest.raises(ValueError, match="not a transport error"):
+        _call([ValueError("not a transport error"), _Answer(200)], "all")
+
+
+def test_the_hook_builds_a_retry_controller_only_when_a_retry_may_follow(
+        hook: Any, api: rm.Mocker, sleeps: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
+    import airflow_provider_bria.hooks.bria as bria
+
+    built: list[str] = []
+    real = bria.build_retrying
+    monkeypatch.setattr(bria, "build_retrying", lambda *a, **k: (built.append(k["path"]), real(*a, **k))[1])
+    api.get(f"{BASE}{TG}/models/1", json={"id": 1})
+    assert hook.get_model(1) == {"id": 1}
+    assert built == []
+    api.get(f"{BASE}{TG}/models/2", [{"status_code": 503, "json": {}}, {"json": {"id": 2}}])
+    assert hook.get_model(2) == {"id": 2}
+    assert built == [f"{TG}/models/2"]
+    assert len(sleeps) == 1

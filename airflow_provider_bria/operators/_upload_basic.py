@@ -327,15 +327,16 @@ class BasicStrategy(UploadStrategy):
         outcome: BasicOutcome | None = None
         if self._may_overlap(target, total):
             listing = list(hook.list_images(target.dataset_id))
-            if max(len(listing), target.images_count) + total <= BASIC_MAX_IMAGES:
-                outcome = self._upload_while_gating(target.dataset_id, resolved.images, present_keys(listing), gate)
+            present = present_keys(listing)
+            if _basic_room(target, len(listing), total) is None:
+                outcome = self._upload_while_gating(target.dataset_id, resolved.images, present, gate)
                 self.report_gate(gate, total)
         if outcome is None:
             gate = self.gate(increase_resolution=self.knobs.increase_resolution, resolved=resolved)[1]
             self.report_gate(gate, total)
         if listing is None:
             listing = list(hook.list_images(target.dataset_id))
-        present = present_keys(listing)
+            present = present_keys(listing)
         new = [c for c in gate.accepted if c.key not in present]
         already = len(gate.accepted) - len(new)
         if outcome is None:
@@ -388,12 +389,9 @@ class BasicStrategy(UploadStrategy):
                 )
             self.log.info("Dataset %s is completed and already holds every source image: nothing to do", dataset_id)
         self.check_guard(n_new)
-        existing = max(listed, target.images_count)
-        if existing + n_new > BASIC_MAX_IMAGES:
-            raise BriaInputError(
-                f"Dataset {dataset_id} holds {existing} images; adding {n_new} would exceed the basic dataset "
-                f"limit of {BASIC_MAX_IMAGES} (nothing was uploaded). Use an advanced dataset for more images"
-            )
+        problem = _basic_room(target, listed, n_new)
+        if problem is not None:
+            raise BriaInputError(problem)
 
     def _upload(self, dataset_id: int, new: list[CheckedImage], already: int) -> BasicOutcome:
         """Upload the new images of a gate that checked the whole source first."""
@@ -466,6 +464,20 @@ class BasicStrategy(UploadStrategy):
                     "Could not delete duplicate image %s (%s): %s", image.get("id"), image.get("image_name"), err
                 )
         return failed
+
+
+def _basic_room(target: UploadTarget, listed: int, n_new: int) -> str | None:
+    """Why ``n_new`` more images do not fit the basic dataset limit (``None``: they fit).
+
+    :param target: the dataset.
+    :param listed: the images its listing holds.
+    :param n_new: the images to add.
+    """
+    existing = max(listed, target.images_count)
+    if existing + n_new <= BASIC_MAX_IMAGES:
+        return None
+    return (f"Dataset {target.dataset_id} holds {existing} images; adding {n_new} would exceed the basic dataset "
+            f"limit of {BASIC_MAX_IMAGES} (nothing was uploaded). Use an advanced dataset for more images")
 
 
 def _ours_and_extras(

@@ -252,6 +252,11 @@ class RetryPolicy:
         return wait
 
 
+def _result_retryable(policy: RetryPolicy, mode: str, result: Any) -> bool:
+    """Whether the policy retries this answer (a response object with ``status_code``) in ``mode``."""
+    return policy.should_retry(classify_status(_status_of(result)), mode)
+
+
 def _status_of(result: Any) -> int:
     return int(getattr(result, "status_code", 0) or 0)
 
@@ -312,7 +317,7 @@ class _CallRules:
         return self.policy.should_retry(classify_exception(exc), self.mode)
 
     def result_retryable(self, result: Any) -> bool:
-        return self.policy.should_retry(classify_status(_status_of(result)), self.mode)
+        return _result_retryable(self.policy, self.mode, result)
 
     def _window_left(self, state: RetryCallState) -> float:
         return RATE_LIMIT_WINDOW - (state.idle_for - self.window_start[0]) if self.window_start else 0.0
@@ -429,7 +434,7 @@ def call_with_retries(attempt: Callable[[], Any], policy: RetryPolicy, mode: str
         def replay() -> Any:
             raise error
     else:
-        if not policy.should_retry(classify_status(_status_of(first)), mode):
+        if not _result_retryable(policy, mode, first):
             return first
 
         def replay() -> Any:

@@ -12,7 +12,7 @@ and per repeat. Four variants of each example file, interleaved (order rotating 
 
 * ``example``: the file of ``dags/``;
 * ``trivial``: a generated file with the same DAGs and task counts, each a chain of ``EmptyOperator``;
-* ``matched``: a generated file with the same DAGs, the same Params (defaults and schemas) and the same tasks,
+* ``matched``: a generated file with the same DAGs, the same schedules, Params (defaults and schemas) and tasks,
   ``@task`` functions where the example has them and ``EmptyOperator`` where it has a provider operator: the
   same DAG without the provider;
 * ``example_preimported``: the example again, with the provider modules it imports already imported (what a
@@ -96,7 +96,7 @@ def _shape(data: dict[str, Any]) -> dict[str, Any]:
     for name, spec in data.get("params", []):
         params.append({"name": name, "default": _plain(spec.get("default")), "description": spec.get("description"),
                        "schema": _plain(spec.get("schema") or {})})
-    return {"tasks": tasks, "params": params, "assets": sorted(_asset_uris(data))}
+    return {"tasks": tasks, "params": params, "assets": sorted(_asset_uris(data)), "timetable": data.get("timetable")}
 
 
 def _asset_uris(value: Any) -> set[str]:
@@ -153,35 +153,85 @@ def trivial_source(dags: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _asset_condition_source(cond: dict[str, Any]) -> str:
+    """Python source for a serialised asset condition (one asset, or an any/all of them)."""
+    kind = cond.get("__type")
+    if kind == "asset":
+        return f"Asset(uri={cond['uri']!r}, name={cond['name']!r})"
+    if kind in ("asset_any", "asset_all"):
+        joiner = " | " if kind == "asset_any" else " & "
+        return "(" + joiner.join(_asset_condition_source(c) for c in cond["objects"]) + ")"
+    raise SystemExit(f"parse probe: unsupported asset condition {kind!r}: teach matched_source this schedule")
+
+
+def _seconds_source(value: Any) -> str:
+    """A serialised ``timedelta`` (seconds) or flag as source."""
+    return repr(value) if isinstance(value, bool) else f"timedelta(seconds={float(value)!r})"
+
+
+def schedule_source(timetable: dict[str, Any] | None) -> tuple[str, set[str]]:
+    """The ``schedule=`` argument reproducing a serialised timetable, and the imports it needs.
+
+    A DAG that can be scheduled validates every Param default against its schema when it is built (Airflow's
+    ``DAG._validate_params``), a DAG with ``schedule=None`` does not: the matched DAG must be scheduled like the
+    example, or the baseline skips Airflow work the example pays.
+    """
+    if not timetable:
+        return "None", set()
+    kind, var = timetable["__type"], timetable.get("__var") or {}
+    module, _, name = kind.rpartition(".")
+    imports = {f"from {module} import {name}"}
+    if name == "NullTimetable":
+        return "None", set()
+    if name == "AssetTriggeredTimetable":
+        return _asset_condition_source(var["asset_condition"]), set()
+    if name == "CronTriggerTimetable":
+        args = [repr(var["expression"]), f"timezone={var['timezone']!r}"]
+        if var.get("interval"):
+            args.append(f"interval={_seconds_source(var['interval'])}")
+        if "run_immediately" in var:
+            args.append(f"run_immediately={_seconds_source(var['run_immediately'])}")
+        return f"{name}({', '.join(args)})", imports | {"from datetime import timedelta"}
+    if name == "AssetOrTimeSchedule":
+        inner, inner_imports = schedule_source(var["timetable"])
+        return (f"{name}(timetable={inner}, assets={_asset_condition_source(var['asset_condition'])})",
+                imports | inner_imports)
+    raise SystemExit(f"parse probe: unsupported timetable {kind!r}: teach schedule_source this schedule")
+
+
 def matched_source(dags: dict[str, Any]) -> str:
-    """The same DAGs without the provider: same Params, assets, ``@task`` functions and EmptyOperators.
+    """The same DAGs without the provider: same schedule, Params, assets, ``@task`` functions and EmptyOperators.
 
     The example DAGs name assets (schedules, inlets, outlets); the first ``Asset`` a process builds makes Airflow
     discover every installed provider's asset URI handlers (with the Amazon provider installed, that imports
     boto3), which any DAG with an asset pays, with or without this provider. The matched DAGs therefore build
-    the same assets, as outlets of their first task.
+    the same assets, as outlets of their first task, and the same schedule (:func:`schedule_source`).
     """
     lines = list(HEADER)
+    body: list[str] = []
+    imports: set[str] = set()
     for i, (dag_id, shape) in enumerate(sorted(dags.items())):
+        schedule, needs = schedule_source(shape.get("timetable"))
+        imports |= needs
         assets = ", ".join(f"Asset(uri={u!r}, name={u!r})" for u in shape["assets"])
-        lines.append(f"assets_{i} = [{assets}]")
+        body.append(f"assets_{i} = [{assets}]")
         params = ", ".join(
             f"{p['name']!r}: Param({p['default']!r}, description={p['description']!r}, **{p['schema']!r})"
             for p in shape["params"]
         )
-        lines.append(f"with DAG(dag_id={'matched_' + dag_id!r}, schedule=None, catchup=False, "
-                     f"params={{{params}}}) as dag_{i}:")
+        body.append(f"with DAG(dag_id={'matched_' + dag_id!r}, schedule={schedule}, catchup=False, "
+                    f"params={{{params}}}) as dag_{i}:")
         names = []
         for n, t in enumerate(shape["tasks"]):
             outlets = f", outlets=assets_{i}" if n == 0 else ""
             if t["decorated"]:
-                lines += [f"    @task(task_id={t['task_id']!r}{outlets})", f"    def _f{n}() -> None:",
-                          "        return None", f"    n{n} = _f{n}()"]
+                body += [f"    @task(task_id={t['task_id']!r}{outlets})", f"    def _f{n}() -> None:",
+                         "        return None", f"    n{n} = _f{n}()"]
             else:
-                lines.append(f"    n{n} = EmptyOperator(task_id={t['task_id']!r}{outlets})")
+                body.append(f"    n{n} = EmptyOperator(task_id={t['task_id']!r}{outlets})")
             names.append(f"n{n}")
-        lines += [f"    chain({', '.join(names)})" if names else "    pass", ""]
-    return "\n".join(lines)
+        body += [f"    chain({', '.join(names)})" if names else "    pass", ""]
+    return "\n".join(lines + sorted(imports) + [""] + body)
 
 
 VARIANTS = ("example", "trivial", "matched", "example_preimported")
@@ -222,6 +272,9 @@ def main() -> None:
             if check.get("error") or check.get("errors"):
                 raise SystemExit(f"generated {generated} does not parse: {check}")
             entry[f"{kind}_tasks"] = {k: len(v["tasks"]) for k, v in check["dags"].items()}
+            if kind == "matched":  # scheduled like the example (a scheduled DAG validates its Params when built)
+                entry["timetables_match"] = [v["timetable"] for _, v in sorted(check["dags"].items())] == [
+                    v["timetable"] for _, v in sorted(shape["dags"].items())]
             entry["paths"][kind] = (generated, made[kind])
         files.append(entry)
     for rep in range(reps):

@@ -32,6 +32,7 @@ def test_parse_cost(tmp_path: Path) -> None:
         # the generated baselines have exactly the example's DAGs' task counts
         assert sorted(f["trivial_tasks"].values()) == sorted(f["dags"].values()), f
         assert sorted(f["matched_tasks"].values()) == sorted(f["dags"].values()), f
+        assert f["timetables_match"], f"the matched DAGs of {f['name']} are not scheduled like the example"
         assert all(len(times) == PARSE_REPS for times in f["cpu"].values())
     cpu = _totals(files, "cpu")
     wall = _totals(files, "times")

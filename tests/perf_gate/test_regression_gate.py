@@ -65,6 +65,7 @@ def test_parse_ratio(warm: None, tmp_path: Path) -> None:
     out = benchlib.run_probe("parse_probe.py", [str(benchlib.REPO / "dags"), str(tmp_path), "3"])
     files = out["files"]
     assert files, "no example DAG file found in dags/"
+    assert all(f["timetables_match"] for f in files), "the matched DAGs are not scheduled like the examples"
     example = sum(median(f["cpu"]["example"]) for f in files)
     matched = sum(median(f["cpu"]["matched"]) for f in files)
     ratio = example / matched

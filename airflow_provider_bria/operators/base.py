@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
@@ -63,17 +63,45 @@ _ID_ARGUMENTS: dict[str, str] = {
 }
 
 
-class Number(NamedTuple):
+class Number:
     """How a numeric argument that may be a template is checked: ``int`` or ``float``, inclusive bounds.
 
-    ``optional`` accepts ``None`` (and an empty rendered string) as "not set".
+    ``optional`` accepts ``None`` (and an empty rendered string) as "not set". A plain immutable class with
+    ``NamedTuple``'s constructor, fields, equality and repr: a ``NamedTuple`` compiles each string annotation when it
+    is defined, which every forked parse of a DAG file would pay.
     """
 
+    __slots__ = ("kind", "minimum", "maximum", "optional", "exclusive_minimum")
+    _fields = __slots__
+
     kind: type
-    minimum: float | None = None
-    maximum: float | None = None
-    optional: bool = False
-    exclusive_minimum: bool = False
+    minimum: float | None
+    maximum: float | None
+    optional: bool
+    exclusive_minimum: bool
+
+    def __init__(self, kind: type, minimum: float | None = None, maximum: float | None = None,
+                 optional: bool = False, exclusive_minimum: bool = False) -> None:
+        for name, value in zip(self._fields, (kind, minimum, maximum, optional, exclusive_minimum), strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Number is immutable: cannot set {name!r}")
+
+    def _astuple(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __reduce__(self) -> tuple[type[Number], tuple[Any, ...]]:
+        return Number, self._astuple()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Number) and self._astuple() == other._astuple()
+
+    def __hash__(self) -> int:
+        return hash(self._astuple())
+
+    def __repr__(self) -> str:
+        return "Number(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields) + ")"
 
 
 def is_template(value: Any) -> bool:

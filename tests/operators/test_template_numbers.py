@@ -84,3 +84,25 @@ def test_literal_numbers_are_still_checked_when_the_dag_is_parsed() -> None:
         BriaGenerateImagesOperator(task_id="g", model_id=1, prompt="p", num_images_per_prompt=101)
     with pytest.raises(BriaInputError, match="max_images must be >= 1"):
         BriaUploadImagesOperator(task_id="u", dataset_id=1, source="/tmp", max_images=0)
+
+
+def test_number_keeps_the_named_tuple_interface() -> None:
+    """``Number`` is a plain class (issue 18: no NamedTuple on the parse path) with the same public behaviour."""
+    import copy
+    import pickle
+
+    spec = Number(float, 0, exclusive_minimum=True)
+    fields = (spec.kind, spec.minimum, spec.maximum, spec.optional, spec.exclusive_minimum)
+    assert fields == (float, 0, None, False, True)
+    assert spec == Number(float, 0, None, False, True)
+    assert hash(spec) == hash(Number(float, 0, exclusive_minimum=True))
+    assert spec != Number(float, 0)
+    assert spec != (float, 0, None, False, True)
+    assert repr(spec) == ("Number(kind=<class 'float'>, minimum=0, maximum=None, optional=False, "
+                          "exclusive_minimum=True)")
+    assert pickle.loads(pickle.dumps(spec)) == spec  # noqa: S301 - our own bytes
+    assert copy.deepcopy(spec) == spec
+    with pytest.raises(AttributeError, match="immutable"):
+        spec.minimum = 1  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Number(int, 1, 2, False, False, "extra")  # type: ignore[call-arg]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import logging
 import os
 import time
@@ -160,6 +161,10 @@ class OutputFolder:
         self._made = False
         self._is_local: bool | None = None  # computed once (see _local)
         self._uri = str(self.root)
+        # temporary names: a random token drawn once per folder object, then a counter (os.urandom is a system
+        # call that hands the GIL to the other workers: one per file written was a thread switch per file)
+        self._token = uuid.uuid4().hex[:8]
+        self._serial = itertools.count()
 
     @property
     def uri(self) -> str:
@@ -308,8 +313,12 @@ class OutputFolder:
         return bool(names & ATOMIC_PUT_PROTOCOLS)
 
     def _temporary(self, name: str) -> str:
-        """A fresh temporary path for ``name`` (``.<name>.<random>.part``, see :meth:`names`)."""
-        return self._path(f".{name}.{uuid.uuid4().hex[:10]}{_PART_SUFFIX}")
+        """A fresh temporary path for ``name`` (``.<name>.<random><serial>.part``, see :meth:`names`).
+
+        The random token tells apart the folder objects (tasks, processes) that write to one folder; the serial
+        number (``next`` on an ``itertools.count`` is atomic under the GIL) the files of one of them.
+        """
+        return self._path(f".{name}.{self._token}{next(self._serial):x}{_PART_SUFFIX}")
 
     @staticmethod
     def _checked(name: str, chunks: Iterable[bytes], check: Any) -> bytes:

@@ -303,6 +303,33 @@ def test_a_local_folder_checks_content_in_memory_before_creating_any_file(
     assert (tmp_path / "out" / "a.png").read_bytes() == data
 
 
+def test_temporary_names_draw_no_randomness_per_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # os.urandom is a system call that hands the GIL to the other workers: drawn once per folder, not per file
+    import os
+    import uuid
+
+    folder = OutputFolder(str(tmp_path / "out"))
+    other = OutputFolder(str(tmp_path / "out"))  # e.g. another task writing to the same folder
+    folder.probe()
+    monkeypatch.setattr(uuid, "uuid4", lambda: pytest.fail("a random token per file written"))
+    monkeypatch.setattr(os, "urandom", lambda n: pytest.fail("a random token per file written"))
+    created: list[str] = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, *a, **k: (created.append(str(path)), real_open(path, *a, **k))[1])
+    data = png_bytes(16, 16)
+    for n in range(3):
+        folder.write(f"{n}.png", [data], check=lambda d: check_image(d, None))
+        folder.write_json("same.json", {"n": n})
+    other.write_json("same.json", {"n": "other"})
+    names = [Path(c).name for c in created]
+    assert len(set(names)) == len(names) == 7  # every temporary name is new...
+    assert all(n.startswith(".") and n.endswith(".part") for n in names)
+    # ...the clean-up of a later try still finds the final name in it (".<name>.<token>.part")
+    assert {n[1:-len(".part")].rsplit(".", 1)[0] for n in names} == {"0.png", "1.png", "2.png", "same.json"}
+    assert names[-1].rsplit(".", 2)[1][:8] != names[-2].rsplit(".", 2)[1][:8]  # the other folder's own token
+    assert json.loads((tmp_path / "out" / "same.json").read_text())["n"] == "other"
+
+
 def test_object_store_writes_in_memory_content_in_one_put(memory_store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # A worker killed between "write a temporary object" and "copy it to its final name" left a .part object
     # (and lost a "submitted" sidecar): on stores with atomic PUTs nothing goes through a temporary object.

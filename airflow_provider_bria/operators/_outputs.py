@@ -165,6 +165,8 @@ class OutputFolder:
         # call that hands the GIL to the other workers: one per file written was a thread switch per file)
         self._token = uuid.uuid4().hex[:8]
         self._serial = itertools.count()
+        # what str(root / name) puts before a plain name, computed once (ObjectStoragePath's "/" costs ~0.03 ms)
+        self._uri_prefix = str(self.root / "_")[:-1]
 
     @property
     def uri(self) -> str:
@@ -186,11 +188,13 @@ class OutputFolder:
         return self.root / name
 
     def uri_of(self, name: str) -> str:
-        """The URI of a file in the folder (what operators return).
+        """The URI of a file in the folder (what operators return): ``str(self.child(name))``.
 
         :param name: the file name.
         """
-        return str(self.child(name))
+        if "/" in name or name in ("", ".", ".."):  # not a plain file name: let the path class join it
+            return str(self.child(name))
+        return self._uri_prefix + name
 
     def names(self, *, clean: Iterable[str] = ()) -> set[str]:
         """Return the names of the files in the folder (one listing call; temporaries excluded).

@@ -330,6 +330,23 @@ def test_temporary_names_draw_no_randomness_per_file(tmp_path: Path, monkeypatch
     assert json.loads((tmp_path / "out" / "same.json").read_text())["n"] == "other"
 
 
+@pytest.mark.parametrize("where", ["sub/out", "sub/out/", "file://{tmp}/sub/out/", "/", "memory", "memory/"])
+def test_uri_of_is_the_path_class_join(where: str, tmp_path: Path, memory_store: str,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # uri_of builds a plain name's URI from a prefix computed once: it must be what ObjectStoragePath's "/" gives
+    location = memory_store + where[len("memory"):] if where.startswith("memory") else where.format(tmp=tmp_path)
+    if not location.startswith(("/", "memory", "file")):
+        location = str(tmp_path / location)
+    folder = OutputFolder(location)
+    names = ["a.png", "shot-01-3f2a.json", "with space.png", "ünï €.png", ".hidden", "x..y", "sub/a.png", "..", "."]
+    expected = {n: str(folder.root / n) for n in names}
+    calls: list[str] = []
+    real_truediv = type(folder.root).__truediv__
+    monkeypatch.setattr(type(folder.root), "__truediv__", lambda self, n: (calls.append(n), real_truediv(self, n))[1])
+    assert {n: folder.uri_of(n) for n in names} == expected
+    assert calls == ["sub/a.png", "..", "."]  # plain names skip the path class
+
+
 def test_object_store_writes_in_memory_content_in_one_put(memory_store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # A worker killed between "write a temporary object" and "copy it to its final name" left a .part object
     # (and lost a "submitted" sidecar): on stores with atomic PUTs nothing goes through a temporary object.

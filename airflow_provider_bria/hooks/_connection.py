@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
@@ -99,11 +100,17 @@ def url_origin(url: str) -> Origin | None:
 
     :param url: the URL to inspect.
     """
+    text = str(url).strip()
     try:
-        parts = strict_split(str(url).strip())
+        parts = strict_split(text)
     except BriaInputError:
         return None
-    if not _authority(str(url).strip()).isascii():
+    return _origin_of(parts, text)
+
+
+def _origin_of(parts: SplitResult, text: str) -> Origin | None:
+    """The origin of ``text``, already parsed by :func:`strict_split` into ``parts`` (see :func:`url_origin`)."""
+    if not _authority(text).isascii():
         return None
     scheme = parts.scheme.lower()
     port = parts.port
@@ -148,15 +155,19 @@ class BriaConnectionSettings:
     retry_budget: float | None = None
     upload_encoding: str = "json"
 
-    @property
+    @cached_property
     def origin(self) -> Origin:
-        """Origin ``(scheme, host, port)`` of :attr:`base_url`: the only place the ``api_token`` is sent to."""
+        """Origin ``(scheme, host, port)`` of :attr:`base_url`: the only place the ``api_token`` is sent to.
+
+        Computed once per settings object (the fields are frozen): every request with an absolute URL compares
+        its origin with this one.
+        """
         origin = url_origin(self.base_url)
         if origin is None:  # pragma: no cover - build_base_url only produces http(s) URLs with a host
             raise BriaConnectionConfigError("The Bria API base URL is not an http(s) URL")
         return origin
 
-    @property
+    @cached_property
     def origin_url(self) -> str:
         """``scheme://host[:port]`` of :attr:`base_url` (no path prefix)."""
         parts = urlsplit(self.base_url)
@@ -183,7 +194,7 @@ class BriaConnectionSettings:
             raise BriaInputError(f"Invalid request path {target!r}")
         if is_absolute(target):
             parts = strict_split(target, what="URL to send the api_token to")
-            if not self.is_api_origin(target):
+            if _origin_of(parts, target) != self.origin:  # what is_api_origin decides, without parsing again
                 scheme, host, port = self.origin
                 raise BriaInputError(
                     f"Refusing to send the api_token to {parts.scheme.lower()}://{parts.hostname}: it is not the "

@@ -48,6 +48,24 @@ def test_settings_origin_includes_scheme_and_port() -> None:
     assert not plain.is_api_origin("https://127.0.0.1:8765/_emulator/files/a.png")
 
 
+def test_an_absolute_url_is_parsed_once_per_api_url_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    # every status poll and download builds its URL here: the configured origin is computed once per settings
+    # object, and the URL itself parsed once (it was parsed three times, and the base URL twice, per call)
+    from airflow_provider_bria.hooks import _connection
+
+    settings = settings_from_connection(host=BASE, schema=None, port=None, password=TOKEN, extra={})
+    assert settings.origin == ("https", "bria.test", 443)
+    parsed: list[str] = []
+    real = _connection.strict_split
+    monkeypatch.setattr(_connection, "strict_split", lambda url, **kw: (parsed.append(url), real(url, **kw))[1])
+    assert settings.api_url(f"{BASE}/v2/status/r1") == (f"{BASE}/v2/status/r1", "/v2/status/r1")
+    assert settings.api_url("https://bria.test:443/v2/status/r2?a=1") == (f"{BASE}/v2/status/r2?a=1", "/v2/status/r2")
+    assert parsed == [f"{BASE}/v2/status/r1", "https://bria.test:443/v2/status/r2?a=1"]
+    for other in (f"{PLAIN}/v2/status/r", "https://bria.test:8443/v2/status/r", "https://evil.example/x"):
+        with pytest.raises(BriaInputError, match="Refusing to send the api_token"):
+            settings.api_url(other)
+
+
 @pytest.mark.parametrize(
     "value",
     [

@@ -303,6 +303,50 @@ def test_a_local_folder_checks_content_in_memory_before_creating_any_file(
     assert (tmp_path / "out" / "a.png").read_bytes() == data
 
 
+def test_temporary_names_draw_no_randomness_per_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # os.urandom is a system call that hands the GIL to the other workers: drawn once per folder, not per file
+    import os
+    import uuid
+
+    folder = OutputFolder(str(tmp_path / "out"))
+    other = OutputFolder(str(tmp_path / "out"))  # e.g. another task writing to the same folder
+    folder.probe()
+    monkeypatch.setattr(uuid, "uuid4", lambda: pytest.fail("a random token per file written"))
+    monkeypatch.setattr(os, "urandom", lambda n: pytest.fail("a random token per file written"))
+    created: list[str] = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, *a, **k: (created.append(str(path)), real_open(path, *a, **k))[1])
+    data = png_bytes(16, 16)
+    for n in range(3):
+        folder.write(f"{n}.png", [data], check=lambda d: check_image(d, None))
+        folder.write_json("same.json", {"n": n})
+    other.write_json("same.json", {"n": "other"})
+    names = [Path(c).name for c in created]
+    assert len(set(names)) == len(names) == 7  # every temporary name is new...
+    assert all(n.startswith(".") and n.endswith(".part") for n in names)
+    # ...the clean-up of a later try still finds the final name in it (".<name>.<token>.part")
+    assert {n[1:-len(".part")].rsplit(".", 1)[0] for n in names} == {"0.png", "1.png", "2.png", "same.json"}
+    assert names[-1].rsplit(".", 2)[1][:8] != names[-2].rsplit(".", 2)[1][:8]  # the other folder's own token
+    assert json.loads((tmp_path / "out" / "same.json").read_text())["n"] == "other"
+
+
+@pytest.mark.parametrize("where", ["sub/out", "sub/out/", "file://{tmp}/sub/out/", "/", "memory", "memory/"])
+def test_uri_of_is_the_path_class_join(where: str, tmp_path: Path, memory_store: str,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # uri_of builds a plain name's URI from a prefix computed once: it must be what ObjectStoragePath's "/" gives
+    location = memory_store + where[len("memory"):] if where.startswith("memory") else where.format(tmp=tmp_path)
+    if not location.startswith(("/", "memory", "file")):
+        location = str(tmp_path / location)
+    folder = OutputFolder(location)
+    names = ["a.png", "shot-01-3f2a.json", "with space.png", "ünï €.png", ".hidden", "x..y", "sub/a.png", "..", "."]
+    expected = {n: str(folder.root / n) for n in names}
+    calls: list[str] = []
+    real_truediv = type(folder.root).__truediv__
+    monkeypatch.setattr(type(folder.root), "__truediv__", lambda self, n: (calls.append(n), real_truediv(self, n))[1])
+    assert {n: folder.uri_of(n) for n in names} == expected
+    assert calls == ["sub/a.png", "..", "."]  # plain names skip the path class
+
+
 def test_object_store_writes_in_memory_content_in_one_put(memory_store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # A worker killed between "write a temporary object" and "copy it to its final name" left a .part object
     # (and lost a "submitted" sidecar): on stores with atomic PUTs nothing goes through a temporary object.

@@ -8,8 +8,23 @@ import zlib
 
 import pytest
 
+from airflow_provider_bria.operators import _png_check
 from airflow_provider_bria.operators._outputs import OutputValidationError, check_image
 from airflow_provider_bria.operators._png_check import PngDataError, check_png_data
+
+
+@pytest.fixture(params=["zlib-ng", "zlib"])
+def inflate_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the check with zlib-ng (the dependency) and with the standard library's zlib (its fallback)."""
+    if request.param == "zlib":
+        monkeypatch.setattr(_png_check, "INFLATE", zlib)
+    return str(request.param)
+
+
+def test_the_check_inflates_with_zlib_ng() -> None:
+    from zlib_ng import zlib_ng
+
+    assert _png_check.INFLATE is zlib_ng
 
 
 def _pillow_png(mode: str, size: tuple[int, int] = (37, 23), **save: object) -> bytes:
@@ -54,14 +69,14 @@ def _raw(data: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "RGBA", "LA", "I;16"])
-def test_valid_pngs_pass_like_pillow(mode: str) -> None:
+def test_valid_pngs_pass_like_pillow(mode: str, inflate_backend: str) -> None:
     data = _pillow_png(mode)
     assert _pillow_decodes(data)
     assert check_png_data(data) is True
     check_image(data, None)
 
 
-def test_split_idat_chunks_and_a_large_image() -> None:
+def test_split_idat_chunks_and_a_large_image(inflate_backend: str) -> None:
     from PIL import Image
 
     img = Image.effect_noise((700, 500), 60).convert("RGB")  # ~1 MB of rows: several inflate pieces
@@ -85,7 +100,7 @@ def test_interlaced_and_other_formats_are_left_to_the_decoder() -> None:
 
 
 @pytest.mark.parametrize("case", ["short_rows", "bad_filter", "corrupt_stream", "cut_stream"])
-def test_broken_data_fails_like_pillow(case: str) -> None:
+def test_broken_data_fails_like_pillow(case: str, inflate_backend: str) -> None:
     data = _pillow_png("RGB")
     raw = bytearray(_raw(data))
     if case == "short_rows":

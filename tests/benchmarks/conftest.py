@@ -2,8 +2,8 @@
 
 Run with ``make bench`` (``pytest tests/benchmarks -o addopts="" -s``); ``make test`` ignores this folder.
 Every benchmark records rows with :func:`benchlib.record`; a benchmark that raises gets an ``error`` row.
-``docs/benchmarks.md`` is only rewritten by a complete run (nothing deselected); ``--bench-output PATH``
-writes elsewhere, ``--bench-strict`` makes a missed target fail the session.
+``docs/benchmarks.md`` is only rewritten by a complete run (every ``test_bench_*.py`` collected, nothing
+deselected); ``--bench-output PATH`` writes elsewhere, ``--bench-strict`` makes a missed target fail the session.
 """
 
 from __future__ import annotations
@@ -42,6 +42,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Run the benchmarks in the issue's order (``SECTION = "1. ..."`` of each module); others keep theirs."""
     items.sort(key=lambda item: str(getattr(getattr(item, "module", None), "SECTION", "~"))
                if _is_benchmark(item) else "~")
+    benchlib.SESSION["modules"] = {Path(str(item.path)).name for item in items if _is_benchmark(item)}
+
+
+def _all_modules_collected() -> bool:
+    """Whether every ``test_bench_*.py`` of the suite was collected (a run of one file is a partial run too)."""
+    wanted = {p.name for p in benchlib.HERE.glob("test_bench_*.py")}
+    return wanted <= set(benchlib.SESSION.get("modules", ()))
 
 
 def _is_benchmark(item: pytest.Item) -> bool:
@@ -74,7 +81,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     findings = FINDINGS.read_text() if FINDINGS.exists() else ""
     output = session.config.getoption("--bench-output")
     complete = not benchlib.SESSION.get("deselected") and not session.config.getoption("keyword") and (
-        session.testscollected > 0
+        session.testscollected > 0 and _all_modules_collected()
     )
     target = Path(output) if output else (DOC if complete else None)
     if target is None:

@@ -13,8 +13,11 @@ and per repeat. Four variants of each example file, interleaved (order rotating 
 * ``example``: the file of ``dags/``;
 * ``trivial``: a generated file with the same DAGs and task counts, each a chain of ``EmptyOperator``;
 * ``matched``: a generated file with the same DAGs, the same schedules, Params (defaults and schemas) and tasks,
-  ``@task`` functions where the example has them and ``EmptyOperator`` where it has a provider operator: the
-  same DAG without the provider;
+  the same ``@task`` decorators (``@task``, ``@task.branch``, ``@task.short_circuit``) where the example has them
+  and ``EmptyOperator`` where it has an operator: the same DAG without the provider. An operator class the DAG
+  file defines on an Airflow base (the example's review step subclasses Airflow's ``HITLOperator``, which exists
+  from 3.1 on) makes the matched file import that base's module with ``importlib`` while it is parsed, as the
+  example's version-gated import does: the manager's pre-import sees only top-level ``import`` statements;
 * ``example_preimported``: the example again, with the provider modules it imports already imported (what a
   deployment gets by importing the provider in ``airflow_local_settings.py``).
 
@@ -85,13 +88,54 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _shape(data: dict[str, Any]) -> dict[str, Any]:
-    """What the generated files copy from a serialised DAG: task ids/kinds and Params."""
+#: ``@task`` decorators by the operator class they build (the serialised task's ``task_type``).
+DECORATORS = {
+    "_PythonDecoratedOperator": "task",
+    "_BranchPythonDecoratedOperator": "task.branch",
+    "_ShortCircuitDecoratedOperator": "task.short_circuit",
+}
+
+
+def _decorator(var: dict[str, Any]) -> str | None:
+    """The ``@task`` decorator that built a serialised task, or ``None`` for a plain operator."""
+    if "decorators" not in str(var.get("_task_module", "")):
+        return None
+    kind = str(var.get("task_type"))
+    if kind not in DECORATORS:
+        raise SystemExit(f"parse probe: unknown decorated task type {kind!r}: teach DECORATORS this decorator")
+    return DECORATORS[kind]
+
+
+def airflow_bases(path: Path) -> dict[str, str]:
+    """Per operator class the DAG file defines, the module of its nearest base class from Airflow.
+
+    Called in the child after the file was parsed: the DAG file is then in ``sys.modules``.
+    """
+    from airflow.sdk import BaseOperator
+
+    module = next((m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == str(path)), None)
+    if module is None:
+        raise SystemExit(f"parse probe: {path} is not in sys.modules after it was parsed")
+    found: dict[str, str] = {}
+    for name, value in vars(module).items():
+        if not (isinstance(value, type) and issubclass(value, BaseOperator) and value.__module__ == module.__name__):
+            continue
+        base = next(c for c in value.__mro__ if c.__module__.startswith("airflow."))
+        found[name] = base.__module__
+    return found
+
+
+def _shape(data: dict[str, Any], bases: dict[str, str]) -> dict[str, Any]:
+    """What the generated files copy from a serialised DAG: task ids/kinds and Params.
+
+    :param bases: :func:`airflow_bases` of the file the DAG comes from.
+    """
     tasks = []
     for entry in data.get("tasks", []):
         var = entry.get("__var", entry)
-        decorated = "decorators" in str(var.get("_task_module", ""))
-        tasks.append({"task_id": var.get("task_id"), "decorated": decorated})
+        decorator = _decorator(var)
+        tasks.append({"task_id": var.get("task_id"), "decorated": decorator is not None, "decorator": decorator,
+                      "airflow_base": bases.get(str(var.get("task_type")))})
     params = []
     for name, spec in data.get("params", []):
         params.append({"name": name, "default": _plain(spec.get("default")), "description": spec.get("description"),
@@ -125,9 +169,10 @@ def timed_parse(path: Path, bundle: Path, preimport: list[str]) -> dict[str, Any
     dags = {}
     errors = {}
     if result is not None:
+        bases = airflow_bases(path)
         for lazy in result.serialized_dags:
             data = lazy.data["dag"]
-            dags[data["dag_id"]] = _shape(data)
+            dags[data["dag_id"]] = _shape(data, bases)
         errors = {str(k): str(v)[-500:] for k, v in (result.import_errors or {}).items()}
     return {"seconds": seconds, "cpu": cpu, "dags": dags, "errors": errors}
 
@@ -210,6 +255,10 @@ def matched_source(dags: dict[str, Any]) -> str:
     lines = list(HEADER)
     body: list[str] = []
     imports: set[str] = set()
+    base_modules = sorted({t["airflow_base"] for s in dags.values() for t in s["tasks"] if t["airflow_base"]})
+    if base_modules:  # loaded while the file is parsed, like the example's version-gated import (see the docstring)
+        imports.add("import importlib")
+        body += [f"importlib.import_module({m!r})" for m in base_modules] + [""]
     for i, (dag_id, shape) in enumerate(sorted(dags.items())):
         schedule, needs = schedule_source(shape.get("timetable"))
         imports |= needs
@@ -225,13 +274,18 @@ def matched_source(dags: dict[str, Any]) -> str:
         for n, t in enumerate(shape["tasks"]):
             outlets = f", outlets=assets_{i}" if n == 0 else ""
             if t["decorated"]:
-                body += [f"    @task(task_id={t['task_id']!r}{outlets})", f"    def _f{n}() -> None:",
+                body += [f"    @{t['decorator']}(task_id={t['task_id']!r}{outlets})", f"    def _f{n}() -> None:",
                          "        return None", f"    n{n} = _f{n}()"]
             else:
                 body.append(f"    n{n} = EmptyOperator(task_id={t['task_id']!r}{outlets})")
             names.append(f"n{n}")
         body += [f"    chain({', '.join(names)})" if names else "    pass", ""]
     return "\n".join(lines + sorted(imports) + [""] + body)
+
+
+def _decorators(dags: dict[str, Any]) -> list[list[tuple[str, str | None]]]:
+    """Per DAG (in dag-id order), each task's id and the ``@task`` decorator that built it (``None``: an operator)."""
+    return [[(t["task_id"], t["decorator"]) for t in shape["tasks"]] for _, shape in sorted(dags.items())]
 
 
 VARIANTS = ("example", "trivial", "matched", "example_preimported")
@@ -275,6 +329,7 @@ def main() -> None:
             if kind == "matched":  # scheduled like the example (a scheduled DAG validates its Params when built)
                 entry["timetables_match"] = [v["timetable"] for _, v in sorted(check["dags"].items())] == [
                     v["timetable"] for _, v in sorted(shape["dags"].items())]
+                entry["decorators_match"] = _decorators(check["dags"]) == _decorators(shape["dags"])
             entry["paths"][kind] = (generated, made[kind])
         files.append(entry)
     for rep in range(reps):

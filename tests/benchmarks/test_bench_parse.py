@@ -36,7 +36,8 @@ def _pooled(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     for same in zip(*runs, strict=True):
         assert len({f["name"] for f in same}) == 1, [f["name"] for f in same]
         entry = dict(same[0])
-        entry["timetables_match"] = all(f["timetables_match"] for f in same)
+        for key in ("timetables_match", "decorators_match"):
+            entry[key] = all(f[key] for f in same)
         for key in ("cpu", "times"):
             entry[key] = {v: [x for f in same for x in f[key][v]] for v in same[0][key]}
         pooled.append(entry)
@@ -53,6 +54,7 @@ def test_parse_cost(tmp_path: Path) -> None:
         assert sorted(f["trivial_tasks"].values()) == sorted(f["dags"].values()), f
         assert sorted(f["matched_tasks"].values()) == sorted(f["dags"].values()), f
         assert f["timetables_match"], f"the matched DAGs of {f['name']} are not scheduled like the example"
+        assert f["decorators_match"], f"the matched DAGs of {f['name']} do not use the example's @task decorators"
         assert all(len(times) == PARSE_REPS * PARSE_PARENTS for times in f["cpu"].values())
     cpu = _totals(files, "cpu")
     wall = _totals(files, "times")

@@ -66,6 +66,7 @@ def test_parse_ratio(warm: None, tmp_path: Path) -> None:
     files = out["files"]
     assert files, "no example DAG file found in dags/"
     assert all(f["timetables_match"] for f in files), "the matched DAGs are not scheduled like the examples"
+    assert all(f["decorators_match"] for f in files), "the matched DAGs do not use the examples' @task decorators"
     example = sum(median(f["cpu"]["example"]) for f in files)
     matched = sum(median(f["cpu"]["matched"]) for f in files)
     ratio = example / matched

@@ -82,7 +82,8 @@ class BriaUploadImagesOperator(BriaBaseOperator):
         ``"True"``/``"false"`` (also ``yes``/``no``, ``on``/``off``, ``1``/``0``) is turned into a bool; any
         other value raises :class:`BriaInputError`.
     :param content_moderation: ask Bria to moderate each image (blocked images are reported as failed).
-    :param max_concurrency: uploads (and gate checks) in flight at once.
+    :param max_concurrency: uploads (and gate checks) in flight at once; local or ``memory://`` files averaging
+        under 256 KiB are gate-checked in the task's thread (threads only slow small checks down).
     :param on_invalid: ``"skip"`` (report and go on) or ``"fail"`` (raise :class:`BriaInputError` listing every
         problem, before anything is uploaded).
     :param max_images: refuse to upload more than this many new images (a guard against a wrong source).

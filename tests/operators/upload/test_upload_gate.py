@@ -228,3 +228,53 @@ def test_hashing_reader_hashes_readline_bytes_once() -> None:
     assert reader.read(5) == b"line "
     digest, size = reader.finish()
     assert (digest, size) == (hashlib.sha256(data).hexdigest(), len(data))
+
+
+class _RemoteFs:
+    """Stands in for a remote fsspec filesystem: only ``protocol`` is read by ``gate_workers``."""
+
+    protocol = ("s3", "s3a")
+
+
+def _sources(fs: Any, sizes: list[int | None]) -> list[ImageSource]:
+    return [ImageSource(uri=f"x/{i}.png", name=f"{i}.png", path=f"x/{i}.png", fs=fs, size=size)
+            for i, size in enumerate(sizes)]
+
+
+def test_small_files_of_an_in_process_store_are_checked_in_one_thread() -> None:
+    import fsspec
+
+    small, large = gate_mod.PARALLEL_GATE_MIN_MEAN_BYTES // 4, gate_mod.PARALLEL_GATE_MIN_MEAN_BYTES * 2
+    for protocol in ("file", "memory"):
+        fs = fsspec.filesystem(protocol)
+        assert gate_mod.gate_workers(_sources(fs, [small] * 10), 4) == 1
+        assert gate_mod.gate_workers(_sources(fs, [large] * 10), 4) == 4  # reading and hashing release the GIL
+        assert gate_mod.gate_workers(_sources(fs, [small] * 9 + [None]), 4) == 4  # a size unknown: as before
+        assert gate_mod.gate_workers(_sources(fs, [large, small]), 4) == 2  # at most one thread per file
+    assert gate_mod.gate_workers(_sources(_RemoteFs(), [small] * 10), 4) == 4  # latency to hide
+    assert gate_mod.gate_workers(_sources(_RemoteFs(), [small] * 10), 1) == 1
+
+
+def test_the_gate_of_small_local_files_starts_no_thread(tmp_path: Path, png_1024: list[bytes],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    for i, data in enumerate(png_1024[:3]):
+        _write(tmp_path, f"f{i}.png", data)
+    threads: list[str] = []
+    real = gate_mod.inspect_image
+
+    def recording(src: ImageSource, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return real(src, **kwargs)
+
+    monkeypatch.setattr(gate_mod, "inspect_image", recording)
+    sources = resolve_sources(str(tmp_path)).images
+    assert all(s.size is not None and s.size < gate_mod.PARALLEL_GATE_MIN_MEAN_BYTES for s in sources)
+    result = run_quality_gate(sources, increase_resolution=False, max_workers=4)
+    assert [c.source.name for c in result.accepted] == ["f0.png", "f1.png", "f2.png"]
+    assert threads == [threading.current_thread().name] * 3
+    monkeypatch.setattr(gate_mod, "PARALLEL_GATE_MIN_MEAN_BYTES", 1)  # the same files count as large: threads
+    threads.clear()
+    run_quality_gate(sources, increase_resolution=False, max_workers=4)
+    assert len(threads) == 3 and all(name.startswith("bria-gate") for name in threads)

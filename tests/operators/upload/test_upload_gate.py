@@ -277,4 +277,5 @@ def test_the_gate_of_small_local_files_starts_no_thread(tmp_path: Path, png_1024
     monkeypatch.setattr(gate_mod, "PARALLEL_GATE_MIN_MEAN_BYTES", 1)  # the same files count as large: threads
     threads.clear()
     run_quality_gate(sources, increase_resolution=False, max_workers=4)
-    assert len(threads) == 3 and all(name.startswith("bria-gate") for name in threads)
+    assert len(threads) == 3
+    assert all(name.startswith("bria-gate") for name in threads)

@@ -97,6 +97,17 @@ def _is_uri(text: str) -> bool:
     return bool(sep) and scheme.replace("+", "").replace("-", "").replace(".", "").isalnum()
 
 
+def protocol_names(protocol: str | Iterable[str] | None) -> frozenset[str]:
+    """The names in a ``protocol`` attribute of an fsspec filesystem or an ``ObjectStoragePath`` (a string, a tuple
+    of strings, or ``None``).
+
+    :param protocol: the attribute's value.
+    """
+    if isinstance(protocol, str):
+        return frozenset((protocol,))
+    return frozenset(protocol or ())
+
+
 def filesystem_for(target: Any) -> tuple[AbstractFileSystem, str, str]:
     """Return ``(filesystem, path, protocol)`` for a local path, a URI or an ``ObjectStoragePath``.
 

@@ -312,9 +312,9 @@ class OutputFolder:
 
     @property
     def _atomic_put(self) -> bool:
-        protocol = self.root.protocol
-        names = {protocol} if isinstance(protocol, str) else set(protocol or ())
-        return bool(names & ATOMIC_PUT_PROTOCOLS)
+        from airflow_provider_bria.operators._image_sources import protocol_names
+
+        return bool(protocol_names(self.root.protocol) & ATOMIC_PUT_PROTOCOLS)
 
     def _temporary(self, name: str) -> str:
         """A fresh temporary path for ``name`` (``.<name>.<random><serial>.part``, see :meth:`names`).

@@ -24,7 +24,7 @@ from typing import IO, Any
 from airflow_provider_bria.contract import PIL_IMAGE_FORMATS
 from airflow_provider_bria.contract import check_resolution as _check_resolution
 from airflow_provider_bria.exceptions import BriaInputError
-from airflow_provider_bria.operators._image_sources import ImageSource
+from airflow_provider_bria.operators._image_sources import ImageSource, protocol_names
 
 CHUNK_SIZE = 1024 * 1024
 #: Largest image file uploaded (bytes): Bria answers 413 above 12 MB (image-onboarding docs and its error list;
@@ -284,19 +284,13 @@ def gate_workers(sources: Sequence[ImageSource], max_workers: int) -> int:
     :param max_workers: the most threads wanted.
     """
     workers = max(1, min(max_workers, len(sources) or 1))
-    if workers == 1:
-        return 1
+    if workers == 1 or not all(protocol_names(getattr(src.fs, "protocol", None)) & _IN_PROCESS_PROTOCOLS
+                               for src in sources):
+        return workers
     sizes = [src.size for src in sources if src.size is not None]
-    in_process = all(_protocols(src.fs) & _IN_PROCESS_PROTOCOLS for src in sources)
-    if in_process and len(sizes) == len(sources) and sum(sizes) < PARALLEL_GATE_MIN_MEAN_BYTES * len(sizes):
+    if len(sizes) == len(sources) and sum(sizes) < PARALLEL_GATE_MIN_MEAN_BYTES * len(sizes):
         return 1
     return workers
-
-
-def _protocols(fs: Any) -> frozenset[str]:
-    """An fsspec filesystem's protocol names (``protocol`` is a string or a tuple of them)."""
-    protocol = getattr(fs, "protocol", ())
-    return frozenset((protocol,) if isinstance(protocol, str) else protocol)
 
 
 def run_quality_gate(

@@ -134,7 +134,7 @@ def _shape(data: dict[str, Any], bases: dict[str, str]) -> dict[str, Any]:
     for entry in data.get("tasks", []):
         var = entry.get("__var", entry)
         decorator = _decorator(var)
-        tasks.append({"task_id": var.get("task_id"), "decorated": decorator is not None, "decorator": decorator,
+        tasks.append({"task_id": var.get("task_id"), "decorator": decorator,
                       "airflow_base": bases.get(str(var.get("task_type")))})
     params = []
     for name, spec in data.get("params", []):
@@ -273,7 +273,7 @@ def matched_source(dags: dict[str, Any]) -> str:
         names = []
         for n, t in enumerate(shape["tasks"]):
             outlets = f", outlets=assets_{i}" if n == 0 else ""
-            if t["decorated"]:
+            if t["decorator"]:
                 body += [f"    @{t['decorator']}(task_id={t['task_id']!r}{outlets})", f"    def _f{n}() -> None:",
                          "        return None", f"    n{n} = _f{n}()"]
             else:

@@ -321,11 +321,15 @@ class CeleryStack(AirflowDeployment):
     def active_celery_tasks(self, timeout: float = 2.0) -> dict[str, int]:
         """Tasks each worker is executing right now (Celery's own view: ``inspect().active()``).
 
+        Returns as soon as every live worker answered (Celery's ``limit``), so a probe takes milliseconds rather
+        than the whole ``timeout``; a worker that does not answer in time is missing from the result.
+
         :param timeout: seconds to wait for answers.
         """
+        live = sum(1 for n in self.worker_names() if n not in self._stopped and self.procs[n].alive())
         app = self.celery_app()
         try:
-            active = app.control.inspect(timeout=timeout).active() or {}
+            active = app.control.inspect(timeout=timeout, limit=live or None).active() or {}
             return {name: len(tasks) for name, tasks in active.items()}
         finally:
             app.close()

@@ -71,7 +71,7 @@ def artifacts() -> Path:
 @pytest.fixture(scope="session")
 def emulators(artifacts: Path) -> Iterator[dict[str, EmulatorProcess]]:
     """The three emulators by connection id; their final state is saved as an artefact."""
-    settings = {"bria_default": (15, 0.5), "bria_kill": (6, 1.0), "bria_rate": (1, 0.3)}
+    settings = {"bria_default": (20, 0.5), "bria_kill": (6, 1.0), "bria_rate": (1, 0.3)}
     flags = {name: {"api_token": f"celery-secret-{name.replace('_', '-')}-{secrets.token_hex(10)}",
                     "training_seconds": training, "job_seconds": job}
              for name, (training, job) in settings.items()}

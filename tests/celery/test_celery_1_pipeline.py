@@ -25,9 +25,10 @@ pytestmark = pytest.mark.timeout(900)
 PREP, TRAIN, GEN, RETRAIN = "bria_dataset_preparation", "bria_training", "bria_scheduled_generation", "bria_retraining"
 IMAGES, NEW_IMAGES = 6, 3
 WORKERS = {"worker-1", "worker-2"}
+EXPECTED_NODES = {f"{w}@127.0.0.1" for w in WORKERS}
 # Seconds after the task instance turned deferred by which its Celery job has ended (the task process reports the
 # deferral, exits, and the worker uploads its log to S3: 4-5 s measured on an idle 2-core machine).
-JOB_ENDS_WITHIN = 10.0
+JOB_ENDS_WITHIN = 12.0
 
 
 @dataclass
@@ -67,6 +68,13 @@ def pipeline(client: AirflowClient, stack: CeleryStack, emulators: dict[str, Any
     train = client.wait_for_new_run(TRAIN, run_type="asset_triggered", known=set(), timeout=120,
                                     on_poll=stack.check_alive)
 
+    def celery_active() -> dict[str, int]:
+        # A worker's main process may miss inspect's 2 s on a loaded machine: ask once more, for longer.
+        active = stack.active_celery_tasks()
+        if set(active) != EXPECTED_NODES:
+            active = stack.active_celery_tasks(timeout=6.0)
+        return active
+
     def observe() -> None:
         stack.check_alive()
         try:
@@ -82,7 +90,7 @@ def pipeline(client: AirflowClient, stack: CeleryStack, emulators: dict[str, Any
             "t": time.monotonic(),
             "pool_running": pool["running_slots"],
             "pool_deferred": pool["deferred_slots"],
-            "celery_active": stack.active_celery_tasks(),
+            "celery_active": celery_active(),
             "model_statuses": dict(emulator.state().get("models_by_status", {})),
         }
         # The reads above are not one snapshot: only a sample bracketed by two "deferred" reads of the task
@@ -132,7 +140,7 @@ def test_training_was_deferred_with_no_worker_slot_taken(pipeline: Pipeline) -> 
     assert any(s["model_statuses"].get("InProgress") for s in deferred), deferred
     assert {s["pool_running"] for s in deferred} == {0}, deferred
     assert all(s["pool_deferred"] >= 1 for s in deferred), deferred
-    assert all(set(s["celery_active"]) == {f"{w}@127.0.0.1" for w in WORKERS} for s in deferred), deferred
+    assert all(set(s["celery_active"]) == EXPECTED_NODES for s in deferred), deferred
     # Celery's own view: the task's Celery job ends a moment after the task instance turned deferred (the task
     # process exits after reporting it); from then on, until the training ends, no worker runs anything.
     idle = [i for i, s in enumerate(deferred) if set(s["celery_active"].values()) == {0}]

@@ -1,6 +1,6 @@
 """SIGKILL a whole Celery worker in the middle of an upload and in the middle of a generation batch.
 
-``celery_kill_pipeline`` uploads 40 images from S3 one at a time, trains (deferred), then generates 12 images into
+``celery_kill_pipeline`` uploads 80 images from S3 one at a time, trains (deferred), then generates 12 images into
 S3, two jobs at a time. The test kills the worker running ``upload_images`` once the emulator holds a few of the
 images, restarts it, then kills the worker running ``generate_images`` once a few generation jobs were submitted.
 Each killed try is failed by the scheduler (task heartbeat timeout) and retried on the other worker (the only one
@@ -24,20 +24,33 @@ from airflow_provider_bria.devstack.celery_stack import DATA_BUCKET, S3_CONN_ID,
 pytestmark = pytest.mark.timeout(900)
 
 DAG = "celery_kill_pipeline"
-IMAGES = 40
+IMAGES = 80
 OUTPUTS = 12  # 6 prompts x 2 images
 #: Seconds since the last generation submission before the worker is killed (its sidecar is written by then).
 QUIET = 0.3
 
 
-def _kill_worker_of(client: AirflowClient, stack: CeleryStack, run_id: str, task_id: str) -> dict[str, Any]:
-    """SIGKILL the worker running ``task_id`` now (it must be running); return what was killed."""
-    ti = client.task_instance(DAG, run_id, task_id)
-    assert ti["state"] == "running", ti
-    host = ti["hostname"]
-    assert host in stack.worker_names(), host
-    pids = stack.kill_worker(host)
-    return {"host": host, "try_number": ti["try_number"], "pids": pids}
+def _running_on(client: AirflowClient, stack: CeleryStack, run_id: str, task_id: str) -> dict[str, Any]:
+    """Wait until ``task_id``'s first try runs on a worker; return its host and try number.
+
+    Resolved before the moment to kill comes, so the kill itself needs no REST call (a slow answer from the API
+    server would let the upload or the batch finish first).
+    """
+
+    def running() -> dict[str, Any] | None:
+        ti = client.task_instance(DAG, run_id, task_id)
+        if ti["state"] == "running" and ti["hostname"] and ti["try_number"] == 1:
+            return ti
+        return None
+
+    ti = wait_until(running, timeout=300, interval=0.05, what=f"{task_id} to run")
+    assert ti["hostname"] in stack.worker_names(), ti["hostname"]
+    return {"host": ti["hostname"], "try_number": ti["try_number"]}
+
+
+def _kill(stack: CeleryStack, running: dict[str, Any]) -> dict[str, Any]:
+    """SIGKILL the worker ``running`` names; return what was killed."""
+    return {**running, "pids": stack.kill_worker(running["host"])}
 
 
 def _restart(stack: CeleryStack, name: str) -> None:
@@ -61,9 +74,10 @@ def kill_run(client: AirflowClient, stack: CeleryStack, emulators: dict[str, Any
     obs: dict[str, Any] = {"run_id": run_id, "prefix": prefix}
 
     # 1. In the middle of the upload: some, not all, images are in the dataset.
+    upload = _running_on(client, stack, run_id, "upload_images")
     wait_until(lambda: emulator.state()["counts"]["images"] >= 3, timeout=300, interval=0.05,
                what="the first images to arrive")
-    obs["upload_kill"] = _kill_worker_of(client, stack, run_id, "upload_images")
+    obs["upload_kill"] = _kill(stack, upload)
     obs["images_at_kill"] = emulator.state()["counts"]["images"]
     wait_until(lambda: client.task_instance(DAG, run_id, "upload_images")["state"] == "success", timeout=300,
                interval=1, what="the upload retry to succeed")
@@ -77,8 +91,9 @@ def kill_run(client: AirflowClient, stack: CeleryStack, emulators: dict[str, Any
         posts = [r["t"] for r in emulator.requests(Paths.V2_IMAGE) if r["method"] == "POST"]
         return len(posts) >= 3 and time.time() - max(posts) >= QUIET
 
+    generate = _running_on(client, stack, run_id, "generate_images")
     wait_until(mid_batch, timeout=300, interval=0.05, what="the first generation jobs")
-    obs["generate_kill"] = _kill_worker_of(client, stack, run_id, "generate_images")
+    obs["generate_kill"] = _kill(stack, generate)
     obs["jobs_at_kill"] = emulator.state()["counts"]["generation_jobs"]
     obs["run"] = client.wait_for_run(DAG, run_id, timeout=300, on_poll=stack.check_alive)
     _restart(stack, obs["generate_kill"]["host"])

@@ -36,7 +36,8 @@ def _png(api: Api, url: str) -> Image.Image:
     return img
 
 
-def test_async_image_job(api: Api, model: dict[str, Any]) -> None:
+def test_async_image_job(api: Api, model: dict[str, Any], emulator: Any) -> None:
+    emulator.set_timing(job_seconds=1.0)  # the first GET must see IN_PROGRESS, also on a loaded machine
     resp = api.post(IMAGE, json={"tailored_model_id": str(model["id"]), "prompt": "a red fox", "seed": 7})
     assert resp.status_code == 202
     body = resp.json()
@@ -367,7 +368,7 @@ def test_legacy_text_to_image_sync(api: Api, legacy_model: dict[str, Any]) -> No
 
 
 def test_legacy_async_placeholder_urls(api: Api, legacy_model: dict[str, Any], emulator: Any) -> None:
-    emulator.set_timing(job_seconds=0.5)
+    emulator.set_timing(job_seconds=1.5)  # the first GET must still find no image, also on a loaded machine
     body = api.ok("POST", f"/v1/text-to-image/tailored/{legacy_model['id']}", json={"prompt": "x", "sync": False})
     url = body["result"][0]["urls"][0]
     assert api.session.get(url, timeout=10).status_code == 404

@@ -15,7 +15,7 @@ from PIL import Image
 def test_full_fibo_workflow(api: Api, emulator: Any) -> None:
     """project -> dataset -> schema -> 5 uploads -> completed -> model -> training -> Completed -> v2 generation
     -> status -> PNG download."""
-    emulator.set_timing(training_seconds=0.5, job_seconds=0.2)
+    emulator.set_timing(training_seconds=1.5, job_seconds=0.2)  # the GETs must see InProgress: > 1 s of margin
     project = api.ok(
         "POST",
         f"{TG}/projects",

@@ -129,6 +129,7 @@ def run_example_pipeline(client: AirflowClient, stack: AirflowStack, emulator: A
         )
 
     train_run = client.wait_for_run(TRAIN, train["dag_run_id"], timeout=300, interval=0.5, on_poll=observe)
+    observe()  # the task's final state, in case it and the run ended within one sample
     train_tis = client.task_instances(TRAIN, train["dag_run_id"])
     assert train_run["state"] == "success", {t["task_id"]: t["state"] for t in train_tis}
 

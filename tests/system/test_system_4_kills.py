@@ -1,6 +1,6 @@
 """SIGKILL the task process mid-upload and mid-synchronous-training-wait; the Airflow retry must finish the job.
 
-``system_kill_pipeline`` uploads 40 images one at a time, then trains with ``deferrable=False`` (the task
+``system_kill_pipeline`` uploads 120 images one at a time, then trains with ``deferrable=False`` (the task
 process polls the model). The test kills the task process (the PID the task instance reports; it must be a
 descendant of this deployment's scheduler) once the emulator holds a few of the images, and again while the
 model is ``InProgress``. The supervisor reports each killed try as failed, the scheduler retries it, and the
@@ -25,7 +25,7 @@ from airflow_provider_bria.demo_images import write_demo_images
 pytestmark = pytest.mark.timeout(900)
 
 DAG = "system_kill_pipeline"
-IMAGES = 40
+IMAGES = 120
 
 
 def _ppid(pid: int) -> int:

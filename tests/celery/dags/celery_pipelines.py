@@ -1,6 +1,6 @@
 """DAGs of the Celery deployment tests (``tests/celery``): a kill pipeline and a rate-limit fan-out.
 
-``celery_kill_pipeline`` (connection ``bria_kill``): project -> dataset -> upload of 40 images from S3, one at a
+``celery_kill_pipeline`` (connection ``bria_kill``): project -> dataset -> upload of 80 images from S3, one at a
 time (a worker is killed in the middle) -> complete -> model -> deferred training -> one generation batch of 12
 images into S3 (a worker is killed in the middle). ``celery_rate_limit`` (connection ``bria_rate``): 4 mapped
 generation tasks of 4 images each, each at the plan's own rate; the account-wide limit of the connection must

@@ -92,6 +92,14 @@ def worker_name(index: int) -> str:
     return f"worker-{index}"
 
 
+def node_name(worker: str) -> str:
+    """Celery node name of a worker (``--celery-hostname``), as ``ping``/``inspect`` answers name it.
+
+    :param worker: ``worker-N``.
+    """
+    return f"{worker}@127.0.0.1"
+
+
 def _descendants(pid: int) -> list[int]:
     """Every live descendant of ``pid`` (from ``/proc``), children first."""
     children: dict[int, list[int]] = {}
@@ -249,7 +257,7 @@ class CeleryStack(AirflowDeployment):
 
         :param name: ``worker-N``.
         """
-        args = ["celery", "worker", "--celery-hostname", f"{name}@127.0.0.1", "--concurrency",
+        args = ["celery", "worker", "--celery-hostname", node_name(name), "--concurrency",
                 str(self.concurrency), "--skip-serve-logs", "--without-mingle", "--without-gossip"]
         self._stopped.discard(name)
         return self._start_component(name, args, worker=True)
@@ -265,6 +273,10 @@ class CeleryStack(AirflowDeployment):
     def worker_names(self) -> list[str]:
         """Names of the workers started (alive or not)."""
         return [n for n in self.procs if n.startswith("worker-")]
+
+    def live_workers(self) -> list[str]:
+        """Names of the workers not stopped on purpose whose process is alive."""
+        return [n for n in self.worker_names() if n not in self._stopped and self.procs[n].alive()]
 
     def kill_worker(self, name: str) -> list[int]:
         """SIGKILL a worker at once: its process group and every descendant (pool processes, task processes).
@@ -293,7 +305,7 @@ class CeleryStack(AirflowDeployment):
         """
         deadline = time.monotonic() + timeout
         self._wait_api_healthy(deadline, timeout)
-        expected = {f"{n}@127.0.0.1" for n in self.worker_names() if self.procs[n].alive()}
+        expected = {node_name(n) for n in self.live_workers()}
         while time.monotonic() < deadline:
             self.check_alive()
             if expected <= set(self.ping_workers()):
@@ -326,10 +338,9 @@ class CeleryStack(AirflowDeployment):
 
         :param timeout: seconds to wait for answers.
         """
-        live = sum(1 for n in self.worker_names() if n not in self._stopped and self.procs[n].alive())
         app = self.celery_app()
         try:
-            active = app.control.inspect(timeout=timeout, limit=live or None).active() or {}
+            active = app.control.inspect(timeout=timeout, limit=len(self.live_workers()) or None).active() or {}
             return {name: len(tasks) for name, tasks in active.items()}
         finally:
             app.close()

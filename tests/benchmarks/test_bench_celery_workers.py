@@ -72,12 +72,14 @@ def _run(bench: dict[str, Any], tag: str) -> float:
 
 
 def test_two_workers_vs_one(celery_bench: dict[str, Any]) -> None:
+    from airflow_provider_bria.devstack.celery_stack import node_name
+
     stack = celery_bench["stack"]
     _run(celery_bench, f"warmup-{time.time_ns()}")
     two = _run(celery_bench, f"two-{time.time_ns()}")
     stack.stop_worker("worker-2")
     deadline = time.monotonic() + 60
-    while "worker-2@127.0.0.1" in stack.ping_workers() and time.monotonic() < deadline:
+    while node_name("worker-2") in stack.ping_workers() and time.monotonic() < deadline:
         time.sleep(1)
     one = _run(celery_bench, f"one-{time.time_ns()}")
     record(SECTION, f"{ITEMS} images in 8 tasks: one worker's run time / two workers' run time", one / two,

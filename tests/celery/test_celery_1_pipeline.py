@@ -18,14 +18,14 @@ import pytest
 from conftest import EXAMPLES_PREFIX, upload_demo_images
 from system_rest import AirflowClient
 
-from airflow_provider_bria.devstack.celery_stack import DATA_BUCKET, LOG_BUCKET, S3_CONN_ID, CeleryStack
+from airflow_provider_bria.devstack.celery_stack import DATA_BUCKET, LOG_BUCKET, S3_CONN_ID, CeleryStack, node_name
 
 pytestmark = pytest.mark.timeout(900)
 
 PREP, TRAIN, GEN, RETRAIN = "bria_dataset_preparation", "bria_training", "bria_scheduled_generation", "bria_retraining"
 IMAGES, NEW_IMAGES = 6, 3
 WORKERS = {"worker-1", "worker-2"}
-EXPECTED_NODES = {f"{w}@127.0.0.1" for w in WORKERS}
+EXPECTED_NODES = {node_name(w) for w in WORKERS}
 # Seconds after the task instance turned deferred by which its Celery job has ended (the task process reports the
 # deferral, exits, and the worker uploads its log to S3: 4-5 s measured on an idle 2-core machine).
 JOB_ENDS_WITHIN = 12.0

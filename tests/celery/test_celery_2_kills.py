@@ -19,7 +19,7 @@ from system_pipeline import wait_until
 from system_rest import AirflowClient
 
 from airflow_provider_bria.contract import Paths
-from airflow_provider_bria.devstack.celery_stack import DATA_BUCKET, S3_CONN_ID, CeleryStack
+from airflow_provider_bria.devstack.celery_stack import DATA_BUCKET, S3_CONN_ID, CeleryStack, node_name
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -55,7 +55,7 @@ def _kill(stack: CeleryStack, running: dict[str, Any]) -> dict[str, Any]:
 
 def _restart(stack: CeleryStack, name: str) -> None:
     stack.start_worker(name)
-    wait_until(lambda: f"{name}@127.0.0.1" in stack.ping_workers(), timeout=120, interval=1,
+    wait_until(lambda: node_name(name) in stack.ping_workers(), timeout=120, interval=1,
                what=f"{name} to be back")
 
 

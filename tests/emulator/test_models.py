@@ -123,10 +123,10 @@ def test_update_model(api: Api, images: list[bytes]) -> None:
     assert api.put(f"{TG}/models/999999", json={"name": "x"}).status_code == 404
 
 
-def test_training_lifecycle_fully_automated(api: Api, images: list[bytes], fast: Any) -> None:
+def test_training_lifecycle_fully_automated(api: Api, images: list[bytes], emulator: Any) -> None:
+    emulator.set_timing(training_seconds=1.5)  # the GET below must still see InProgress, also on a loaded machine
     dataset = api.fibo_dataset(images, complete=True)
     model = api.model(dataset["id"])
-    fast.set_timing(training_seconds=1.5)  # the GET below must still see InProgress, also on a loaded machine
     started = api.ok("POST", f"{TG}/models/{model['id']}/start_training", json={})
     assert started["status"] == "InProgress"
     assert started["training_parameters"] == {

@@ -70,11 +70,9 @@ def test_training_run_in_the_ui(
 
         browser.get(f"{run_url}/tasks/{TRAIN_TASK}")
         # The task log (rendered by the UI) shows the deferral and the trigger's polling in the triggerer.
-        log_text = page_text_containing(browser, "Deferring until model")
-        assert "Deferring until model" in log_text
+        page_text_containing(browser, "Deferring until model")
         # The log viewer may render its lines in more than one pass: wait for the trigger's line too.
-        polled = f"Model {result['model_id']} is InProgress"
-        assert polled in page_text_containing(browser, polled)
+        page_text_containing(browser, f"Model {result['model_id']} is InProgress")
         screenshot(browser, artifacts, "ui-training-task-log.png")
 
     if not DOCS_SCREENSHOT.exists() or os.environ.get("BRIA_UPDATE_DOCS_SCREENSHOTS") == "1":
